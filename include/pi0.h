@@ -1,0 +1,144 @@
+/*
+ * pi0.h — public API of pi0.c, a C inference engine for Physical Intelligence's
+ * π0 vision-language-action model (openpi semantics, lerobot/openpi PyTorch checkpoints).
+ *
+ * Usage:
+ *
+ *     pi0_model *m = pi0_model_create();
+ *     if (pi0_model_load(m, "path/to/checkpoint_dir") != PI0_OK)
+ *         fprintf(stderr, "%s\n", pi0_model_error(m));
+ *     pi0_params p = pi0_default_params();
+ *     pi0_session *s = pi0_session_create();
+ *     if (pi0_session_init(s, m, &p) != PI0_OK) ... pi0_session_error(s) ...
+ *     pi0_inputs in = {.batch = 1, .num_cameras = 3, .images = ..., ...};
+ *     float actions[50 * 32];
+ *     if (pi0_session_infer(s, &in, actions) != PI0_OK) ... pi0_session_error(s) ...
+ *     pi0_session_free(s);
+ *     pi0_model_free(m);
+ *
+ * The library never prints and never exits: every call returns a status and the handle keeps
+ * a one-line message naming the file / tensor / field at fault. Free functions accept NULL.
+ * A model is read-only after load and may be shared by several sessions; a session is used by
+ * one thread at a time.
+ */
+#ifndef PI0_H
+#define PI0_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    PI0_OK = 0,
+    PI0_ERR_ARG,        /* invalid argument from the caller                     */
+    PI0_ERR_IO,         /* file missing / unreadable / unwritable               */
+    PI0_ERR_FORMAT,     /* malformed file (safetensors header, JSON, ...)       */
+    PI0_ERR_CONFIG,     /* config.json missing a field or holding a bad value   */
+    PI0_ERR_TENSOR,     /* a tensor is missing, or has the wrong shape / dtype  */
+    PI0_ERR_INPUT,      /* bad observation (lengths, masks, token ids, ...)     */
+    PI0_ERR_NOMEM,      /* allocation failed                                    */
+    PI0_ERR_UNSUPPORTED /* feature or backend not available in this build       */
+} pi0_status;
+
+/* Short constant name of a status ("ok", "io error", ...). */
+const char *pi0_status_str(pi0_status s);
+
+/* ---- configuration (read from config.json; see ../shared/spec/pi0.md §1) ---- */
+typedef struct {
+    int width, depth, mlp_dim, num_heads, num_kv_heads, head_dim;
+    int vocab_size;     /* vlm only; 0 for the expert */
+    float norm_eps;
+    double rope_theta;
+} pi0_gemma_config;
+
+typedef struct {
+    int image_size, patch_size, width, depth, mlp_dim, num_heads;
+    float norm_eps;
+} pi0_siglip_config;
+
+typedef struct {
+    pi0_siglip_config vision;
+    pi0_gemma_config vlm, expert;
+    int action_dim;       /* A: width of actions and of the (padded) state      */
+    int state_dim;        /* input width of state_proj (== action_dim for pi0) */
+    int action_horizon;   /* H: actions per chunk                              */
+    int max_token_len;    /* prompt tokens incl. padding                       */
+    int num_steps;        /* Euler steps                                       */
+    int num_cameras;      /* cameras the prefix has room for                   */
+    double time_min_period, time_max_period;
+} pi0_config;
+
+/* Image tokens per camera: (image_size / patch_size)^2. */
+int pi0_config_image_tokens(const pi0_config *c);
+
+/* ---- model: weights + config, read-only after load ---- */
+typedef struct pi0_model pi0_model;
+
+pi0_model *pi0_model_create(void);            /* NULL only when out of memory */
+void pi0_model_free(pi0_model *m);
+/* Load `path`: a directory holding config.json and model.safetensors, or a .safetensors file
+ * with config.json beside it. Every tensor is checked for presence, dtype and shape. */
+pi0_status pi0_model_load(pi0_model *m, const char *path);
+const char *pi0_model_error(const pi0_model *m);
+const pi0_config *pi0_model_config(const pi0_model *m);  /* NULL before a successful load */
+
+/* ---- session: activation buffers, KV cache, backend choice ---- */
+typedef struct pi0_session pi0_session;
+
+/* Called for every named intermediate when set (see golden/README.md for names). Rows of a
+ * prefix tensor that belong to padding are zero. `data` is valid during the call only. */
+typedef void (*pi0_dump_fn)(void *user, const char *name, const float *data, int ndim,
+                            const int64_t *shape);
+
+typedef struct {
+    const char *backend;   /* "ref" (float32 oracle); NULL = default                  */
+    int num_threads;       /* 0 = all cores                                          */
+    int compact_prefix;    /* 1 (default): drop masked cameras and padded tokens from
+                              the prefix before the transformer (exactly equivalent);
+                              0: run openpi's full padded layout                      */
+    pi0_dump_fn dump;      /* optional intermediate-tensor callback (batch item 0)    */
+    void *dump_user;
+} pi0_params;
+
+pi0_params pi0_default_params(void);
+
+/* One observation batch. All arrays are row-major float32 / uint8 / int32, batch first. */
+typedef struct {
+    int batch;                 /* B >= 1                                                 */
+    int num_cameras;           /* cameras given, in the order base_0_rgb, left_wrist_0_rgb,
+                                  right_wrist_0_rgb; cameras past this count are absent   */
+    const float *images;       /* [B, num_cameras, 3, S, S], values in [-1, 1]           */
+    const uint8_t *image_masks;/* [B, num_cameras]; NULL = all valid                     */
+    const int32_t *tokens;     /* [B, max_token_len]                                     */
+    const uint8_t *token_mask; /* [B, max_token_len]                                     */
+    const float *state;        /* [B, state_dim], already normalized and padded          */
+    const float *noise;        /* [B, H, A] or NULL: then drawn from `seed` (pi0_gaussian) */
+    uint64_t seed;
+} pi0_inputs;
+
+typedef struct {
+    double vision_ms, prefix_ms, denoise_ms, total_ms;
+} pi0_timing;
+
+pi0_session *pi0_session_create(void);        /* NULL only when out of memory */
+void pi0_session_free(pi0_session *s);
+/* Bind to a loaded model (which must outlive the session); params NULL = defaults. */
+pi0_status pi0_session_init(pi0_session *s, const pi0_model *m, const pi0_params *params);
+/* Run the policy: writes actions [B, H, A] (normalized action space, all A dims). */
+pi0_status pi0_session_infer(pi0_session *s, const pi0_inputs *in, float *actions);
+const char *pi0_session_error(const pi0_session *s);
+const char *pi0_session_backend(const pi0_session *s);
+pi0_timing pi0_session_timing(const pi0_session *s); /* of the last infer call */
+
+/* The documented noise generator: fills n floats with N(0,1) samples drawn from
+ * xoshiro256** seeded through splitmix64(seed), Box–Muller transform (cos branch then sin
+ * branch of each uniform pair, u1 in (0,1]). Same seed, same numbers, on every platform. */
+void pi0_gaussian(uint64_t seed, float *out, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PI0_H */

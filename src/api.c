@@ -1,0 +1,235 @@
+/* api.c — the public handles: model loading, session setup, input validation. */
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "model/model.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* ---------------------------------------------------------------- model */
+
+pi0_model *pi0_model_create(void) { return calloc(1, sizeof(pi0_model)); }
+
+static void model_unload(pi0_model *m) {
+    if (m->loaded) weights_free(&m->w, &m->cfg);
+    for (int i = 0; i < m->nfiles; i++) st_close(&m->files[i]);
+    m->nfiles = 0;
+    m->loaded = 0;
+}
+
+void pi0_model_free(pi0_model *m) {
+    if (!m) return;
+    model_unload(m);
+    free(m);
+}
+
+const char *pi0_model_error(const pi0_model *m) { return m ? m->err.msg : "no model handle"; }
+const pi0_config *pi0_model_config(const pi0_model *m) { return m && m->loaded ? &m->cfg : NULL; }
+
+static int is_dir(const char *p) {
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static int ends_with(const char *s, const char *suf) {
+    size_t n = strlen(s), k = strlen(suf);
+    return n >= k && strcmp(s + n - k, suf) == 0;
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Opens the weights: dir/model.safetensors, else every *.safetensors in dir (sharded saves). */
+static pi0_status open_shards(pi0_model *m, const char *dir) {
+    char path[4096 + 512];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    struct stat sb;
+    if (stat(path, &sb) == 0) {
+        FORWARD_ERR(st_open(&m->files[0], path, &m->err));
+        m->nfiles = 1;
+        return PI0_OK;
+    }
+    DIR *d = opendir(dir);
+    RETURN_ERR_IF(!d, &m->err, PI0_ERR_IO, "%s: cannot open directory", dir);
+    char *names[PI0_MAX_SHARDS];
+    int n = 0;
+    pi0_status st = PI0_OK;
+    for (struct dirent *de; (de = readdir(d));) {
+        if (!ends_with(de->d_name, ".safetensors")) continue;
+        if (n == PI0_MAX_SHARDS) { st = pi0_fail(&m->err, PI0_ERR_FORMAT, "%s: more than %d shards", dir, PI0_MAX_SHARDS); break; }
+        names[n] = malloc(strlen(de->d_name) + 1);
+        if (!names[n]) { st = pi0_fail(&m->err, PI0_ERR_NOMEM, "out of memory"); break; }
+        strcpy(names[n++], de->d_name);
+    }
+    closedir(d);
+    if (st == PI0_OK && n == 0)
+        st = pi0_fail(&m->err, PI0_ERR_IO, "%s: no model.safetensors (or other .safetensors) found", dir);
+    qsort(names, n, sizeof *names, cmp_str);
+    for (int i = 0; i < n && st == PI0_OK; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        st = st_open(&m->files[m->nfiles], path, &m->err);
+        if (st == PI0_OK) m->nfiles++;
+    }
+    for (int i = 0; i < n; i++) free(names[i]);
+    return st;
+}
+
+pi0_status pi0_model_load(pi0_model *m, const char *path) {
+    if (!m) return PI0_ERR_ARG;
+    model_unload(m);
+    RETURN_ERR_IF(!path, &m->err, PI0_ERR_ARG, "model path is NULL");
+    char dir[4096], cfg_path[4200];
+    const char *file = NULL;
+    if (is_dir(path)) {
+        snprintf(dir, sizeof dir, "%s", path);
+    } else {
+        RETURN_ERR_IF(!ends_with(path, ".safetensors"), &m->err, PI0_ERR_IO,
+                      "%s: not a directory or a .safetensors file", path);
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = 0; else strcpy(dir, ".");
+        file = path;
+    }
+    snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
+    FORWARD_ERR(config_load(&m->cfg, cfg_path, &m->err));
+    pi0_status st;
+    if (file) {
+        st = st_open(&m->files[0], file, &m->err);
+        if (st == PI0_OK) m->nfiles = 1;
+    } else {
+        st = open_shards(m, dir);
+    }
+    if (st == PI0_OK) st = weights_bind(&m->w, &m->cfg, m->files, m->nfiles, &m->err);
+    if (st != PI0_OK) {
+        model_unload(m);
+        return st;
+    }
+    m->loaded = 1;
+    m->err.msg[0] = 0;
+    return PI0_OK;
+}
+
+/* ---------------------------------------------------------------- session */
+
+pi0_params pi0_default_params(void) {
+    pi0_params p;
+    memset(&p, 0, sizeof p);
+    p.backend = NULL;
+    p.num_threads = 0;
+    p.compact_prefix = 1;
+    return p;
+}
+
+pi0_session *pi0_session_create(void) { return calloc(1, sizeof(pi0_session)); }
+
+void pi0_session_free(pi0_session *s) {
+    if (!s) return;
+    buffers_free(&s->b);
+    free(s);
+}
+
+const char *pi0_session_error(const pi0_session *s) { return s ? s->err.msg : "no session handle"; }
+const char *pi0_session_backend(const pi0_session *s) { return s && s->be ? s->be->name : "none"; }
+pi0_timing pi0_session_timing(const pi0_session *s) {
+    pi0_timing t = {0};
+    return s ? s->timing : t;
+}
+
+pi0_status pi0_session_init(pi0_session *s, const pi0_model *m, const pi0_params *params) {
+    if (!s) return PI0_ERR_ARG;
+    buffers_free(&s->b);
+    s->be = NULL;
+    RETURN_ERR_IF(!m || !m->loaded, &s->err, PI0_ERR_ARG, "session init: model is not loaded");
+    s->model = m;
+    s->cfg = &m->cfg;
+    s->params = params ? *params : pi0_default_params();
+    const char *name = s->params.backend ? s->params.backend : "ref";
+    RETURN_ERR_IF(strcmp(name, "ref") != 0, &s->err, PI0_ERR_UNSUPPORTED,
+                  "backend '%s' is not available in this build (available: ref)", name);
+    int threads = s->params.num_threads;
+#ifdef _OPENMP
+    if (threads <= 0) threads = omp_get_num_procs();
+#endif
+    s->ex.num_threads = threads > 0 ? threads : 1;
+    RETURN_ERR_IF(buffers_alloc(&s->b, s->cfg) != PI0_OK, &s->err, PI0_ERR_NOMEM,
+                  "out of memory for activation buffers");
+    s->be = &pi0_backend_ref;
+    s->err.msg[0] = 0;
+    return PI0_OK;
+}
+
+static int all_finite(const float *x, size_t n, size_t *bad) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) { *bad = i; return 0; }
+    return 1;
+}
+
+/* Rejects what would make the forward pass meaningless, naming the field. */
+static pi0_status validate_inputs(pi0_session *s, const pi0_inputs *in) {
+    const pi0_config *c = s->cfg;
+    pi0_err *e = &s->err;
+    RETURN_ERR_IF(!in, e, PI0_ERR_ARG, "inputs is NULL");
+    RETURN_ERR_IF(in->batch < 1, e, PI0_ERR_INPUT, "inputs.batch = %d (must be >= 1)", in->batch);
+    RETURN_ERR_IF(in->num_cameras < 0 || in->num_cameras > c->num_cameras, e, PI0_ERR_INPUT,
+                  "inputs.num_cameras = %d (model has room for %d)", in->num_cameras, c->num_cameras);
+    RETURN_ERR_IF(in->num_cameras > 0 && !in->images, e, PI0_ERR_INPUT, "inputs.images is NULL");
+    RETURN_ERR_IF(!in->tokens || !in->token_mask, e, PI0_ERR_INPUT, "inputs.tokens / token_mask is NULL");
+    RETURN_ERR_IF(!in->state, e, PI0_ERR_INPUT, "inputs.state is NULL");
+    const size_t HA = (size_t)c->action_horizon * c->action_dim;
+    for (int b = 0; b < in->batch; b++) {
+        size_t bad;
+        const int32_t *tok = in->tokens + (size_t)b * c->max_token_len;
+        const uint8_t *tm = in->token_mask + (size_t)b * c->max_token_len;
+        for (int i = 0; i < c->max_token_len; i++)
+            RETURN_ERR_IF(tm[i] && (tok[i] < 0 || tok[i] >= c->vlm.vocab_size), e, PI0_ERR_INPUT,
+                          "inputs.tokens[%d][%d] = %d is outside the vocabulary [0, %d)", b, i,
+                          (int)tok[i], c->vlm.vocab_size);
+        RETURN_ERR_IF(!all_finite(in->state + (size_t)b * c->state_dim, c->state_dim, &bad), e,
+                      PI0_ERR_INPUT, "inputs.state[%d][%zu] is not finite", b, bad);
+        RETURN_ERR_IF(in->noise && !all_finite(in->noise + b * HA, HA, &bad), e, PI0_ERR_INPUT,
+                      "inputs.noise[%d] element %zu is not finite", b, bad);
+    }
+    return PI0_OK;
+}
+
+pi0_status pi0_session_infer(pi0_session *s, const pi0_inputs *in, float *actions) {
+    if (!s) return PI0_ERR_ARG;
+    RETURN_ERR_IF(!s->be, &s->err, PI0_ERR_ARG, "session is not initialised");
+    RETURN_ERR_IF(!actions, &s->err, PI0_ERR_ARG, "actions output is NULL");
+    FORWARD_ERR(validate_inputs(s, in));
+    const pi0_config *c = s->cfg;
+    const size_t HA = (size_t)c->action_horizon * c->action_dim;
+    const size_t img = (size_t)3 * c->vision.image_size * c->vision.image_size;
+    float *noise = NULL;
+    if (!in->noise) {
+        noise = malloc((size_t)in->batch * HA * sizeof *noise);
+        RETURN_ERR_IF(!noise, &s->err, PI0_ERR_NOMEM, "out of memory for noise");
+        pi0_gaussian(in->seed, noise, (size_t)in->batch * HA);
+    }
+    memset(&s->timing, 0, sizeof s->timing);
+    double t0 = now_ms();
+    pi0_status st = PI0_OK;
+    for (int b = 0; b < in->batch && st == PI0_OK; b++) {
+        pi0_item it = {
+            .num_cameras = in->num_cameras,
+            .images = in->images ? in->images + (size_t)b * in->num_cameras * img : NULL,
+            .image_masks = in->image_masks ? in->image_masks + (size_t)b * in->num_cameras : NULL,
+            .tokens = in->tokens + (size_t)b * c->max_token_len,
+            .token_mask = in->token_mask + (size_t)b * c->max_token_len,
+            .state = in->state + (size_t)b * c->state_dim,
+            .noise = (in->noise ? in->noise : noise) + b * HA,
+        };
+        st = pi0_forward(s, &it, actions + b * HA, b == 0 && s->params.dump != NULL);
+        if (st == PI0_ERR_NOMEM) pi0_fail(&s->err, st, "out of memory during the forward pass");
+        else if (st != PI0_OK) pi0_fail(&s->err, st, "forward pass failed: %s", pi0_status_str(st));
+    }
+    s->timing.total_ms = now_ms() - t0;
+    free(noise);
+    return st;
+}

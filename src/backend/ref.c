@@ -1,0 +1,191 @@
+/* ref.c — the reference backend: plain C loops, float32 storage, no intrinsics. It is the
+ * oracle every other backend is checked against, so it favours being obviously right:
+ * reductions (norm statistics, softmax sums) accumulate in double, angles are computed in
+ * double. The only concession to speed is OpenMP over independent output rows / columns, which
+ * does not change any result (each output element is computed by one thread, in one order). */
+#include <math.h>
+#include <stdlib.h>
+
+#include "backend.h"
+
+/* Converts rows [r0, r0+n) of W to float32. */
+static void mat_rows_f32(float *dst, const pi0_mat *W, int r0, int n) {
+    size_t off = (size_t)r0 * W->cols;
+    const char *base = (const char *)W->data + off * dtype_size(W->dtype);
+    convert_to_f32(dst, base, W->dtype, (size_t)n * W->cols);
+}
+
+static void mat_elem_f32(float *dst, const pi0_mat *W, int r, int c) {
+    size_t off = (size_t)r * W->cols + c;
+    convert_to_f32(dst, (const char *)W->data + off * dtype_size(W->dtype), W->dtype, 1);
+}
+
+/* Dot product with 8 independent partial sums (lets the compiler vectorize it). */
+static float dot(const float *a, const float *b, int n) {
+    float s[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) s[l] += a[i + l] * b[i + l];
+    float r = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    for (; i < n; i++) r += a[i] * b[i];
+    return r;
+}
+
+enum { REF_BLOCK = 16 }; /* weight rows converted to f32 at a time */
+
+static void ref_matmul(const pi0_exec *ex, float *y, const float *x, int M, const pi0_mat *W,
+                       const float *bias) {
+    const int N = W->rows, K = W->cols, nblocks = (N + REF_BLOCK - 1) / REF_BLOCK;
+#pragma omp parallel num_threads(ex->num_threads)
+    {
+        float *wb = malloc((size_t)REF_BLOCK * K * sizeof *wb);
+#pragma omp for schedule(static)
+        for (int blk = 0; blk < nblocks; blk++) {
+            int n0 = blk * REF_BLOCK, nb = N - n0 < REF_BLOCK ? N - n0 : REF_BLOCK;
+            if (!wb) { /* out of memory for the block: convert one row at a time instead */
+                float w1;
+                for (int m = 0; m < M; m++)
+                    for (int j = 0; j < nb; j++) {
+                        float acc = 0.0f;
+                        for (int kk = 0; kk < K; kk++) {
+                            mat_elem_f32(&w1, W, n0 + j, kk);
+                            acc += x[(size_t)m * K + kk] * w1;
+                        }
+                        y[(size_t)m * N + n0 + j] = acc + (bias ? bias[n0 + j] : 0.0f);
+                    }
+                continue;
+            }
+            mat_rows_f32(wb, W, n0, nb);
+            for (int m = 0; m < M; m++)
+                for (int j = 0; j < nb; j++)
+                    y[(size_t)m * N + n0 + j] =
+                        dot(x + (size_t)m * K, wb + (size_t)j * K, K) + (bias ? bias[n0 + j] : 0.0f);
+        }
+        free(wb);
+    }
+}
+
+static void ref_layernorm(const pi0_exec *ex, float *y, const float *x, int M, int D,
+                          const float *w, const float *b, float eps) {
+    (void)ex;
+    for (int m = 0; m < M; m++) {
+        const float *xr = x + (size_t)m * D;
+        float *yr = y + (size_t)m * D;
+        double mean = 0, var = 0;
+        for (int i = 0; i < D; i++) mean += xr[i];
+        mean /= D;
+        for (int i = 0; i < D; i++) var += (xr[i] - mean) * (xr[i] - mean);
+        var /= D;
+        double inv = 1.0 / sqrt(var + eps);
+        for (int i = 0; i < D; i++) yr[i] = (float)((xr[i] - mean) * inv) * w[i] + b[i];
+    }
+}
+
+static void ref_rmsnorm(const pi0_exec *ex, float *y, const float *x, int M, int D,
+                        const float *w, float eps) {
+    (void)ex;
+    for (int m = 0; m < M; m++) {
+        const float *xr = x + (size_t)m * D;
+        float *yr = y + (size_t)m * D;
+        double ss = 0;
+        for (int i = 0; i < D; i++) ss += (double)xr[i] * xr[i];
+        double inv = 1.0 / sqrt(ss / D + eps);
+        for (int i = 0; i < D; i++) yr[i] = (float)(xr[i] * inv) * (1.0f + w[i]);
+    }
+}
+
+static void ref_gelu_tanh(const pi0_exec *ex, float *x, size_t n) {
+    (void)ex;
+    const float c = 0.7978845608028654f; /* sqrt(2/pi) */
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        x[i] = 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
+    }
+}
+
+static void ref_silu(const pi0_exec *ex, float *x, size_t n) {
+    (void)ex;
+    for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
+}
+
+static void ref_mul(const pi0_exec *ex, float *x, const float *y, size_t n) {
+    (void)ex;
+    for (size_t i = 0; i < n; i++) x[i] *= y[i];
+}
+
+static void ref_add(const pi0_exec *ex, float *x, const float *y, size_t n) {
+    (void)ex;
+    for (size_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+static void ref_rope(const pi0_exec *ex, float *x, int M, int n_heads, int hd, const int *pos,
+                     double theta) {
+    (void)ex;
+    const int half = hd / 2;
+    for (int m = 0; m < M; m++)
+        for (int i = 0; i < half; i++) {
+            double ang = pos[m] / pow(theta, 2.0 * i / hd);
+            float c = (float)cos(ang), s = (float)sin(ang);
+            for (int h = 0; h < n_heads; h++) {
+                float *r = x + (size_t)m * n_heads * hd + (size_t)h * hd;
+                float x1 = r[i], x2 = r[i + half];
+                r[i] = x1 * c - x2 * s;
+                r[i + half] = x2 * c + x1 * s;
+            }
+        }
+}
+
+static pi0_status ref_attention(const pi0_exec *ex, float *out, const float *q, const float *k,
+                                const float *v, int M, int Nk, int Hq, int Hkv, int hd,
+                                const uint8_t *allowed, float scale) {
+    (void)ex;
+    float *logit = malloc((size_t)Nk * sizeof *logit), *qs = malloc((size_t)hd * sizeof *qs);
+    if (!logit || !qs) {
+        free(logit);
+        free(qs);
+        return PI0_ERR_NOMEM;
+    }
+    const int group = Hq / Hkv, qw = Hq * hd, kw = Hkv * hd;
+    for (int h = 0; h < Hq; h++) {
+        const int kh = h / group;
+        for (int i = 0; i < M; i++) {
+            const float *qr = q + (size_t)i * qw + (size_t)h * hd;
+            for (int d = 0; d < hd; d++) qs[d] = qr[d] * scale;
+            float mx = PI0_MASK_LOGIT;
+            for (int j = 0; j < Nk; j++) {
+                logit[j] = (!allowed || allowed[(size_t)i * Nk + j])
+                               ? dot(qs, k + (size_t)j * kw + (size_t)kh * hd, hd)
+                               : PI0_MASK_LOGIT;
+                if (logit[j] > mx) mx = logit[j];
+            }
+            double sum = 0;
+            for (int j = 0; j < Nk; j++) {
+                logit[j] = expf(logit[j] - mx);
+                sum += logit[j];
+            }
+            float *o = out + (size_t)i * qw + (size_t)h * hd;
+            for (int d = 0; d < hd; d++) o[d] = 0.0f;
+            for (int j = 0; j < Nk; j++) {
+                float p = (float)(logit[j] / sum);
+                const float *vr = v + (size_t)j * kw + (size_t)kh * hd;
+                for (int d = 0; d < hd; d++) o[d] += p * vr[d];
+            }
+        }
+    }
+    free(logit);
+    free(qs);
+    return PI0_OK;
+}
+
+const pi0_backend pi0_backend_ref = {
+    .name = "ref",
+    .matmul = ref_matmul,
+    .layernorm = ref_layernorm,
+    .rmsnorm = ref_rmsnorm,
+    .gelu_tanh = ref_gelu_tanh,
+    .silu = ref_silu,
+    .mul = ref_mul,
+    .add = ref_add,
+    .rope = ref_rope,
+    .attention = ref_attention,
+};

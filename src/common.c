@@ -1,0 +1,130 @@
+/* common.c — errors, dtypes, half-precision conversion, RNG, clock. */
+#include "common.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <time.h>
+
+pi0_status pi0_fail(pi0_err *e, pi0_status st, const char *fmt, ...) {
+    if (e) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        va_end(ap);
+    }
+    return st;
+}
+
+const char *pi0_status_str(pi0_status s) {
+    switch (s) {
+    case PI0_OK: return "ok";
+    case PI0_ERR_ARG: return "invalid argument";
+    case PI0_ERR_IO: return "i/o error";
+    case PI0_ERR_FORMAT: return "malformed file";
+    case PI0_ERR_CONFIG: return "bad config";
+    case PI0_ERR_TENSOR: return "bad tensor";
+    case PI0_ERR_INPUT: return "bad input";
+    case PI0_ERR_NOMEM: return "out of memory";
+    case PI0_ERR_UNSUPPORTED: return "unsupported";
+    }
+    return "unknown status";
+}
+
+static const struct { const char *name; size_t size; } k_dtypes[DT_COUNT] = {
+    [DT_F32] = {"F32", 4}, [DT_BF16] = {"BF16", 2}, [DT_F16] = {"F16", 2},
+    [DT_F64] = {"F64", 8}, [DT_I64] = {"I64", 8},   [DT_I32] = {"I32", 4},
+    [DT_I16] = {"I16", 2}, [DT_I8] = {"I8", 1},     [DT_U8] = {"U8", 1},
+    [DT_BOOL] = {"BOOL", 1},
+};
+
+const char *dtype_name(pi0_dtype t) { return t < DT_COUNT ? k_dtypes[t].name : "?"; }
+size_t dtype_size(pi0_dtype t) { return t < DT_COUNT ? k_dtypes[t].size : 0; }
+
+int dtype_from_name(const char *s, pi0_dtype *out) {
+    for (int i = 0; i < DT_COUNT; i++)
+        if (strcmp(s, k_dtypes[i].name) == 0) { *out = (pi0_dtype)i; return 1; }
+    return 0;
+}
+
+float f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
+    if (exp == 0) {
+        if (man == 0) {
+            u = sign;
+        } else { /* subnormal: renormalize */
+            int e = -1;
+            do { man <<= 1; e++; } while (!(man & 0x400));
+            u = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 0x3ff) << 13;
+        }
+    } else if (exp == 31) {
+        u = sign | 0x7f800000u | man << 13;
+    } else {
+        u = sign | (exp + 127 - 15) << 23 | man << 13;
+    }
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+void convert_to_f32(float *dst, const void *src, pi0_dtype t, size_t n) {
+    const unsigned char *p = src;
+    switch (t) {
+    case DT_F32: memcpy(dst, src, n * 4); break;
+    case DT_BF16:
+        for (size_t i = 0; i < n; i++) { uint16_t h; memcpy(&h, p + 2 * i, 2); dst[i] = bf16_to_f32(h); }
+        break;
+    case DT_F16:
+        for (size_t i = 0; i < n; i++) { uint16_t h; memcpy(&h, p + 2 * i, 2); dst[i] = f16_to_f32(h); }
+        break;
+    case DT_F64:
+        for (size_t i = 0; i < n; i++) { double d; memcpy(&d, p + 8 * i, 8); dst[i] = (float)d; }
+        break;
+    default:
+        for (size_t i = 0; i < n; i++) dst[i] = 0.0f; /* callers check dtypes first */
+    }
+}
+
+/* splitmix64 expands the seed; xoshiro256** (Blackman & Vigna) generates. Written here
+ * because the exact sequence is part of the documented API (pi0_gaussian). */
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+void rng_seed(pi0_rng *r, uint64_t seed) {
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t rng_next(pi0_rng *r) {
+    uint64_t *s = r->s, result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
+    s[2] ^= t; s[3] = rotl(s[3], 45);
+    return result;
+}
+
+double rng_uniform(pi0_rng *r) { return ((rng_next(r) >> 11) + 1) * 0x1.0p-53; }
+
+void rng_gaussian(pi0_rng *r, float *out, size_t n) {
+    for (size_t i = 0; i < n; i += 2) {
+        double u1 = rng_uniform(r), u2 = rng_uniform(r);
+        double rad = sqrt(-2.0 * log(u1)), th = 2.0 * M_PI * u2;
+        out[i] = (float)(rad * cos(th));
+        if (i + 1 < n) out[i + 1] = (float)(rad * sin(th));
+    }
+}
+
+void pi0_gaussian(uint64_t seed, float *out, size_t n) {
+    pi0_rng r;
+    rng_seed(&r, seed);
+    rng_gaussian(&r, out, n);
+}
+
+double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}

@@ -1,0 +1,64 @@
+/* common.h — internal helpers shared by every part of libpi0: error reporting, dtypes,
+ * half-precision conversion, random numbers, timing. */
+#ifndef PI0_COMMON_H
+#define PI0_COMMON_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "pi0.h"
+
+/* ---- errors: a status plus a one-line message, kept by the handle ---- */
+typedef struct {
+    char msg[512];
+} pi0_err;
+
+/* Formats the message into e (if non-NULL) and returns `st`. */
+pi0_status pi0_fail(pi0_err *e, pi0_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define RETURN_ERR_IF(cond, e, st, ...) \
+    do { if (cond) return pi0_fail((e), (st), __VA_ARGS__); } while (0)
+#define FORWARD_ERR(expr) \
+    do { pi0_status st_ = (expr); if (st_ != PI0_OK) return st_; } while (0)
+
+/* ---- dtypes (safetensors names) ---- */
+typedef enum {
+    DT_F32, DT_BF16, DT_F16, DT_F64, DT_I64, DT_I32, DT_I16, DT_I8, DT_U8, DT_BOOL, DT_COUNT
+} pi0_dtype;
+
+const char *dtype_name(pi0_dtype t);
+size_t dtype_size(pi0_dtype t);
+int dtype_from_name(const char *s, pi0_dtype *out); /* 1 if known */
+
+static inline float bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+/* Round to nearest even; NaN stays NaN. */
+static inline uint16_t f32_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+float f16_to_f32(uint16_t h);
+
+/* Converts n elements of a float-like dtype (F32/BF16/F16/F64) to float32. */
+void convert_to_f32(float *dst, const void *src, pi0_dtype t, size_t n);
+
+/* ---- random numbers: xoshiro256** seeded by splitmix64 ---- */
+typedef struct { uint64_t s[4]; } pi0_rng;
+void rng_seed(pi0_rng *r, uint64_t seed);
+uint64_t rng_next(pi0_rng *r);
+double rng_uniform(pi0_rng *r); /* in (0, 1] */
+void rng_gaussian(pi0_rng *r, float *out, size_t n);
+
+double now_ms(void);
+
+#endif

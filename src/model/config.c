@@ -1,0 +1,325 @@
+/* config.c — config.json in three dialects:
+ *  - explicit (golden cases): blocks "vision", "vlm", "expert" + policy fields at top level;
+ *  - openpi: "paligemma_variant", "action_expert_variant", "action_dim", "action_horizon",
+ *    "max_token_len";
+ *  - lerobot: "chunk_size", "max_action_dim", "max_state_dim", "num_inference_steps" /
+ *    "num_steps", "tokenizer_max_length", plus the same variant names.
+ * Missing values fall back to the released π0 (spec §1). */
+#include "config.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static const pi0_siglip_config k_so400m = {224, 14, 1152, 27, 4304, 16, 1e-6f};
+static const pi0_gemma_config k_gemma_2b = {2048, 18, 16384, 8, 1, 256, 257152, 1e-6f, 10000.0};
+static const pi0_gemma_config k_gemma_300m = {1024, 18, 4096, 8, 1, 256, 0, 1e-6f, 10000.0};
+
+static void config_full(pi0_config *c) {
+    memset(c, 0, sizeof *c);
+    c->vision = k_so400m;
+    c->vlm = k_gemma_2b;
+    c->expert = k_gemma_300m;
+    c->action_dim = 32;
+    c->state_dim = 32;
+    c->action_horizon = 50;
+    c->max_token_len = 48;
+    c->num_steps = 10;
+    c->num_cameras = 3;
+    c->time_min_period = 4e-3;
+    c->time_max_period = 4.0;
+}
+
+int pi0_config_image_tokens(const pi0_config *c) {
+    int g = c->vision.image_size / c->vision.patch_size;
+    return g * g;
+}
+
+/* Variant names: gemma_2b / gemma_300m (and their _lora twins: same shapes). */
+static int gemma_variant(const char *name, pi0_gemma_config *g) {
+    if (strncmp(name, "gemma_2b", 8) == 0 && (!name[8] || !strcmp(name + 8, "_lora"))) {
+        *g = k_gemma_2b;
+        return 1;
+    }
+    if (strncmp(name, "gemma_300m", 10) == 0 && (!name[10] || !strcmp(name + 10, "_lora"))) {
+        *g = k_gemma_300m;
+        return 1;
+    }
+    return 0;
+}
+
+/* Reads an integer field if present. Returns 0 on a present-but-invalid value. */
+static int get_int(const cJSON *o, const char *key, int *out, int *found) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!j) return 1;
+    if (!cJSON_IsNumber(j) || j->valuedouble != floor(j->valuedouble) ||
+        fabs(j->valuedouble) > 1e9)
+        return 0;
+    *out = (int)j->valuedouble;
+    if (found) *found = 1;
+    return 1;
+}
+
+static int get_double(const cJSON *o, const char *key, double *out) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!j) return 1;
+    if (!cJSON_IsNumber(j)) return 0;
+    *out = j->valuedouble;
+    return 1;
+}
+
+static int get_float(const cJSON *o, const char *key, float *out) {
+    double d = *out;
+    if (!get_double(o, key, &d)) return 0;
+    *out = (float)d;
+    return 1;
+}
+
+#define INT_FIELD(obj, key, dst, where)                                                        \
+    RETURN_ERR_IF(!get_int(obj, key, dst, NULL), e, PI0_ERR_CONFIG,                            \
+                  "%s: field %s%s must be an integer", path, where, key)
+#define FLOAT_FIELD(obj, key, dst, where)                                                      \
+    RETURN_ERR_IF(!get_float(obj, key, dst), e, PI0_ERR_CONFIG,                                \
+                  "%s: field %s%s must be a number", path, where, key)
+
+static pi0_status parse_gemma(const cJSON *o, pi0_gemma_config *g, const char *where,
+                              const char *path, pi0_err *e) {
+    RETURN_ERR_IF(!cJSON_IsObject(o), e, PI0_ERR_CONFIG, "%s: field %s must be an object", path, where);
+    INT_FIELD(o, "width", &g->width, where);
+    INT_FIELD(o, "depth", &g->depth, where);
+    INT_FIELD(o, "mlp_dim", &g->mlp_dim, where);
+    INT_FIELD(o, "num_heads", &g->num_heads, where);
+    INT_FIELD(o, "num_kv_heads", &g->num_kv_heads, where);
+    INT_FIELD(o, "head_dim", &g->head_dim, where);
+    INT_FIELD(o, "vocab_size", &g->vocab_size, where);
+    FLOAT_FIELD(o, "norm_eps", &g->norm_eps, where);
+    RETURN_ERR_IF(!get_double(o, "rope_theta", &g->rope_theta), e, PI0_ERR_CONFIG,
+                  "%s: field %srope_theta must be a number", path, where);
+    return PI0_OK;
+}
+
+static pi0_status parse_root(pi0_config *c, const cJSON *root, const char *path, pi0_err *e) {
+    RETURN_ERR_IF(!cJSON_IsObject(root), e, PI0_ERR_CONFIG, "%s: not a JSON object", path);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "type");
+    if (!type) type = cJSON_GetObjectItemCaseSensitive(root, "model_type");
+    RETURN_ERR_IF(type && (!cJSON_IsString(type) || strcmp(type->valuestring, "pi0") != 0),
+                  e, PI0_ERR_CONFIG, "%s: field type: only \"pi0\" is supported, got %s", path,
+                  cJSON_IsString(type) ? type->valuestring : "a non-string");
+
+    /* Variant names first, explicit blocks override them. */
+    const char *vkeys[2] = {"paligemma_variant", "action_expert_variant"};
+    pi0_gemma_config *vdst[2] = {&c->vlm, &c->expert};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, vkeys[i]);
+        if (!v) continue;
+        RETURN_ERR_IF(!cJSON_IsString(v) || !gemma_variant(v->valuestring, vdst[i]), e,
+                      PI0_ERR_CONFIG, "%s: field %s: unknown variant %s (known: gemma_2b, gemma_300m)",
+                      path, vkeys[i], cJSON_IsString(v) ? v->valuestring : "(non-string)");
+    }
+    c->expert.vocab_size = 0;
+
+    const cJSON *vis = cJSON_GetObjectItemCaseSensitive(root, "vision");
+    if (vis) {
+        RETURN_ERR_IF(!cJSON_IsObject(vis), e, PI0_ERR_CONFIG, "%s: field vision must be an object", path);
+        INT_FIELD(vis, "image_size", &c->vision.image_size, "vision.");
+        INT_FIELD(vis, "patch_size", &c->vision.patch_size, "vision.");
+        INT_FIELD(vis, "width", &c->vision.width, "vision.");
+        INT_FIELD(vis, "depth", &c->vision.depth, "vision.");
+        INT_FIELD(vis, "mlp_dim", &c->vision.mlp_dim, "vision.");
+        INT_FIELD(vis, "num_heads", &c->vision.num_heads, "vision.");
+        FLOAT_FIELD(vis, "norm_eps", &c->vision.norm_eps, "vision.");
+    }
+    const cJSON *vlm = cJSON_GetObjectItemCaseSensitive(root, "vlm");
+    if (vlm) FORWARD_ERR(parse_gemma(vlm, &c->vlm, "vlm.", path, e));
+    const cJSON *ex = cJSON_GetObjectItemCaseSensitive(root, "expert");
+    if (ex) {
+        /* The expert shares the vlm's rope_theta unless it names its own. */
+        c->expert.rope_theta = c->vlm.rope_theta;
+        FORWARD_ERR(parse_gemma(ex, &c->expert, "expert.", path, e));
+    }
+
+    /* Policy fields: openpi names, then lerobot aliases (openpi names win when both). */
+    int found = 0;
+    RETURN_ERR_IF(!get_int(root, "max_action_dim", &c->action_dim, NULL) ||
+                  !get_int(root, "action_dim", &c->action_dim, NULL),
+                  e, PI0_ERR_CONFIG, "%s: field action_dim must be an integer", path);
+    c->state_dim = c->action_dim;
+    RETURN_ERR_IF(!get_int(root, "max_state_dim", &c->state_dim, NULL) ||
+                  !get_int(root, "state_dim", &c->state_dim, NULL),
+                  e, PI0_ERR_CONFIG, "%s: field max_state_dim must be an integer", path);
+    RETURN_ERR_IF(!get_int(root, "chunk_size", &c->action_horizon, NULL) ||
+                  !get_int(root, "action_horizon", &c->action_horizon, NULL),
+                  e, PI0_ERR_CONFIG, "%s: field action_horizon must be an integer", path);
+    RETURN_ERR_IF(!get_int(root, "tokenizer_max_length", &c->max_token_len, NULL) ||
+                  !get_int(root, "max_token_len", &c->max_token_len, NULL),
+                  e, PI0_ERR_CONFIG, "%s: field max_token_len must be an integer", path);
+    RETURN_ERR_IF(!get_int(root, "num_inference_steps", &c->num_steps, NULL) ||
+                  !get_int(root, "num_steps", &c->num_steps, &found),
+                  e, PI0_ERR_CONFIG, "%s: field num_steps must be an integer", path);
+    INT_FIELD(root, "num_cameras", &c->num_cameras, "");
+    RETURN_ERR_IF(!get_double(root, "time_min_period", &c->time_min_period) ||
+                  !get_double(root, "time_max_period", &c->time_max_period), e, PI0_ERR_CONFIG,
+                  "%s: fields time_min_period / time_max_period must be numbers", path);
+    return PI0_OK;
+}
+
+pi0_status config_parse(pi0_config *c, const char *json, size_t len, const char *path, pi0_err *e) {
+    config_full(c);
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    RETURN_ERR_IF(!root, e, PI0_ERR_CONFIG, "%s: not valid JSON", path);
+    pi0_status st = parse_root(c, root, path, e);
+    cJSON_Delete(root);
+    if (st == PI0_OK) st = config_validate(c, path, e);
+    return st;
+}
+
+pi0_status config_load(pi0_config *c, const char *path, pi0_err *e) {
+    FILE *fp = fopen(path, "rb");
+    RETURN_ERR_IF(!fp, e, PI0_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            char *nb = cap > (16u << 20) ? NULL : realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(fp);
+                return pi0_fail(e, PI0_ERR_CONFIG, "%s: too large for a config file", path);
+            }
+            buf = nb;
+        }
+        size_t got = fread(buf + len, 1, cap - len, fp);
+        len += got;
+        if (got == 0) break;
+    }
+    int err = ferror(fp);
+    fclose(fp);
+    if (err) { free(buf); return pi0_fail(e, PI0_ERR_IO, "%s: read error", path); }
+    pi0_status st = config_parse(c, buf, len, path, e);
+    free(buf);
+    return st;
+}
+
+#define CHECK_RANGE(val, lo, hi, name)                                                         \
+    RETURN_ERR_IF((val) < (lo) || (val) > (hi), e, PI0_ERR_CONFIG,                             \
+                  "%s: field %s = %d out of range [%d, %d]", path, name, (int)(val), (int)(lo), (int)(hi))
+
+static pi0_status validate_gemma(const pi0_gemma_config *g, const char *w, const char *path, pi0_err *e) {
+    char name[64];
+#define G(field, lo, hi) snprintf(name, sizeof name, "%s" #field, w); CHECK_RANGE(g->field, lo, hi, name)
+    G(width, 1, 65536);
+    G(depth, 1, 1024);
+    G(mlp_dim, 1, 1 << 20);
+    G(num_heads, 1, 1024);
+    G(num_kv_heads, 1, 1024);
+    G(head_dim, 2, 4096);
+#undef G
+    RETURN_ERR_IF(g->head_dim % 2, e, PI0_ERR_CONFIG, "%s: field %shead_dim = %d must be even (RoPE)",
+                  path, w, g->head_dim);
+    RETURN_ERR_IF(g->num_heads % g->num_kv_heads, e, PI0_ERR_CONFIG,
+                  "%s: field %snum_heads = %d is not a multiple of num_kv_heads = %d", path, w,
+                  g->num_heads, g->num_kv_heads);
+    RETURN_ERR_IF(!(g->norm_eps > 0 && g->norm_eps < 1), e, PI0_ERR_CONFIG,
+                  "%s: field %snorm_eps = %g out of range (0, 1)", path, w, g->norm_eps);
+    RETURN_ERR_IF(!(g->rope_theta > 1), e, PI0_ERR_CONFIG,
+                  "%s: field %srope_theta = %g must be > 1", path, w, g->rope_theta);
+    return PI0_OK;
+}
+
+pi0_status config_validate(const pi0_config *c, const char *path, pi0_err *e) {
+    const pi0_siglip_config *v = &c->vision;
+    CHECK_RANGE(v->patch_size, 1, 1024, "vision.patch_size");
+    CHECK_RANGE(v->image_size, v->patch_size, 8192, "vision.image_size");
+    RETURN_ERR_IF(v->image_size % v->patch_size, e, PI0_ERR_CONFIG,
+                  "%s: field vision.image_size = %d is not a multiple of patch_size = %d", path,
+                  v->image_size, v->patch_size);
+    CHECK_RANGE(v->width, 1, 65536, "vision.width");
+    CHECK_RANGE(v->depth, 1, 1024, "vision.depth");
+    CHECK_RANGE(v->mlp_dim, 1, 1 << 20, "vision.mlp_dim");
+    CHECK_RANGE(v->num_heads, 1, 1024, "vision.num_heads");
+    RETURN_ERR_IF(v->width % v->num_heads, e, PI0_ERR_CONFIG,
+                  "%s: field vision.width = %d is not a multiple of vision.num_heads = %d", path,
+                  v->width, v->num_heads);
+    RETURN_ERR_IF(!(v->norm_eps > 0 && v->norm_eps < 1), e, PI0_ERR_CONFIG,
+                  "%s: field vision.norm_eps = %g out of range (0, 1)", path, v->norm_eps);
+    FORWARD_ERR(validate_gemma(&c->vlm, "vlm.", path, e));
+    FORWARD_ERR(validate_gemma(&c->expert, "expert.", path, e));
+    CHECK_RANGE(c->vlm.vocab_size, 1, 1 << 24, "vlm.vocab_size");
+    RETURN_ERR_IF(c->expert.depth != c->vlm.depth || c->expert.num_heads != c->vlm.num_heads ||
+                      c->expert.num_kv_heads != c->vlm.num_kv_heads ||
+                      c->expert.head_dim != c->vlm.head_dim,
+                  e, PI0_ERR_CONFIG,
+                  "%s: expert depth/num_heads/num_kv_heads/head_dim (%d/%d/%d/%d) must equal the "
+                  "vlm's (%d/%d/%d/%d)", path, c->expert.depth, c->expert.num_heads,
+                  c->expert.num_kv_heads, c->expert.head_dim, c->vlm.depth, c->vlm.num_heads,
+                  c->vlm.num_kv_heads, c->vlm.head_dim);
+    RETURN_ERR_IF(c->expert.width % 2, e, PI0_ERR_CONFIG,
+                  "%s: field expert.width = %d must be even (sinusoidal time embedding)", path,
+                  c->expert.width);
+    CHECK_RANGE(c->action_dim, 1, 4096, "action_dim");
+    CHECK_RANGE(c->state_dim, 1, 4096, "state_dim");
+    CHECK_RANGE(c->action_horizon, 1, 4096, "action_horizon");
+    CHECK_RANGE(c->max_token_len, 1, 8192, "max_token_len");
+    CHECK_RANGE(c->num_steps, 1, 10000, "num_steps");
+    CHECK_RANGE(c->num_cameras, 1, 16, "num_cameras");
+    RETURN_ERR_IF(!(c->time_min_period > 0 && c->time_max_period > 0), e, PI0_ERR_CONFIG,
+                  "%s: fields time_min_period / time_max_period must be > 0", path);
+    return PI0_OK;
+}
+
+int config_preset(pi0_config *c, const char *name) {
+    config_full(c);
+    if (strcmp(name, "full") == 0) return 1;
+    /* tiny and small mirror the golden cases' sizes (golden/tiny-f32, golden/small-bf16). */
+    if (strcmp(name, "tiny") == 0) {
+        c->vision = (pi0_siglip_config){28, 14, 24, 2, 40, 4, 1e-6f};
+        c->vlm = (pi0_gemma_config){48, 2, 96, 4, 1, 16, 300, 1e-6f, 10000.0};
+        c->expert = (pi0_gemma_config){32, 2, 64, 4, 1, 16, 0, 1e-6f, 10000.0};
+        c->action_dim = c->state_dim = 6;
+        c->action_horizon = 5;
+        c->max_token_len = 8;
+        c->num_steps = 3;
+        c->num_cameras = 2;
+        return 1;
+    }
+    if (strcmp(name, "small") == 0) {
+        c->vision = (pi0_siglip_config){56, 14, 48, 3, 80, 4, 1e-6f};
+        c->vlm = (pi0_gemma_config){64, 3, 128, 4, 1, 32, 512, 1e-6f, 10000.0};
+        c->expert = (pi0_gemma_config){40, 3, 72, 4, 1, 32, 0, 1e-6f, 10000.0};
+        c->action_dim = c->state_dim = 8;
+        c->action_horizon = 7;
+        c->max_token_len = 12;
+        c->num_steps = 10;
+        c->num_cameras = 3;
+        return 1;
+    }
+    return 0;
+}
+
+char *config_to_json(const pi0_config *c) {
+    char *buf = malloc(4096);
+    if (!buf) return NULL;
+    const pi0_siglip_config *v = &c->vision;
+    const pi0_gemma_config *g = &c->vlm, *x = &c->expert;
+    snprintf(buf, 4096,
+             "{\n \"type\": \"pi0\",\n \"action_dim\": %d,\n \"state_dim\": %d,\n"
+             " \"action_horizon\": %d,\n \"max_token_len\": %d,\n \"num_steps\": %d,\n"
+             " \"num_cameras\": %d,\n \"time_min_period\": %.17g,\n \"time_max_period\": %.17g,\n"
+             " \"vision\": {\"image_size\": %d, \"patch_size\": %d, \"width\": %d, \"depth\": %d, "
+             "\"mlp_dim\": %d, \"num_heads\": %d, \"norm_eps\": %.9g},\n"
+             " \"vlm\": {\"width\": %d, \"depth\": %d, \"mlp_dim\": %d, \"num_heads\": %d, "
+             "\"num_kv_heads\": %d, \"head_dim\": %d, \"vocab_size\": %d, \"norm_eps\": %.9g, "
+             "\"rope_theta\": %.17g},\n"
+             " \"expert\": {\"width\": %d, \"depth\": %d, \"mlp_dim\": %d, \"num_heads\": %d, "
+             "\"num_kv_heads\": %d, \"head_dim\": %d, \"norm_eps\": %.9g, \"rope_theta\": %.17g}\n}\n",
+             c->action_dim, c->state_dim, c->action_horizon, c->max_token_len, c->num_steps,
+             c->num_cameras, c->time_min_period, c->time_max_period, v->image_size, v->patch_size,
+             v->width, v->depth, v->mlp_dim, v->num_heads, v->norm_eps, g->width, g->depth,
+             g->mlp_dim, g->num_heads, g->num_kv_heads, g->head_dim, g->vocab_size, g->norm_eps,
+             g->rope_theta, x->width, x->depth, x->mlp_dim, x->num_heads, x->num_kv_heads,
+             x->head_dim, x->norm_eps, x->rope_theta);
+    return buf;
+}

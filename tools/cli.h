@@ -1,0 +1,12 @@
+/* cli.h — helpers shared by the `pi0` subcommands. Only programs print and pick exit codes:
+ * 0 success, 1 usage error, 2 bad input / failed run. */
+#ifndef PI0_CLI_H
+#define PI0_CLI_H
+
+int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+int cmd_run(int argc, char **argv);
+int cmd_gen_model(int argc, char **argv);
+
+#endif
