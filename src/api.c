@@ -1,5 +1,6 @@
 /* api.c — the public handles: model loading, session setup, input validation. */
 #include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,8 @@ pi0_status pi0_model_load(pi0_model *m, const char *path) {
     RETURN_ERR_IF(!path, &m->err, PI0_ERR_ARG, "model path is NULL");
     char dir[4096], cfg_path[4200];
     const char *file = NULL;
+    struct stat sb;
+    RETURN_ERR_IF(stat(path, &sb) != 0, &m->err, PI0_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     if (is_dir(path)) {
         snprintf(dir, sizeof dir, "%s", path);
     } else {

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The test command: dependencies, an AddressSanitizer + UBSan build, every CTest test.
+# Golden cases are read from ../shared/golden (override with PI0_GOLDEN_DIR).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+golden=${PI0_GOLDEN_DIR:-$(cd .. && pwd)/shared/golden}
+cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DPI0_SANITIZE=ON -DPI0_GOLDEN_DIR="$golden" >/dev/null
+cmake --build build-test -j"$(nproc)"
+ctest --test-dir build-test --output-on-failure

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# test_cli.sh PI0 TEST_GOLDEN GOLDEN_DIR TMP — the pi0 command: `pi0 run --dump` on both golden
+# cases checked tensor by tensor, exit codes and one-line errors on bad use, gen-model output
+# loading and running.
+set -u
+PI0=$1 TG=$2 GOLDEN=$3 TMP=$4
+rm -rf "$TMP" && mkdir -p "$TMP"
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+# expect CODE NEEDLE -- command...: exit code and a stderr line containing NEEDLE
+expect() {
+  local code=$1 needle=$2; shift 3
+  "$@" >"$TMP/out" 2>"$TMP/err"; local rc=$?
+  if [ $rc -eq "$code" ] && grep -q -- "$needle" "$TMP/err"; then ok
+  else bad "$* -> rc $rc (want $code), stderr: $(cat "$TMP/err")"; fi
+}
+
+for c in tiny-f32 small-bf16; do
+  if "$PI0" run --model "$GOLDEN/$c" --inputs "$GOLDEN/$c/inputs.safetensors" --out "$TMP/$c.st" --dump; then
+    ok
+    "$TG" "$GOLDEN/$c" --file "$TMP/$c.st" && ok || bad "golden comparison of pi0 run --dump ($c)"
+  else bad "pi0 run $c"; fi
+done
+# --full-prefix gives the same actions file bytes for 'actions' (checked by the golden compare too)
+"$PI0" run --model "$GOLDEN/small-bf16" --inputs "$GOLDEN/small-bf16/inputs.safetensors" \
+  --out "$TMP/full.st" --full-prefix --dump && "$TG" "$GOLDEN/small-bf16" --file "$TMP/full.st" && ok \
+  || bad "full-prefix run"
+
+expect 1 "unknown command" -- "$PI0" frobnicate
+expect 1 "run needs" -- "$PI0" run --model "$GOLDEN/tiny-f32"
+expect 1 "unknown or incomplete option" -- "$PI0" run --model
+expect 2 "cannot open" -- "$PI0" run --model "$TMP/nope" --inputs x --out y
+expect 2 "missing input tensor 'tokens'" -- "$PI0" run --model "$GOLDEN/tiny-f32" \
+  --inputs "$GOLDEN/tiny-f32/expected.safetensors" --out "$TMP/o.st"
+expect 2 "input 'tokens' has 12 elements" -- "$PI0" run --model "$GOLDEN/tiny-f32" \
+  --inputs "$GOLDEN/small-bf16/inputs.safetensors" --out "$TMP/o.st"
+expect 2 "not available" -- "$PI0" run --model "$GOLDEN/tiny-f32" --backend cuda \
+  --inputs "$GOLDEN/tiny-f32/inputs.safetensors" --out "$TMP/o.st"
+expect 2 "cannot create" -- "$PI0" run --model "$GOLDEN/tiny-f32" \
+  --inputs "$GOLDEN/tiny-f32/inputs.safetensors" --out "$TMP/no/such/dir/o.st"
+[ ! -e "$TMP/o.st" ] && ok || bad "a failed run left an output file"
+
+# gen-model: tiny in f32 and small in bf16 load and run; a seed makes it reproducible.
+for spec in "tiny f32" "small bf16"; do
+  set -- $spec
+  if "$PI0" gen-model --config "$1" --dtype "$2" --seed 3 --out "$TMP/gen-$1" 2>/dev/null; then ok; else bad "gen-model $1"; fi
+done
+"$PI0" run --model "$TMP/gen-tiny" --inputs "$GOLDEN/tiny-f32/inputs.safetensors" --out "$TMP/g1.st" 2>/dev/null && ok || bad "run generated tiny"
+"$PI0" run --model "$TMP/gen-small" --inputs "$GOLDEN/small-bf16/inputs.safetensors" --out "$TMP/g2.st" 2>/dev/null && ok || bad "run generated small"
+"$PI0" gen-model --config tiny --seed 3 --out "$TMP/gen-tiny2" 2>/dev/null
+cmp -s "$TMP/gen-tiny/model.safetensors" "$TMP/gen-tiny2/model.safetensors" && ok || bad "gen-model not reproducible"
+expect 1 "--dtype must be" -- "$PI0" gen-model --config tiny --dtype f64 --out "$TMP/x"
+expect 2 "cannot open" -- "$PI0" gen-model --config nonesuch.json --out "$TMP/x"
+
+echo "cli: $pass passed, $fail failed"
+[ $fail -eq 0 ]
