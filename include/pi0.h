@@ -133,6 +133,66 @@ const char *pi0_session_error(const pi0_session *s);
 const char *pi0_session_backend(const pi0_session *s);
 pi0_timing pi0_session_timing(const pi0_session *s); /* of the last infer call */
 
+/* ---- tokenizer: PaliGemma SentencePiece BPE with byte fallback ---- */
+typedef struct pi0_tokenizer pi0_tokenizer;
+
+pi0_tokenizer *pi0_tokenizer_create(void);
+void pi0_tokenizer_free(pi0_tokenizer *t);
+/* A Hugging Face tokenizer.json, or a SentencePiece tokenizer.model (BPE). */
+pi0_status pi0_tokenizer_load(pi0_tokenizer *t, const char *path);
+const char *pi0_tokenizer_error(const pi0_tokenizer *t);
+int pi0_tokenizer_vocab_size(const pi0_tokenizer *t);
+/* Encodes text (no BOS). Writes up to cap ids; *n_ids is the full count (may exceed cap). */
+pi0_status pi0_tokenizer_encode(pi0_tokenizer *t, const char *text, int32_t *ids, int cap, int *n_ids);
+/* Decodes ids to UTF-8 (control pieces skipped), NUL-terminated; *len excludes the NUL. */
+pi0_status pi0_tokenizer_decode(pi0_tokenizer *t, const int32_t *ids, int n, char *out, size_t cap,
+                                size_t *len);
+/* openpi's prompt format: strip, '_' and '\n' → ' ', [bos] + encode(text) + encode("\n"),
+ * right-padded with 0 to max_len with mask 1 on real tokens. If the prompt needs more than
+ * max_len tokens it is truncated (as openpi does) and *truncated_from is the full length
+ * (else 0): callers should warn. */
+pi0_status pi0_tokenize_prompt(pi0_tokenizer *t, const char *prompt, int max_len, int32_t *tokens,
+                               uint8_t *mask, int *n_valid, int *truncated_from);
+
+/* ---- normalization statistics (openpi norm_stats.json) ---- */
+typedef struct pi0_norm_stats pi0_norm_stats;
+
+pi0_norm_stats *pi0_norm_stats_create(void);
+void pi0_norm_stats_free(pi0_norm_stats *ns);
+/* quantile = 0: z-score (π0); 1: quantile (π0.5). */
+pi0_status pi0_norm_stats_load(pi0_norm_stats *ns, const char *path, int quantile);
+const char *pi0_norm_stats_error(const pi0_norm_stats *ns);
+int pi0_norm_stats_dim(const pi0_norm_stats *ns, int actions); /* length of state / action stats */
+void pi0_norm_stats_normalize_state(const pi0_norm_stats *ns, float *state, int n);
+/* In place on actions [rows, dim]; only the leading dims the stats cover change. */
+void pi0_norm_stats_unnormalize_actions(const pi0_norm_stats *ns, float *actions, int rows, int dim);
+
+/* ---- observation builder: raw images, prompt and robot state → pi0_inputs ---- */
+typedef struct pi0_obs pi0_obs;
+
+/* Camera slots in prefix order: 0 base_0_rgb, 1 left_wrist_0_rgb, 2 right_wrist_0_rgb. */
+int pi0_camera_index(const char *name);        /* -1 if unknown */
+const char *pi0_camera_name(int index);
+
+pi0_obs *pi0_obs_create(void);
+void pi0_obs_free(pi0_obs *o);
+pi0_status pi0_obs_init(pi0_obs *o, const pi0_model *m); /* every camera black and masked */
+void pi0_obs_clear(pi0_obs *o);                          /* back to that empty state */
+/* Decodes (PNG, JPEG, ...; gray / RGB / RGBA), resize_with_pad as openpi (PIL bilinear),
+ * scales to [-1, 1], and marks the camera valid. */
+pi0_status pi0_obs_set_image_file(pi0_obs *o, const char *camera, const char *path);
+/* The same from a raw uint8 buffer, HWC (chw = 0) or CHW (chw = 1), 1/3/4 channels. */
+pi0_status pi0_obs_set_image_u8(pi0_obs *o, const char *camera, const uint8_t *data, int width,
+                                int height, int channels, int chw);
+pi0_status pi0_obs_set_prompt(pi0_obs *o, pi0_tokenizer *t, const char *prompt);
+/* Robot state (n values, 1..state_dim), normalized with ns (may be NULL), zero-padded. */
+pi0_status pi0_obs_set_state(pi0_obs *o, const float *state, int n, const pi0_norm_stats *ns);
+/* The ready inputs (batch 1, noise NULL); NULL when the prompt or state is missing. Valid
+ * until the next call on o. */
+const pi0_inputs *pi0_obs_inputs(pi0_obs *o);
+const char *pi0_obs_error(const pi0_obs *o);
+const char *pi0_obs_warning(const pi0_obs *o);  /* e.g. prompt truncated; NULL if none */
+
 /* The documented noise generator: fills n floats with N(0,1) samples drawn from
  * xoshiro256** seeded through splitmix64(seed), Box–Muller transform (cos branch then sin
  * branch of each uniform pair, u1 in (0,1]). Same seed, same numbers, on every platform. */

