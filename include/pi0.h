@@ -69,6 +69,7 @@ typedef struct {
     int num_steps;        /* Euler steps                                       */
     int num_cameras;      /* cameras the prefix has room for                   */
     double time_min_period, time_max_period;
+    int random_weights;   /* config.json says "random_weights": true (pi0 gen-model) */
 } pi0_config;
 
 /* Image tokens per camera: (image_size / patch_size)^2. */

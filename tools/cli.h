@@ -8,5 +8,7 @@ int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 int cmd_run(int argc, char **argv);
 int cmd_gen_model(int argc, char **argv);
+int cmd_infer(int argc, char **argv);
+int cmd_gen_image(int argc, char **argv);
 
 #endif

@@ -83,13 +83,14 @@ int cmd_gen_model(int argc, char **argv) {
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
         else return cli_usage_error("gen-model: unknown or incomplete option '%s'", argv[i]);
     }
-    if (!cfg_name || !out) return cli_usage_error("gen-model needs --config tiny|small|full|FILE.json and --out DIR");
+    if (!cfg_name || !out) return cli_usage_error("gen-model needs --config tiny|small|demo|full|FILE.json and --out DIR");
     if (strcmp(dtype, "f32") && strcmp(dtype, "bf16"))
         return cli_usage_error("gen-model: --dtype must be f32 or bf16, not '%s'", dtype);
     pi0_config c;
     pi0_err e = {{0}};
     if (!config_preset(&c, cfg_name) && config_load(&c, cfg_name, &e) != PI0_OK)
         return cli_error(2, "%s", e.msg);
+    c.random_weights = 1;
     if (mkdir(out, 0755) != 0 && errno != EEXIST)
         return cli_error(2, "%s: cannot create directory: %s", out, strerror(errno));
 

@@ -30,12 +30,19 @@ static void usage(FILE *fp) {
     fputs("usage: pi0 <command> [options]\n"
           "\n"
           "commands:\n"
+          "  infer      --model DIR --prompt TEXT --state v1,v2,... [--image CAMERA=FILE ...]\n"
+          "             [--norm-stats FILE] [--action-dims N] [--seed N] [--noise FILE]\n"
+          "             [--format table|json|csv] [--tokenizer FILE] [--backend ref] [--threads N]\n"
+          "             [--save-inputs FILE]\n"
+          "             run the policy on one observation; cameras: base_0_rgb, left_wrist_0_rgb,\n"
+          "             right_wrist_0_rgb (missing ones are black and masked)\n"
           "  run        --model DIR --inputs FILE.safetensors --out FILE.safetensors\n"
           "             [--backend ref] [--threads N] [--seed N] [--dump] [--full-prefix]\n"
           "             run the policy on preprocessed inputs (names as in golden/*/inputs);\n"
           "             writes 'actions' [H, A] (and every intermediate with --dump)\n"
-          "  gen-model  --config tiny|small|full|FILE.json --out DIR [--dtype f32|bf16] [--seed N]\n"
+          "  gen-model  --config tiny|small|demo|full|FILE.json --out DIR [--dtype f32|bf16] [--seed N]\n"
           "             write a random-weight checkpoint (for tests and benchmarks)\n"
+          "  gen-image  --out FILE.png [--width W --height H]   a synthetic tabletop scene\n"
           "  help       this text\n",
           fp);
 }
@@ -155,5 +162,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "run")) return cmd_run(argc - 2, argv + 2);
     if (!strcmp(argv[1], "gen-model")) return cmd_gen_model(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "infer")) return cmd_infer(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "gen-image")) return cmd_gen_image(argc - 2, argv + 2);
     return cli_usage_error("unknown command '%s'", argv[1]);
 }

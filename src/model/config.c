@@ -159,6 +159,7 @@ static pi0_status parse_root(pi0_config *c, const cJSON *root, const char *path,
                   !get_int(root, "num_steps", &c->num_steps, &found),
                   e, PI0_ERR_CONFIG, "%s: field num_steps must be an integer", path);
     INT_FIELD(root, "num_cameras", &c->num_cameras, "");
+    c->random_weights = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "random_weights"));
     RETURN_ERR_IF(!get_double(root, "time_min_period", &c->time_min_period) ||
                   !get_double(root, "time_max_period", &c->time_max_period), e, PI0_ERR_CONFIG,
                   "%s: fields time_min_period / time_max_period must be numbers", path);
@@ -285,6 +286,12 @@ int config_preset(pi0_config *c, const char *name) {
         c->num_cameras = 2;
         return 1;
     }
+    if (strcmp(name, "demo") == 0) { /* real tokenizer vocabulary and image size, tiny widths */
+        c->vision = (pi0_siglip_config){224, 14, 64, 2, 128, 4, 1e-6f};
+        c->vlm = (pi0_gemma_config){64, 2, 128, 4, 1, 32, 257152, 1e-6f, 10000.0};
+        c->expert = (pi0_gemma_config){48, 2, 96, 4, 1, 32, 0, 1e-6f, 10000.0};
+        return 1;
+    }
     if (strcmp(name, "small") == 0) {
         c->vision = (pi0_siglip_config){56, 14, 48, 3, 80, 4, 1e-6f};
         c->vlm = (pi0_gemma_config){64, 3, 128, 4, 1, 32, 512, 1e-6f, 10000.0};
@@ -305,7 +312,7 @@ char *config_to_json(const pi0_config *c) {
     const pi0_siglip_config *v = &c->vision;
     const pi0_gemma_config *g = &c->vlm, *x = &c->expert;
     snprintf(buf, 4096,
-             "{\n \"type\": \"pi0\",\n \"action_dim\": %d,\n \"state_dim\": %d,\n"
+             "{\n \"type\": \"pi0\",\n \"random_weights\": %s,\n \"action_dim\": %d,\n \"state_dim\": %d,\n"
              " \"action_horizon\": %d,\n \"max_token_len\": %d,\n \"num_steps\": %d,\n"
              " \"num_cameras\": %d,\n \"time_min_period\": %.17g,\n \"time_max_period\": %.17g,\n"
              " \"vision\": {\"image_size\": %d, \"patch_size\": %d, \"width\": %d, \"depth\": %d, "
@@ -315,7 +322,7 @@ char *config_to_json(const pi0_config *c) {
              "\"rope_theta\": %.17g},\n"
              " \"expert\": {\"width\": %d, \"depth\": %d, \"mlp_dim\": %d, \"num_heads\": %d, "
              "\"num_kv_heads\": %d, \"head_dim\": %d, \"norm_eps\": %.9g, \"rope_theta\": %.17g}\n}\n",
-             c->action_dim, c->state_dim, c->action_horizon, c->max_token_len, c->num_steps,
+             c->random_weights ? "true" : "false", c->action_dim, c->state_dim, c->action_horizon, c->max_token_len, c->num_steps,
              c->num_cameras, c->time_min_period, c->time_max_period, v->image_size, v->patch_size,
              v->width, v->depth, v->mlp_dim, v->num_heads, v->norm_eps, g->width, g->depth,
              g->mlp_dim, g->num_heads, g->num_kv_heads, g->head_dim, g->vocab_size, g->norm_eps,

@@ -10,7 +10,7 @@ pi0_status config_parse(pi0_config *c, const char *json, size_t len, const char 
 pi0_status config_load(pi0_config *c, const char *path, pi0_err *e);
 /* Checks every value is in range and consistent (depths and heads shared, etc.). */
 pi0_status config_validate(const pi0_config *c, const char *path, pi0_err *e);
-/* "tiny", "small" or "full"; 0 if the name is unknown. */
+/* "tiny", "small", "demo" or "full"; 0 if the name is unknown. */
 int config_preset(pi0_config *c, const char *name);
 /* Writes c in the explicit form. Returns malloc'd text or NULL. */
 char *config_to_json(const pi0_config *c);

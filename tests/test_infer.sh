@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# test_infer.sh PI0 TOK_DIR TMP — `pi0 infer` end to end on a small generated model (real
+# tokenizer vocabulary, 224-pixel images) with a real photograph and a generated PNG:
+# actions printed; identical to `pi0 run` on the same preprocessed observation; norm stats
+# applied; every bad-input case answered with a one-line error and exit code 2.
+set -u
+PI0=$1 TOK=$2 TMP=$3
+rm -rf "$TMP" && mkdir -p "$TMP"
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+expect() { # expect CODE NEEDLE -- command...
+  local code=$1 needle=$2; shift 3
+  "$@" >"$TMP/out" 2>"$TMP/err"; local rc=$?
+  if [ $rc -eq "$code" ] && grep -q -- "$needle" "$TMP/err" && [ "$(wc -l <"$TMP/err")" -le 2 ]; then ok
+  else bad "$* -> rc $rc (want $code), stderr: $(cat "$TMP/err")"; fi
+}
+PY=/usr/bin/python3
+PHOTO=/usr/lib/python3/dist-packages/skimage/data/coffee.png
+[ -f "$PHOTO" ] || { echo "FAIL: $PHOTO missing (python3-skimage)"; exit 1; }
+[ -f "$TOK/tokenizer.json" ] || { echo "FAIL: no $TOK/tokenizer.json"; exit 1; }
+M="$TMP/model"
+"$PI0" gen-model --config demo --dtype bf16 --seed 5 --out "$M" 2>/dev/null || { echo "FAIL: gen-model"; exit 1; }
+"$PI0" gen-image --out "$TMP/scene.png" && ok || bad "gen-image"
+STATE=0.1,-0.2,0.3,0.05,0.5,-0.6,1.0
+COMMON=(--model "$M" --tokenizer "$TOK/tokenizer.json" --image base_0_rgb="$PHOTO"
+        --image left_wrist_0_rgb="$TMP/scene.png" --prompt "pick up the coffee cup" --state $STATE --seed 11)
+
+# 1. actions printed, in each format
+if "$PI0" infer "${COMMON[@]}" --action-dims 32 --format csv --save-inputs "$TMP/obs.st" >"$TMP/infer.csv" 2>"$TMP/infer.err"; then ok
+else bad "infer: $(cat "$TMP/infer.err")"; fi
+grep -q "RANDOM weights" "$TMP/infer.err" && ok || bad "no random-weights notice"
+grep -q "denoise" "$TMP/infer.err" && ok || bad "no stage timings"
+[ "$(wc -l <"$TMP/infer.csv")" -eq 51 ] && ok || bad "csv should have a header and 50 rows"
+"$PI0" infer "${COMMON[@]}" --format table >"$TMP/t.txt" 2>/dev/null && grep -q "^  49 " "$TMP/t.txt" && ok || bad "table format"
+"$PI0" infer "${COMMON[@]}" --format json 2>/dev/null | $PY -c 'import json,sys; d=json.load(sys.stdin); assert len(d["actions"])==50 and len(d["actions"][0])==32' && ok || bad "json format"
+
+# 2. the same observation through `pi0 run` gives identical actions
+"$PI0" run --model "$M" --inputs "$TMP/obs.st" --out "$TMP/run.st" 2>/dev/null && ok || bad "pi0 run on saved inputs"
+$PY - "$TMP/infer.csv" "$TMP/run.st" <<'PY' && ok || bad "infer and run actions differ"
+import json, struct, sys, array
+rows = [list(map(float, l.split(","))) for l in open(sys.argv[1]).read().split("\n")[1:] if l]
+b = open(sys.argv[2], "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+s, e = h["actions"]["data_offsets"]; a = array.array("f", b[8 + n + s:8 + n + e])
+flat = [struct.unpack("f", struct.pack("f", v))[0] for r in rows for v in r]  # %.9g round-trips float32
+assert len(flat) == len(a), (len(flat), len(a))
+diff = max(abs(x - y) for x, y in zip(flat, a))
+print(f"infer vs run: {len(a)} values, max |diff| {diff}")
+assert all(x == y for x, y in zip(flat, a)), "not identical"
+PY
+
+# 3. norm stats: state normalized, actions unnormalized and sliced to the stats' 7 dims
+cat >"$TMP/norm_stats.json" <<'J'
+{"norm_stats": {"state": {"mean": [0,1,2,3,4,5,6], "std": [1,2,3,4,5,6,7], "q01": [0,0,0,0,0,0,0], "q99": [1,1,1,1,1,1,1]},
+                "actions": {"mean": [10,20,30,40,50,60,70], "std": [2,2,2,2,2,2,2], "q01": [0,0,0,0,0,0,0], "q99": [1,1,1,1,1,1,1]}}}
+J
+RAW_STATE=$($PY -c 'm=[0,1,2,3,4,5,6];s=[1,2,3,4,5,6,7];v=[0.1,-0.2,0.3,0.05,0.5,-0.6,1.0];print(",".join(repr(x*(t+1e-6)+u) for x,u,t in zip(v,m,s)))')
+"$PI0" infer "${COMMON[@]/--state/--state}" --format csv --norm-stats "$TMP/norm_stats.json" --state "$RAW_STATE" >"$TMP/ns.csv" 2>"$TMP/ns.err" && ok || bad "infer with norm stats: $(cat "$TMP/ns.err")"
+$PY - "$TMP/infer.csv" "$TMP/ns.csv" <<'PY' && ok || bad "norm stats not applied as z-score"
+import sys
+raw = [list(map(float, l.split(","))) for l in open(sys.argv[1]).read().split("\n")[1:] if l]
+un = [list(map(float, l.split(","))) for l in open(sys.argv[2]).read().split("\n")[1:] if l]
+assert len(un[0]) == 7, len(un[0])
+mean = [10, 20, 30, 40, 50, 60, 70]
+err = max(abs(u[d] - (r[d] * (2 + 1e-6) + mean[d])) for r, u in zip(raw, un) for d in range(7))
+print(f"unnormalized actions vs raw*(std+1e-6)+mean: max |diff| {err:.2e}")
+assert err < 1e-3
+PY
+
+# 4. long prompt: truncated with a warning, still answered
+LONG=$(printf 'pick up the red block and put it in the bowl %.0s' $(seq 1 20))
+"$PI0" infer "${COMMON[@]}" --prompt "$LONG" >/dev/null 2>"$TMP/long.err" && grep -q "warning: prompt is .* truncated to max_token_len = 48" "$TMP/long.err" && ok || bad "long prompt: $(cat "$TMP/long.err")"
+
+# 5. bad input: one-line errors, exit code 2 (1 for usage)
+printf 'not a png' >"$TMP/broken.png"
+expect 2 "unknown camera 'top_cam'" -- "$PI0" infer "${COMMON[@]}" --image top_cam="$TMP/scene.png"
+expect 2 "state has 33 values; this model takes 1 to 32" -- "$PI0" infer "${COMMON[@]}" --state $(seq -s, 1 33)
+expect 2 "state has 6 values but norm_stats.state has 7" -- "$PI0" infer "${COMMON[@]}" --norm-stats "$TMP/norm_stats.json" --state 1,2,3,4,5,6
+expect 2 "'abc' is not a number" -- "$PI0" infer "${COMMON[@]}" --state 1,abc,3
+expect 2 "broken.png: cannot decode image" -- "$PI0" infer "${COMMON[@]}" --image right_wrist_0_rgb="$TMP/broken.png"
+expect 2 "nope.png: cannot open" -- "$PI0" infer "${COMMON[@]}" --image right_wrist_0_rgb="$TMP/nope.png"
+expect 2 "missing_model: cannot open" -- "$PI0" infer --model "$TMP/missing_model" --prompt x --state 1
+mkdir -p "$TMP/empty_model" && echo '{}' >"$TMP/empty_model/config.json"
+expect 2 "no model.safetensors" -- "$PI0" infer --model "$TMP/empty_model" --prompt x --state 1
+expect 2 "no tokenizer" -- env PI0_TOKENIZER= "$PI0" infer --model "$M" --prompt x --state 1
+"$PI0" gen-model --config tiny --out "$TMP/tiny" 2>/dev/null
+expect 2 "outside the model's vocabulary" -- "$PI0" infer --model "$TMP/tiny" --tokenizer "$TOK/tokenizer.json" --prompt "hello" --state 1
+expect 1 "--format must be" -- "$PI0" infer "${COMMON[@]}" --format xml
+expect 1 "infer needs" -- "$PI0" infer --model "$M"
+echo "infer: $pass passed, $fail failed"
+[ $fail -eq 0 ]
