@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: install, build (Release), then run the policy.
-# With MODEL=DIR (a checkpoint directory) it runs that; otherwise it generates a small
-# random-weight demo checkpoint: its actions are meaningless, it only shows the engine working.
+# The main job on a fresh machine: install, build (Release), fetch the tokenizer, then
+# `pi0 infer` on a camera image, a prompt and a robot state.
+#   MODEL=DIR     a real checkpoint (config.json + model.safetensors [+ norm_stats.json]);
+#                 without it a small RANDOM-weight demo checkpoint is generated: its actions
+#                 are meaningless, it only shows the engine working.
+#   IMAGE=FILE    the base camera image (default: a generated tabletop scene)
+#   PROMPT=TEXT   STATE=v1,v2,...   the instruction and robot state
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)"
-golden=${PI0_GOLDEN_DIR:-$(cd .. && pwd)/shared/golden}
+bash scripts/fetch_tokenizer.sh
+mkdir -p demo
 model=${MODEL:-}
 if [ -z "$model" ]; then
-  model=demo/pi0-small
-  [ -f "$model/model.safetensors" ] || ./build/pi0 gen-model --config small --dtype bf16 --seed 0 --out "$model"
-  echo "demo: using a RANDOM-WEIGHT checkpoint ($model); the actions below are meaningless"
+  model=demo/pi0-demo
+  [ -f "$model/model.safetensors" ] || ./build/pi0 gen-model --config demo --dtype bf16 --seed 0 --out "$model"
+  echo "demo: no MODEL given, using a RANDOM-weight demo checkpoint ($model): the actions are meaningless" >&2
 fi
-inputs=${INPUTS:-$golden/small-bf16/inputs.safetensors}
-./build/pi0 run --model "$model" --inputs "$inputs" --out demo/actions.safetensors
-echo "demo: actions written to demo/actions.safetensors"
+image=${IMAGE:-demo/scene.png}
+[ -n "${IMAGE:-}" ] || ./build/pi0 gen-image --out "$image"
+./build/pi0 infer --model "$model" --tokenizer .tok/tokenizer.json --image base_0_rgb="$image" \
+  --prompt "${PROMPT:-pick up the red block and place it in the bowl}" \
+  --state "${STATE:-0.1,-0.2,0.3,0.0,0.5,-0.1,1.0}" --action-dims "${ACTION_DIMS:-7}"

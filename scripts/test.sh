@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The test command: dependencies, an AddressSanitizer + UBSan build, every CTest test.
-# Golden cases are read from ../shared/golden (override with PI0_GOLDEN_DIR).
+# The test command: dependencies, the tokenizer and its JS reference, an AddressSanitizer +
+# UBSan build, every CTest test. Golden cases are read from ../shared/golden
+# (override with PI0_GOLDEN_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/deps.sh
+bash scripts/deps.sh --test
+bash scripts/fetch_tokenizer.sh --with-js
 golden=${PI0_GOLDEN_DIR:-$(cd .. && pwd)/shared/golden}
 cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DPI0_SANITIZE=ON -DPI0_GOLDEN_DIR="$golden" >/dev/null
 cmake --build build-test -j"$(nproc)"
