@@ -116,6 +116,7 @@ int main(int argc, char **argv) {
     CHECK(a.rgb[3 * 7 + 2] == hwc[4 * 7 + 2], "alpha must be dropped, RGB kept");
     CHECK(image_from_u8(&g, gray, W, H, 1, 0, &e) == PI0_OK && g.rgb[3 * 4] == gray[4] &&
           g.rgb[3 * 4 + 1] == gray[4] && g.rgb[3 * 4 + 2] == gray[4], "gray must replicate");
+    rgb_image_free(&g);
     CHECK(image_from_u8(&g, gray, W, H, 2, 0, &e) == PI0_ERR_INPUT && strstr(e.msg, "channels"), "2 channels refused");
     CHECK(image_from_u8(&g, gray, 0, H, 1, 0, &e) == PI0_ERR_INPUT, "zero width refused");
     float model[3 * H * W];

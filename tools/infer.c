@@ -99,7 +99,8 @@ static int save_inputs(const char *path, const pi0_config *c, const pi0_inputs *
 int cmd_infer(int argc, char **argv) {
     const char *model_dir = NULL, *prompt = NULL, *state_s = NULL, *ns_path = NULL,
                *noise_path = NULL, *format = "table", *tok_flag = NULL, *save = NULL;
-    const char *cams[16], *files[16];
+    char cams[16][64];
+    const char *files[16];
     int n_img = 0, action_dims = 0;
     unsigned long long seed = 0;
     pi0_params p = pi0_default_params();
@@ -111,7 +112,7 @@ int cmd_infer(int argc, char **argv) {
             const char *eq = strchr(v, '=');
             if (!eq || eq == v || !eq[1]) return cli_usage_error("infer: --image wants CAMERA=FILE, got '%s'", v);
             if (n_img == 16) return cli_usage_error("infer: too many --image options");
-            cams[n_img] = strndup(v, eq - v);
+            snprintf(cams[n_img], sizeof cams[n_img], "%.*s", (int)(eq - v), v);
             files[n_img++] = eq + 1;
         } else if (!strcmp(a, "--prompt")) prompt = v;
         else if (!strcmp(a, "--state")) state_s = v;
@@ -212,7 +213,6 @@ int cmd_infer(int argc, char **argv) {
             "prefix %.1f ms, denoise %.1f ms (%d steps), infer total %.1f ms\n", pi0_session_backend(s),
             t1 - t0, t2 - t1, t3 - t2, tm.vision_ms, tm.prefix_ms, tm.denoise_ms, c->num_steps, tm.total_ms);
 done:
-    for (int i = 0; i < n_img; i++) free((char *)cams[i]);
     free(noise);
     free(actions);
     pi0_session_free(s);
