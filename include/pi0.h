@@ -133,6 +133,22 @@ pi0_status pi0_session_infer(pi0_session *s, const pi0_inputs *in, float *action
 const char *pi0_session_error(const pi0_session *s);
 const char *pi0_session_backend(const pi0_session *s);
 pi0_timing pi0_session_timing(const pi0_session *s); /* of the last infer call */
+/* What the backend chose, e.g. "fast: bf16 (AVX512-BF16, oneDNN)" or "ref: float32 reference". */
+const char *pi0_session_backend_info(const pi0_session *s);
+
+/* Coverage of the last infer call, measured while it ran: one row per (component, op, executing
+ * backend) with calls, FLOPs and time. backend is the session's backend, or "ref" for ops the
+ * session's backend declined (fallbacks). */
+typedef struct {
+    const char *component;   /* "vision", "prefix", "suffix" */
+    const char *op;          /* "matmul", "attention", "rmsnorm", ... */
+    const char *backend;
+    int fallback;            /* 1 when ref ran it in place of the session's backend */
+    long calls;
+    double flops, ms;
+} pi0_op_report;
+/* Writes up to cap rows; returns the number of rows available. */
+int pi0_session_op_report(const pi0_session *s, pi0_op_report *out, int cap);
 
 /* ---- tokenizer: PaliGemma SentencePiece BPE with byte fallback ---- */
 typedef struct pi0_tokenizer pi0_tokenizer;

@@ -14,9 +14,14 @@
 
 /* ---------------------------------------------------------------- model */
 
-pi0_model *pi0_model_create(void) { return calloc(1, sizeof(pi0_model)); }
+pi0_model *pi0_model_create(void) {
+    pi0_model *m = calloc(1, sizeof(pi0_model));
+    if (m) pthread_mutex_init(&m->prepare_lock, NULL);
+    return m;
+}
 
 static void model_unload(pi0_model *m) {
+    fast_release(m);
     if (m->loaded) weights_free(&m->w, &m->cfg);
     for (int i = 0; i < m->nfiles; i++) st_close(&m->files[i]);
     m->nfiles = 0;
@@ -26,6 +31,7 @@ static void model_unload(pi0_model *m) {
 void pi0_model_free(pi0_model *m) {
     if (!m) return;
     model_unload(m);
+    pthread_mutex_destroy(&m->prepare_lock);
     free(m);
 }
 
@@ -131,14 +137,20 @@ pi0_params pi0_default_params(void) {
 
 pi0_session *pi0_session_create(void) { return calloc(1, sizeof(pi0_session)); }
 
+static void session_release(pi0_session *s) {
+    if (s->d.be && s->d.be->session_free) s->d.be->session_free(&s->d.ex);
+    s->d.be = NULL;
+    buffers_free(&s->b);
+}
+
 void pi0_session_free(pi0_session *s) {
     if (!s) return;
-    buffers_free(&s->b);
+    session_release(s);
     free(s);
 }
 
 const char *pi0_session_error(const pi0_session *s) { return s ? s->err.msg : "no session handle"; }
-const char *pi0_session_backend(const pi0_session *s) { return s && s->be ? s->be->name : "none"; }
+const char *pi0_session_backend(const pi0_session *s) { return s && s->d.be ? s->d.be->name : "none"; }
 pi0_timing pi0_session_timing(const pi0_session *s) {
     pi0_timing t = {0};
     return s ? s->timing : t;
@@ -146,23 +158,36 @@ pi0_timing pi0_session_timing(const pi0_session *s) {
 
 pi0_status pi0_session_init(pi0_session *s, const pi0_model *m, const pi0_params *params) {
     if (!s) return PI0_ERR_ARG;
-    buffers_free(&s->b);
-    s->be = NULL;
+    session_release(s);
     RETURN_ERR_IF(!m || !m->loaded, &s->err, PI0_ERR_ARG, "session init: model is not loaded");
     s->model = m;
     s->cfg = &m->cfg;
     s->params = params ? *params : pi0_default_params();
-    const char *name = s->params.backend ? s->params.backend : "ref";
-    RETURN_ERR_IF(strcmp(name, "ref") != 0, &s->err, PI0_ERR_UNSUPPORTED,
-                  "backend '%s' is not available in this build (available: ref)", name);
+    const char *name = s->params.backend ? s->params.backend : PI0_DEFAULT_BACKEND;
+    const pi0_backend *be = pi0_backend_find(name);
+    RETURN_ERR_IF(!be, &s->err, PI0_ERR_UNSUPPORTED,
+                  "backend '%s' is not available in this build (available: fast, ref)", name);
     int threads = s->params.num_threads;
 #ifdef _OPENMP
     if (threads <= 0) threads = omp_get_num_procs();
 #endif
-    s->ex.num_threads = threads > 0 ? threads : 1;
+    memset(&s->d, 0, sizeof s->d);
+    memset(&s->stats, 0, sizeof s->stats);
+    s->d.ex.num_threads = threads > 0 ? threads : 1;
+    s->d.ex.stats = &s->stats;
     RETURN_ERR_IF(buffers_alloc(&s->b, s->cfg) != PI0_OK, &s->err, PI0_ERR_NOMEM,
                   "out of memory for activation buffers");
-    s->be = &pi0_backend_ref;
+    if (be->prepare) {
+        pthread_mutex_lock(&((pi0_model *)m)->prepare_lock);
+        pi0_status st = be->prepare((pi0_model *)m, &s->err);
+        pthread_mutex_unlock(&((pi0_model *)m)->prepare_lock);
+        if (st != PI0_OK) { buffers_free(&s->b); return st; }
+    }
+    if (be->session_init) {
+        pi0_status st = be->session_init(&s->d.ex, s->cfg, &s->err);
+        if (st != PI0_OK) { buffers_free(&s->b); return st; }
+    }
+    s->d.be = be;
     s->err.msg[0] = 0;
     return PI0_OK;
 }
@@ -203,7 +228,7 @@ static pi0_status validate_inputs(pi0_session *s, const pi0_inputs *in) {
 
 pi0_status pi0_session_infer(pi0_session *s, const pi0_inputs *in, float *actions) {
     if (!s) return PI0_ERR_ARG;
-    RETURN_ERR_IF(!s->be, &s->err, PI0_ERR_ARG, "session is not initialised");
+    RETURN_ERR_IF(!s->d.be, &s->err, PI0_ERR_ARG, "session is not initialised");
     RETURN_ERR_IF(!actions, &s->err, PI0_ERR_ARG, "actions output is NULL");
     FORWARD_ERR(validate_inputs(s, in));
     const pi0_config *c = s->cfg;
@@ -216,6 +241,7 @@ pi0_status pi0_session_infer(pi0_session *s, const pi0_inputs *in, float *action
         pi0_gaussian(in->seed, noise, (size_t)in->batch * HA);
     }
     memset(&s->timing, 0, sizeof s->timing);
+    memset(&s->stats, 0, sizeof s->stats);
     double t0 = now_ms();
     pi0_status st = PI0_OK;
     for (int b = 0; b < in->batch && st == PI0_OK; b++) {
@@ -235,4 +261,30 @@ pi0_status pi0_session_infer(pi0_session *s, const pi0_inputs *in, float *action
     s->timing.total_ms = now_ms() - t0;
     free(noise);
     return st;
+}
+
+const char *pi0_session_backend_info(const pi0_session *s) {
+    static __thread char buf[160];
+    if (!s || !s->d.be) return "none";
+    if (s->d.be == &pi0_backend_fast)
+        snprintf(buf, sizeof buf, "fast: %s, %d threads", fast_path_name(s->model), s->d.ex.num_threads);
+    else
+        snprintf(buf, sizeof buf, "%s: float32 reference, %d threads", s->d.be->name, s->d.ex.num_threads);
+    return buf;
+}
+
+int pi0_session_op_report(const pi0_session *s, pi0_op_report *out, int cap) {
+    if (!s || !s->d.be) return 0;
+    int n = 0;
+    for (int c = 0; c < COMP_COUNT; c++)
+        for (int o = 0; o < OP_COUNT; o++)
+            for (int f = 0; f < 2; f++) {
+                const pi0_op_stats *st = &s->stats.op[c][o];
+                if (!st->calls[f]) continue;
+                if (n < cap)
+                    out[n] = (pi0_op_report){pi0_component_name(c), pi0_op_name(o),
+                                             f ? "ref" : s->d.be->name, f, st->calls[f], st->flops[f], st->ms[f]};
+                n++;
+            }
+    return n;
 }

@@ -17,14 +17,19 @@ expect() {
 }
 
 for c in tiny-f32 small-bf16; do
-  if "$PI0" run --model "$GOLDEN/$c" --inputs "$GOLDEN/$c/inputs.safetensors" --out "$TMP/$c.st" --dump; then
-    ok
-    "$TG" "$GOLDEN/$c" --file "$TMP/$c.st" && ok || bad "golden comparison of pi0 run --dump ($c)"
-  else bad "pi0 run $c"; fi
+  for be in ref fast; do
+    if "$PI0" run --model "$GOLDEN/$c" --inputs "$GOLDEN/$c/inputs.safetensors" --out "$TMP/$c.$be.st" --dump --backend $be; then
+      ok
+      "$TG" "$GOLDEN/$c" --file "$TMP/$c.$be.st" --backend $be && ok || bad "golden comparison of pi0 run --dump ($c, $be)"
+    else bad "pi0 run $c $be"; fi
+  done
 done
+# the default backend is fast
+"$PI0" run --model "$GOLDEN/tiny-f32" --inputs "$GOLDEN/tiny-f32/inputs.safetensors" --out "$TMP/default.st" 2>"$TMP/default.err" \
+  && grep -q "fast backend" "$TMP/default.err" && ok || bad "default backend is not fast: $(cat "$TMP/default.err")"
 # --full-prefix gives the same actions file bytes for 'actions' (checked by the golden compare too)
-"$PI0" run --model "$GOLDEN/small-bf16" --inputs "$GOLDEN/small-bf16/inputs.safetensors" \
-  --out "$TMP/full.st" --full-prefix --dump && "$TG" "$GOLDEN/small-bf16" --file "$TMP/full.st" && ok \
+"$PI0" run --model "$GOLDEN/small-bf16" --inputs "$GOLDEN/small-bf16/inputs.safetensors" --backend ref \
+  --out "$TMP/full.st" --full-prefix --dump && "$TG" "$GOLDEN/small-bf16" --file "$TMP/full.st" --backend ref && ok \
   || bad "full-prefix run"
 
 expect 1 "unknown command" -- "$PI0" frobnicate

@@ -42,6 +42,10 @@ static void list_free(named_list *l) {
 }
 
 /* Compares every expected tensor with `got`; rows of padding are left out. */
+/* Tolerances: ref must match the float64 golden to 1e-5 relative; an accelerated backend
+ * (bf16 weights and activations) to PCC 0.99 and 5 % of the tensor's range. */
+static double g_min_pcc = 0.99999, g_max_rel = 1e-3;
+
 static void compare_case(const char *label, const st_file *exp, const named_list *got,
                          const pi0_config *c, const pi0_inputs *in) {
     const int n_img = pi0_config_image_tokens(c), C = c->num_cameras;
@@ -75,9 +79,9 @@ static void compare_case(const char *label, const st_file *exp, const named_list
         printf("  %-14s rows %3d  max|diff| %.3e  (max|ref| %.3e)  PCC %.9f\n", e->name, rows,
                r.max_diff, r.max_ref, r.pcc);
         CHECK(!r.nan && !all.nan, "%s: %s has NaN", label, e->name);
-        CHECK(r.pcc >= 0.99999, "%s: %s PCC %.9f < 0.99999", label, e->name, r.pcc);
-        CHECK(r.max_diff <= 1e-3 * r.max_ref, "%s: %s max|diff| %.3e > 1e-3·%.3e", label, e->name,
-              r.max_diff, r.max_ref);
+        CHECK(r.pcc >= g_min_pcc, "%s: %s PCC %.9f < %g", label, e->name, r.pcc, g_min_pcc);
+        CHECK(r.max_diff <= g_max_rel * r.max_ref, "%s: %s max|diff| %.3e > %g·%.3e", label, e->name,
+              r.max_diff, g_max_rel, r.max_ref);
         free(ref);
     }
 }
@@ -91,6 +95,10 @@ int main(int argc, char **argv) {
     for (int i = 2; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--file")) file = argv[i + 1];
         else if (!strcmp(argv[i], "--backend")) backend = argv[i + 1];
+    }
+    if (backend && strcmp(backend, "ref") != 0) {
+        g_min_pcc = 0.99;
+        g_max_rel = 5e-2;
     }
     char path[4096];
     pi0_model *m = pi0_model_create();

@@ -10,11 +10,13 @@
 
 static pi0_model *g_model;
 static const pi0_config *g_cfg;
+static const char *g_backend = "ref";
 
 /* Runs the policy; returns the status, actions into out. */
 static pi0_status run(const pi0_inputs *in, int compact, float *out, char *err, size_t errlen) {
     pi0_params p = pi0_default_params();
     p.compact_prefix = compact;
+    p.backend = g_backend;
     pi0_session *s = pi0_session_create();
     pi0_status st = pi0_session_init(s, g_model, &p);
     if (st == PI0_OK) st = pi0_session_infer(s, in, out);
@@ -26,7 +28,9 @@ static pi0_status run(const pi0_inputs *in, int compact, float *out, char *err, 
 static int same(const float *a, const float *b, size_t n) { return memcmp(a, b, n * sizeof *a) == 0; }
 
 int main(int argc, char **argv) {
-    if (argc < 2) { fprintf(stderr, "usage: test_masking GOLDEN_DIR\n"); return 2; }
+    if (argc < 2) { fprintf(stderr, "usage: test_masking GOLDEN_DIR [BACKEND]\n"); return 2; }
+    if (argc > 2) g_backend = argv[2];
+    printf("backend %s\n", g_backend);
     char dir[4096], path[4200], err[512];
     snprintf(dir, sizeof dir, "%s/small-bf16", argv[1]);
     g_model = pi0_model_create();

@@ -262,7 +262,9 @@ static pi0_status load_and_run(const char *name, char *msg, size_t msglen, doubl
         const pi0_config *c = pi0_model_config(m);
         pi0_session *s = pi0_session_create();
         float out[4096];
-        st = pi0_session_init(s, m, NULL);
+        pi0_params p = pi0_default_params();
+        p.backend = "ref"; /* the oracle: renamed keys must give bit-identical actions */
+        st = pi0_session_init(s, m, &p);
         if (st == PI0_OK) st = pi0_session_infer(s, &g_inputs.in, out);
         const int HA = c->action_horizon * c->action_dim;
         cmp_result r = compare(g_ref_actions, out, 1, HA, NULL);
@@ -320,7 +322,9 @@ static void test_checkpoints(const char *golden) {
         snprintf(path, sizeof path, "%s/tiny-f32/inputs.safetensors", golden);
         CHECK(inputs_read(&g_inputs, path, pi0_model_config(m), &e) == PI0_OK, "%s", e.msg);
         pi0_session *s = pi0_session_create();
-        CHECK(pi0_session_init(s, m, NULL) == PI0_OK && pi0_session_infer(s, &g_inputs.in, g_ref_actions) == PI0_OK,
+        pi0_params p = pi0_default_params();
+        p.backend = "ref";
+        CHECK(pi0_session_init(s, m, &p) == PI0_OK && pi0_session_infer(s, &g_inputs.in, g_ref_actions) == PI0_OK,
               "reference run: %s", pi0_session_error(s));
         pi0_session_free(s);
         pi0_model_free(m);

@@ -10,5 +10,8 @@ int cmd_run(int argc, char **argv);
 int cmd_gen_model(int argc, char **argv);
 int cmd_infer(int argc, char **argv);
 int cmd_gen_image(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 
 #endif

@@ -32,17 +32,23 @@ static void usage(FILE *fp) {
           "commands:\n"
           "  infer      --model DIR --prompt TEXT --state v1,v2,... [--image CAMERA=FILE ...]\n"
           "             [--norm-stats FILE] [--action-dims N] [--seed N] [--noise FILE]\n"
-          "             [--format table|json|csv] [--tokenizer FILE] [--backend ref] [--threads N]\n"
+          "             [--format table|json|csv] [--tokenizer FILE] [--backend fast|ref] [--threads N]\n"
           "             [--save-inputs FILE]\n"
           "             run the policy on one observation; cameras: base_0_rgb, left_wrist_0_rgb,\n"
           "             right_wrist_0_rgb (missing ones are black and masked)\n"
           "  run        --model DIR --inputs FILE.safetensors --out FILE.safetensors\n"
-          "             [--backend ref] [--threads N] [--seed N] [--dump] [--full-prefix]\n"
+          "             [--backend fast|ref] [--threads N] [--seed N] [--dump] [--full-prefix]\n"
           "             run the policy on preprocessed inputs (names as in golden/*/inputs);\n"
           "             writes 'actions' [H, A] (and every intermediate with --dump)\n"
           "  gen-model  --config tiny|small|demo|full|FILE.json --out DIR [--dtype f32|bf16] [--seed N]\n"
           "             write a random-weight checkpoint (for tests and benchmarks)\n"
           "  gen-image  --out FILE.png [--width W --height H]   a synthetic tabletop scene\n"
+          "  check      --model DIR [--inputs FILE] [--cameras N] [--tokens N]\n"
+          "             ref vs fast, component by component (PCC, max |diff|); exit 2 on failure\n"
+          "  verify     --model DIR [--cameras N] [--tokens N] [--backend NAME]\n"
+          "             which backend ran every op of a real run: calls, FLOPs, time, fallbacks\n"
+          "  bench      --model DIR [--cameras 1|2|3] [--runs N] [--tokens N] [--small DIR]\n"
+          "             per-stage median time, GFLOP/s, fraction of measured peak, peak RSS\n"
           "  help       this text\n",
           fp);
 }
@@ -164,5 +170,8 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "gen-model")) return cmd_gen_model(argc - 2, argv + 2);
     if (!strcmp(argv[1], "infer")) return cmd_infer(argc - 2, argv + 2);
     if (!strcmp(argv[1], "gen-image")) return cmd_gen_image(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "verify")) return cmd_verify(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "check")) return cmd_check(argc - 2, argv + 2);
     return cli_usage_error("unknown command '%s'", argv[1]);
 }

@@ -33,8 +33,23 @@ static float dot(const float *a, const float *b, int n) {
 
 enum { REF_BLOCK = 16 }; /* weight rows converted to f32 at a time */
 
-static void ref_matmul(const pi0_exec *ex, float *y, const float *x, int M, const pi0_mat *W,
-                       const float *bias) {
+/* GELU, tanh approximation: 0.5·v·(1 + tanh(sqrt(2/π)·(v + 0.044715·v³))). */
+static float gelu_tanh1(float v) {
+    const float c = 0.7978845608028654f; /* sqrt(2/pi) */
+    return 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
+}
+
+/* The epilogue on one output element: act(acc + bias) ⊙ mul, stored or accumulated. */
+static void store(float *y, float acc, const pi0_epilogue *ep, size_t idx, int n) {
+    float v = acc + (ep && ep->bias ? ep->bias[n] : 0.0f);
+    if (ep && ep->gelu) v = gelu_tanh1(v);
+    if (ep && ep->mul) v *= ep->mul[idx];
+    if (ep && ep->accumulate) y[idx] += v;
+    else y[idx] = v;
+}
+
+static pi0_status ref_matmul(const pi0_exec *ex, float *y, const float *x, int M, const pi0_mat *W,
+                             const pi0_epilogue *ep) {
     const int N = W->rows, K = W->cols, nblocks = (N + REF_BLOCK - 1) / REF_BLOCK;
 #pragma omp parallel num_threads(ex->num_threads)
     {
@@ -51,21 +66,21 @@ static void ref_matmul(const pi0_exec *ex, float *y, const float *x, int M, cons
                             mat_elem_f32(&w1, W, n0 + j, kk);
                             acc += x[(size_t)m * K + kk] * w1;
                         }
-                        y[(size_t)m * N + n0 + j] = acc + (bias ? bias[n0 + j] : 0.0f);
+                        store(y, acc, ep, (size_t)m * N + n0 + j, n0 + j);
                     }
                 continue;
             }
             mat_rows_f32(wb, W, n0, nb);
             for (int m = 0; m < M; m++)
                 for (int j = 0; j < nb; j++)
-                    y[(size_t)m * N + n0 + j] =
-                        dot(x + (size_t)m * K, wb + (size_t)j * K, K) + (bias ? bias[n0 + j] : 0.0f);
+                    store(y, dot(x + (size_t)m * K, wb + (size_t)j * K, K), ep, (size_t)m * N + n0 + j, n0 + j);
         }
         free(wb);
     }
+    return PI0_OK;
 }
 
-static void ref_layernorm(const pi0_exec *ex, float *y, const float *x, int M, int D,
+static pi0_status ref_layernorm(const pi0_exec *ex, float *y, const float *x, int M, int D,
                           const float *w, const float *b, float eps) {
     (void)ex;
     for (int m = 0; m < M; m++) {
@@ -79,9 +94,10 @@ static void ref_layernorm(const pi0_exec *ex, float *y, const float *x, int M, i
         double inv = 1.0 / sqrt(var + eps);
         for (int i = 0; i < D; i++) yr[i] = (float)((xr[i] - mean) * inv) * w[i] + b[i];
     }
+    return PI0_OK;
 }
 
-static void ref_rmsnorm(const pi0_exec *ex, float *y, const float *x, int M, int D,
+static pi0_status ref_rmsnorm(const pi0_exec *ex, float *y, const float *x, int M, int D,
                         const float *w, float eps) {
     (void)ex;
     for (int m = 0; m < M; m++) {
@@ -92,33 +108,34 @@ static void ref_rmsnorm(const pi0_exec *ex, float *y, const float *x, int M, int
         double inv = 1.0 / sqrt(ss / D + eps);
         for (int i = 0; i < D; i++) yr[i] = (float)(xr[i] * inv) * (1.0f + w[i]);
     }
+    return PI0_OK;
 }
 
-static void ref_gelu_tanh(const pi0_exec *ex, float *x, size_t n) {
+static pi0_status ref_gelu_tanh(const pi0_exec *ex, float *x, size_t n) {
     (void)ex;
-    const float c = 0.7978845608028654f; /* sqrt(2/pi) */
-    for (size_t i = 0; i < n; i++) {
-        float v = x[i];
-        x[i] = 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
-    }
+    for (size_t i = 0; i < n; i++) x[i] = gelu_tanh1(x[i]);
+    return PI0_OK;
 }
 
-static void ref_silu(const pi0_exec *ex, float *x, size_t n) {
+static pi0_status ref_silu(const pi0_exec *ex, float *x, size_t n) {
     (void)ex;
     for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
+    return PI0_OK;
 }
 
-static void ref_mul(const pi0_exec *ex, float *x, const float *y, size_t n) {
+static pi0_status ref_mul(const pi0_exec *ex, float *x, const float *y, size_t n) {
     (void)ex;
     for (size_t i = 0; i < n; i++) x[i] *= y[i];
+    return PI0_OK;
 }
 
-static void ref_add(const pi0_exec *ex, float *x, const float *y, size_t n) {
+static pi0_status ref_add(const pi0_exec *ex, float *x, const float *y, size_t n) {
     (void)ex;
     for (size_t i = 0; i < n; i++) x[i] += y[i];
+    return PI0_OK;
 }
 
-static void ref_rope(const pi0_exec *ex, float *x, int M, int n_heads, int hd, const int *pos,
+static pi0_status ref_rope(const pi0_exec *ex, float *x, int M, int n_heads, int hd, const int *pos,
                      double theta) {
     (void)ex;
     const int half = hd / 2;
@@ -133,6 +150,7 @@ static void ref_rope(const pi0_exec *ex, float *x, int M, int n_heads, int hd, c
                 r[i + half] = x2 * c + x1 * s;
             }
         }
+    return PI0_OK;
 }
 
 static pi0_status ref_attention(const pi0_exec *ex, float *out, const float *q, const float *k,
@@ -179,6 +197,9 @@ static pi0_status ref_attention(const pi0_exec *ex, float *out, const float *q, 
 
 const pi0_backend pi0_backend_ref = {
     .name = "ref",
+    .prepare = NULL,
+    .session_init = NULL,
+    .session_free = NULL,
     .matmul = ref_matmul,
     .layernorm = ref_layernorm,
     .rmsnorm = ref_rmsnorm,

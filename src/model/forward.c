@@ -93,50 +93,59 @@ static void siglip_patchify(const pi0_siglip_config *v, const float *img, float 
 }
 
 /* SiglipVisionEmbeddings.forward: patch_embedding(pixel_values) + position_embedding. */
-static void siglip_embed(pi0_session *s, const float *img, float *x) {
+static pi0_status siglip_embed(pi0_session *s, const float *img, float *x) {
     const pi0_siglip_config *v = &s->cfg->vision;
     const siglip_weights *w = &s->model->w.vision;
     const int n = pi0_config_image_tokens(s->cfg);
     siglip_patchify(v, img, s->b.patches);
-    s->be->matmul(&s->ex, x, s->b.patches, n, &w->patch, w->patch_b);
-    s->be->add(&s->ex, x, w->pos, (size_t)n * v->width);
+    pi0_epilogue ep = {.bias = w->patch_b};
+    FORWARD_ERR(op_matmul(&s->d, x, s->b.patches, n, &w->patch, &ep));
+    return op_add(&s->d, x, w->pos, (size_t)n * v->width);
 }
 
 /* SiglipEncoderLayer.forward: x += attn(LN1(x)); x += mlp(LN2(x)). */
 static pi0_status siglip_block(pi0_session *s, const siglip_layer *L, float *x, int n) {
     const pi0_siglip_config *v = &s->cfg->vision;
-    const pi0_backend *be = s->be;
-    const pi0_exec *ex = &s->ex;
+    pi0_dispatch *d = &s->d;
     pi0_buffers *b = &s->b;
     const int W = v->width, hd = W / v->num_heads;
-    be->layernorm(ex, b->h, x, n, W, L->ln1_w, L->ln1_b, v->norm_eps);
-    be->matmul(ex, b->q, b->h, n, &L->q, L->q_b);
-    be->matmul(ex, b->k, b->h, n, &L->k, L->k_b);
-    be->matmul(ex, b->v, b->h, n, &L->v, L->v_b);
-    FORWARD_ERR(be->attention(ex, b->att, b->q, b->k, b->v, n, n, v->num_heads, v->num_heads, hd,
-                              NULL, 1.0f / sqrtf((float)hd)));
-    be->matmul(ex, b->tmp, b->att, n, &L->o, L->o_b);
-    be->add(ex, x, b->tmp, (size_t)n * W);
-    be->layernorm(ex, b->h, x, n, W, L->ln2_w, L->ln2_b, v->norm_eps);
-    be->matmul(ex, b->mlp1, b->h, n, &L->fc1, L->fc1_b);
-    be->gelu_tanh(ex, b->mlp1, (size_t)n * v->mlp_dim);
-    be->matmul(ex, b->tmp, b->mlp1, n, &L->fc2, L->fc2_b);
-    be->add(ex, x, b->tmp, (size_t)n * W);
-    return PI0_OK;
+    FORWARD_ERR(op_layernorm(d, b->h, x, n, W, L->ln1_w, L->ln1_b, v->norm_eps));
+    FORWARD_ERR(op_matmul(d, b->q, b->h, n, &L->q, &(pi0_epilogue){.bias = L->q_b}));
+    FORWARD_ERR(op_matmul(d, b->k, b->h, n, &L->k, &(pi0_epilogue){.bias = L->k_b}));
+    FORWARD_ERR(op_matmul(d, b->v, b->h, n, &L->v, &(pi0_epilogue){.bias = L->v_b}));
+    FORWARD_ERR(op_attention(d, b->att, b->q, b->k, b->v, n, n, v->num_heads, v->num_heads, hd,
+                             NULL, 1.0f / sqrtf((float)hd)));
+    /* x += out_proj(att) */
+    FORWARD_ERR(op_matmul(d, x, b->att, n, &L->o, &(pi0_epilogue){.bias = L->o_b, .accumulate = 1}));
+    FORWARD_ERR(op_layernorm(d, b->h, x, n, W, L->ln2_w, L->ln2_b, v->norm_eps));
+    /* x += fc2(gelu_tanh(fc1(h))) */
+    FORWARD_ERR(op_matmul(d, b->mlp1, b->h, n, &L->fc1, &(pi0_epilogue){.bias = L->fc1_b, .gelu = 1}));
+    return op_matmul(d, x, b->mlp1, n, &L->fc2, &(pi0_epilogue){.bias = L->fc2_b, .accumulate = 1});
 }
 
 /* PaliGemma get_image_features: vision tower → post_layernorm → multi_modal_projector.
  * Writes the camera's tokens [n_tok, vlm width] to out (no √width scaling on image tokens). */
-static pi0_status embed_image(pi0_session *s, const float *img, float *out) {
+static pi0_status embed_image(pi0_session *s, const float *img, float *out, int cam, int dump) {
     const pi0_siglip_config *v = &s->cfg->vision;
     const siglip_weights *w = &s->model->w.vision;
     const int n = pi0_config_image_tokens(s->cfg);
     float *x = s->b.mlp2; /* the vision residual stream; mlp2 is free during SigLIP */
-    siglip_embed(s, img, x);
-    for (int l = 0; l < v->depth; l++) FORWARD_ERR(siglip_block(s, &w->layers[l], x, n));
-    s->be->layernorm(&s->ex, x, x, n, v->width, w->post_w, w->post_b, v->norm_eps);
-    s->be->matmul(&s->ex, out, x, n, &w->proj, w->proj_b);
-    return PI0_OK;
+    char name[32];
+    s->d.ex.comp = COMP_VISION;
+    FORWARD_ERR(siglip_embed(s, img, x));
+    if (dump) {
+        snprintf(name, sizeof name, "vision_patch.%d", cam);
+        dump_tensor(s, name, x, n, v->width);
+    }
+    for (int l = 0; l < v->depth; l++) {
+        FORWARD_ERR(siglip_block(s, &w->layers[l], x, n));
+        if (dump && l == 0) {
+            snprintf(name, sizeof name, "vision_block0.%d", cam);
+            dump_tensor(s, name, x, n, v->width);
+        }
+    }
+    FORWARD_ERR(op_layernorm(&s->d, x, x, n, v->width, w->post_w, w->post_b, v->norm_eps));
+    return op_matmul(&s->d, out, x, n, &w->proj, &(pi0_epilogue){.bias = w->proj_b});
 }
 
 /* ---------------------------------------------------------------- prefix */
@@ -164,7 +173,7 @@ static pi0_status embed_prefix(pi0_session *s, const pi0_item *it, int *n_rows, 
             continue;
         }
         const float *img = given ? it->images + (size_t)cam * 3 * S * S : b->black;
-        FORWARD_ERR(embed_image(s, img, b->x + (size_t)row * D));
+        FORWARD_ERR(embed_image(s, img, b->x + (size_t)row * D, cam, dump));
         if (dump) {
             snprintf(name, sizeof name, "img_emb.%d", cam);
             dump_tensor(s, name, b->x + (size_t)row * D, n_img, D);
@@ -213,14 +222,11 @@ static float *cache_layer(pi0_session *s, float *cache, int l) {
     return cache + (size_t)l * (s->b.max_prefix + s->b.suffix_len) * g->num_kv_heads * g->head_dim;
 }
 
-/* Gemma MLP (gemma.py FeedForward): down(gelu_tanh(gate(h)) ⊙ up(h)) → out. */
-static void gemma_mlp(pi0_session *s, const gemma_layer *L, const float *h, int n, int F, float *out) {
-    const pi0_backend *be = s->be;
-    be->matmul(&s->ex, s->b.mlp1, h, n, &L->gate, NULL);
-    be->matmul(&s->ex, s->b.mlp2, h, n, &L->up, NULL);
-    be->gelu_tanh(&s->ex, s->b.mlp1, (size_t)n * F);
-    be->mul(&s->ex, s->b.mlp1, s->b.mlp2, (size_t)n * F);
-    be->matmul(&s->ex, out, s->b.mlp1, n, &L->down, NULL);
+/* Gemma MLP (gemma.py FeedForward): x += down(gelu_tanh(gate(h)) ⊙ up(h)). */
+static pi0_status gemma_mlp(pi0_session *s, const gemma_layer *L, const float *h, int n, float *x) {
+    FORWARD_ERR(op_matmul(&s->d, s->b.mlp2, h, n, &L->up, NULL));
+    FORWARD_ERR(op_matmul(&s->d, s->b.mlp1, h, n, &L->gate, &(pi0_epilogue){.gelu = 1, .mul = s->b.mlp2}));
+    return op_matmul(&s->d, x, s->b.mlp1, n, &L->down, &(pi0_epilogue){.accumulate = 1});
 }
 
 /* One Gemma block over n rows of x (gemma.py Block / PaliGemmaWithExpert layer loop):
@@ -230,26 +236,22 @@ static void gemma_mlp(pi0_session *s, const gemma_layer *L, const float *h, int 
  * actions). */
 static pi0_status gemma_block(pi0_session *s, const gemma_layer *L, const pi0_gemma_config *g,
                               int l, float *x, int n, int k0, const uint8_t *allowed, int kv_only) {
-    const pi0_backend *be = s->be;
-    const pi0_exec *ex = &s->ex;
+    pi0_dispatch *d = &s->d;
     pi0_buffers *b = &s->b;
     const int D = g->width, kd = g->num_kv_heads * g->head_dim;
     float *kc = cache_layer(s, b->kcache, l), *vc = cache_layer(s, b->vcache, l);
-    be->rmsnorm(ex, b->h, x, n, D, L->in_norm, g->norm_eps);
-    be->matmul(ex, kc + (size_t)k0 * kd, b->h, n, &L->k, NULL);
-    be->matmul(ex, vc + (size_t)k0 * kd, b->h, n, &L->v, NULL);
-    be->rope(ex, kc + (size_t)k0 * kd, n, g->num_kv_heads, g->head_dim, b->pos, g->rope_theta);
+    FORWARD_ERR(op_rmsnorm(d, b->h, x, n, D, L->in_norm, g->norm_eps));
+    FORWARD_ERR(op_matmul(d, kc + (size_t)k0 * kd, b->h, n, &L->k, NULL));
+    FORWARD_ERR(op_matmul(d, vc + (size_t)k0 * kd, b->h, n, &L->v, NULL));
+    FORWARD_ERR(op_rope(d, kc + (size_t)k0 * kd, n, g->num_kv_heads, g->head_dim, b->pos, g->rope_theta));
     if (kv_only) return PI0_OK;
-    be->matmul(ex, b->q, b->h, n, &L->q, NULL);
-    be->rope(ex, b->q, n, g->num_heads, g->head_dim, b->pos, g->rope_theta);
-    FORWARD_ERR(be->attention(ex, b->att, b->q, kc, vc, n, k0 + n, g->num_heads, g->num_kv_heads,
-                              g->head_dim, allowed, 1.0f / sqrtf((float)g->head_dim)));
-    be->matmul(ex, b->tmp, b->att, n, &L->o, NULL);
-    be->add(ex, x, b->tmp, (size_t)n * D);
-    be->rmsnorm(ex, b->h, x, n, D, L->post_norm, g->norm_eps);
-    gemma_mlp(s, L, b->h, n, g->mlp_dim, b->tmp);
-    be->add(ex, x, b->tmp, (size_t)n * D);
-    return PI0_OK;
+    FORWARD_ERR(op_matmul(d, b->q, b->h, n, &L->q, NULL));
+    FORWARD_ERR(op_rope(d, b->q, n, g->num_heads, g->head_dim, b->pos, g->rope_theta));
+    FORWARD_ERR(op_attention(d, b->att, b->q, kc, vc, n, k0 + n, g->num_heads, g->num_kv_heads,
+                             g->head_dim, allowed, 1.0f / sqrtf((float)g->head_dim)));
+    FORWARD_ERR(op_matmul(d, x, b->att, n, &L->o, &(pi0_epilogue){.accumulate = 1})); /* x += o(att) */
+    FORWARD_ERR(op_rmsnorm(d, b->h, x, n, D, L->post_norm, g->norm_eps));
+    return gemma_mlp(s, L, b->h, n, x);
 }
 
 /* pi0.py sample_actions: the prefix pass with the VLM weights, filling the KV cache. */
@@ -257,9 +259,11 @@ static pi0_status prefix_pass(pi0_session *s, int np, int dump) {
     const pi0_gemma_config *g = &s->cfg->vlm;
     const int kd = g->num_kv_heads * g->head_dim;
     char name[32];
+    s->d.ex.comp = COMP_PREFIX;
     for (int l = 0; l < g->depth; l++) {
         FORWARD_ERR(gemma_block(s, &s->model->w.vlm.layers[l], g, l, s->b.x, np, 0, s->b.allowed,
                                 l == g->depth - 1));
+        if (dump && l == 0 && g->depth > 1) dump_prefix(s, "vlm_layer0", s->b.x, np, g->width, g->width);
         if (dump) {
             snprintf(name, sizeof name, "prefix_k.%d", l);
             dump_prefix(s, name, cache_layer(s, s->b.kcache, l), np, kd, kd);
@@ -287,22 +291,21 @@ static void time_embedding(double t, int d, double min_p, double max_p, float *o
 
 /* pi0.py embed_suffix for one step: y = [state_tok; action_time_mlp_out(silu(
  * action_time_mlp_in(concat[action_in_proj(x_t), time_emb])))]. */
-static void embed_suffix(pi0_session *s, double t, float *y) {
+static pi0_status embed_suffix(pi0_session *s, double t, float *y) {
     const pi0_config *c = s->cfg;
     const pi0_weights *w = &s->model->w;
-    const pi0_backend *be = s->be;
     pi0_buffers *b = &s->b;
     const int H = c->action_horizon, We = c->expert.width;
-    be->matmul(&s->ex, b->tmp, b->x_t, H, &w->action_in, w->action_in_b);
+    FORWARD_ERR(op_matmul(&s->d, b->tmp, b->x_t, H, &w->action_in, &(pi0_epilogue){.bias = w->action_in_b}));
     time_embedding(t, We, c->time_min_period, c->time_max_period, b->time_emb);
     for (int r = 0; r < H; r++) {
         memcpy(b->act_time + (size_t)r * 2 * We, b->tmp + (size_t)r * We, We * sizeof(float));
         memcpy(b->act_time + (size_t)r * 2 * We + We, b->time_emb, We * sizeof(float));
     }
-    be->matmul(&s->ex, b->tmp, b->act_time, H, &w->time_in, w->time_in_b);
-    be->silu(&s->ex, b->tmp, (size_t)H * We);
+    FORWARD_ERR(op_matmul(&s->d, b->tmp, b->act_time, H, &w->time_in, &(pi0_epilogue){.bias = w->time_in_b}));
+    FORWARD_ERR(op_silu(&s->d, b->tmp, (size_t)H * We));
     memcpy(y, b->state_tok, We * sizeof(float));
-    be->matmul(&s->ex, y + We, b->tmp, H, &w->time_out, w->time_out_b);
+    return op_matmul(&s->d, y + We, b->tmp, H, &w->time_out, &(pi0_epilogue){.bias = w->time_out_b});
 }
 
 /* Suffix attention (make_attn_mask with ar = [1, 1, 0…]): every row sees the valid prefix; the
@@ -330,15 +333,20 @@ static pi0_status denoise_step(pi0_session *s, int np, double t, int step, int d
     const int S = b->suffix_len, We = g->width;
     float *y = b->x; /* the prefix stream is no longer needed: the cache holds its K/V */
     char name[32];
-    embed_suffix(s, t, y);
+    FORWARD_ERR(embed_suffix(s, t, y));
     if (dump) {
         snprintf(name, sizeof name, "suffix_emb.%d", step);
         dump_tensor(s, name, y, S, We);
     }
-    for (int l = 0; l < g->depth; l++)
+    for (int l = 0; l < g->depth; l++) {
         FORWARD_ERR(gemma_block(s, &w->expert.layers[l], g, l, y, S, np, b->allowed, 0));
-    s->be->rmsnorm(&s->ex, b->h, y, S, We, w->expert.final_norm, g->norm_eps);
-    s->be->matmul(&s->ex, b->v_t, b->h + We, S - 1, &w->action_out, w->action_out_b);
+        if (dump && l == 0) {
+            snprintf(name, sizeof name, "expert_layer0.%d", step);
+            dump_tensor(s, name, y, S, We);
+        }
+    }
+    FORWARD_ERR(op_rmsnorm(&s->d, b->h, y, S, We, w->expert.final_norm, g->norm_eps));
+    FORWARD_ERR(op_matmul(&s->d, b->v_t, b->h + We, S - 1, &w->action_out, &(pi0_epilogue){.bias = w->action_out_b}));
     if (dump) {
         snprintf(name, sizeof name, "v_t.%d", step);
         dump_tensor(s, name, b->v_t, S - 1, c->action_dim);
@@ -361,7 +369,8 @@ pi0_status pi0_forward(pi0_session *s, const pi0_item *it, float *actions, int d
     double t2 = now_ms();
 
     /* The state token is the same at every step: computed once. */
-    s->be->matmul(&s->ex, b->state_tok, it->state, 1, &w->state_proj, w->state_proj_b);
+    s->d.ex.comp = COMP_SUFFIX;
+    FORWARD_ERR(op_matmul(&s->d, b->state_tok, it->state, 1, &w->state_proj, &(pi0_epilogue){.bias = w->state_proj_b}));
     suffix_mask_and_positions(s, np);
     memcpy(b->x_t, it->noise, HA * sizeof(float));
     const float dt = -1.0f / (float)c->num_steps;

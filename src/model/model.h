@@ -2,15 +2,20 @@
 #ifndef PI0_MODEL_H
 #define PI0_MODEL_H
 
+#include <pthread.h>
+
 #include "../backend/backend.h"
 #include "config.h"
 #include "weights.h"
 
 #define PI0_MAX_SHARDS 64
+#define PI0_DEFAULT_BACKEND "fast"
 
 struct pi0_model {
     pi0_config cfg;
     int loaded;
+    pthread_mutex_t prepare_lock;   /* backend weight preparation, once per backend */
+    void *fast;                     /* fast backend's prepared weights (fast.c) */
     st_file files[PI0_MAX_SHARDS];
     int nfiles;
     pi0_weights w;
@@ -45,8 +50,8 @@ struct pi0_session {
     const pi0_model *model;
     const pi0_config *cfg;
     pi0_params params;
-    const pi0_backend *be;
-    pi0_exec ex;
+    pi0_dispatch d;       /* backend + execution context (threads, stats, backend state) */
+    pi0_stats stats;
     pi0_buffers b;
     pi0_timing timing;
     pi0_err err;
@@ -65,6 +70,9 @@ typedef struct {
 } pi0_item;
 
 pi0_status pi0_forward(pi0_session *s, const pi0_item *it, float *actions, int dump);
+void fast_release(pi0_model *m);                 /* frees the fast backend's weights */
+const char *fast_path_name(const pi0_model *m);  /* "bf16 (...)" / "f32 (...)" */
+size_t fast_weight_bytes(const pi0_model *m);
 pi0_status buffers_alloc(pi0_buffers *b, const pi0_config *c);
 void buffers_free(pi0_buffers *b);
 

@@ -232,6 +232,28 @@ void weights_free(pi0_weights *w, const pi0_config *c) {
     memset(w, 0, sizeof *w);
 }
 
+int weights_matrices(pi0_weights *w, const pi0_config *c, pi0_mat **out, int cap) {
+    int n = 0;
+#define ADD(m) do { if (n < cap) out[n] = (m); n++; } while (0)
+    if (!w->vision.layers || !w->vlm.layers || !w->expert.layers) return 0;
+    ADD(&w->vision.patch);
+    for (int i = 0; i < c->vision.depth; i++) {
+        siglip_layer *L = &w->vision.layers[i];
+        ADD(&L->q); ADD(&L->k); ADD(&L->v); ADD(&L->o); ADD(&L->fc1); ADD(&L->fc2);
+    }
+    ADD(&w->vision.proj);
+    gemma_weights *g[2] = {&w->vlm, &w->expert};
+    int depth[2] = {c->vlm.depth, c->expert.depth};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < depth[k]; i++) {
+            gemma_layer *L = &g[k]->layers[i];
+            ADD(&L->q); ADD(&L->k); ADD(&L->v); ADD(&L->o); ADD(&L->gate); ADD(&L->up); ADD(&L->down);
+        }
+    ADD(&w->state_proj); ADD(&w->action_in); ADD(&w->action_out); ADD(&w->time_in); ADD(&w->time_out);
+#undef ADD
+    return n < cap ? n : cap;
+}
+
 /* ---------------------------------------------------------------- visiting */
 
 typedef struct {

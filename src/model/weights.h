@@ -12,6 +12,7 @@ typedef struct {
     pi0_dtype dtype;
     int rows, cols;
     const char *name;   /* checkpoint key it came from */
+    const void *prepared; /* the fast backend's reordered copy (fast.c), NULL if none */
 } pi0_mat;
 
 typedef struct {                 /* P.vision_tower.vision_model.encoder.layers.i. */
@@ -68,6 +69,9 @@ typedef struct {
 pi0_status weights_bind(pi0_weights *w, const pi0_config *c, const st_file *files, int nfiles,
                         pi0_err *e);
 void weights_free(pi0_weights *w, const pi0_config *c);
+/* Every matrix used as a GEMM operand (all but the token embedding, which is only indexed):
+ * writes up to cap pointers to out, returns the count. */
+int weights_matrices(pi0_weights *w, const pi0_config *c, pi0_mat **out, int cap);
 
 /* Canonical key i of the released layout (for the generator): calls fn for every tensor with
  * its name, shape and kind ('m' matrix, 'l' LayerNorm scale, 'n' RMSNorm scale, 'b' bias or

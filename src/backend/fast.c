@@ -1,0 +1,501 @@
+/* fast.c — the accelerated CPU backend.
+ *
+ * GEMMs run through oneDNN (Debian libdnnl): weights are reordered once per model into the
+ * blocked layout oneDNN's matmul prefers, as bf16 on CPUs with AVX512-BF16 (activations are
+ * rounded to bf16, accumulation is f32) and as f32 elsewhere; bias, GELU(tanh), the GeGLU
+ * product and the residual add run as post-ops inside the GEMM. Attention is two batched oneDNN
+ * matmuls (q·kᵀ, p·v, all query heads of a KV head at once) around an f32 masked softmax.
+ * Norms, RoPE, softmax and elementwise ops are f32 loops, threaded with OpenMP and written for
+ * the compiler to vectorize. The reordered copy replaces the checkpoint pages (released with
+ * madvise), so weights are held once. */
+#include <dnnl.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../model/model.h"
+
+typedef struct {
+    dnnl_memory_desc_t md;   /* weights as a [K, N] matrix in the primitive's layout */
+    void *data;
+} fast_mat;
+
+typedef struct {
+    dnnl_engine_t eng;
+    int bf16;                /* 1: bf16 weights/activations; 0: f32 */
+    fast_mat *mats;
+    int n;
+    size_t bytes;
+} fast_model;
+
+typedef struct {
+    dnnl_engine_t eng;
+    dnnl_stream_t stream;
+    int bf16;
+    uint16_t *xb;            /* activations rounded to bf16 [cap_rows, max K] */
+    size_t xb_cap;
+    uint16_t *qb, *kb, *vb, *pb; /* attention operands in bf16 */
+    float *sc;               /* attention scores [heads, M, Nk] */
+    size_t att_cap, kv_cap;
+    float *inv_freq;         /* RoPE frequencies, [head_dim / 2] */
+    int rope_hd;
+    double rope_theta;
+} fast_session;
+
+#define DNNL_OK(x) ((x) == dnnl_success)
+
+/* ---------------------------------------------------------------- bf16 rounding */
+
+/* Round to nearest even, vectorizable (NaN payloads may become Inf: activations are finite). */
+static inline uint16_t to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+static void round_bf16(uint16_t *dst, const float *src, size_t n, int threads) {
+#pragma omp parallel for simd num_threads(threads) schedule(static)
+    for (size_t i = 0; i < n; i++) dst[i] = to_bf16(src[i]);
+}
+
+/* ---------------------------------------------------------------- model preparation */
+
+void fast_release(pi0_model *m) {
+    fast_model *fm = m->fast;
+    if (!fm) return;
+    for (int i = 0; i < fm->n; i++) free(fm->mats[i].data);
+    free(fm->mats);
+    pi0_mat *mats[8192];
+    int n = weights_matrices(&m->w, &m->cfg, mats, 8192);
+    for (int i = 0; i < n; i++) mats[i]->prepared = NULL;
+    if (fm->eng) dnnl_engine_destroy(fm->eng);
+    free(fm);
+    m->fast = NULL;
+}
+
+static int cpu_has_bf16(void) {
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    return (isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
+}
+
+/* The weights layout the matmul primitive wants for [K, N] (chosen for a typical M). */
+static int preferred_weights_md(dnnl_engine_t eng, int bf16, int K, int N, dnnl_memory_desc_t *out) {
+    dnnl_memory_desc_t a, b, c;
+    dnnl_dims_t da = {256, K}, db = {K, N}, dc = {256, N};
+    dnnl_data_type_t dt = bf16 ? dnnl_bf16 : dnnl_f32;
+    if (!DNNL_OK(dnnl_memory_desc_init_by_tag(&a, 2, da, dt, dnnl_ab)) ||
+        !DNNL_OK(dnnl_memory_desc_init_by_tag(&b, 2, db, dt, dnnl_format_tag_any)) ||
+        !DNNL_OK(dnnl_memory_desc_init_by_tag(&c, 2, dc, dnnl_f32, dnnl_ab)))
+        return 0;
+    dnnl_matmul_desc_t md;
+    dnnl_primitive_desc_t pd;
+    if (!DNNL_OK(dnnl_matmul_desc_init(&md, &a, &b, NULL, &c)) ||
+        !DNNL_OK(dnnl_primitive_desc_create(&pd, &md, NULL, eng, NULL)))
+        return 0;
+    *out = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_primitive_desc_destroy(pd);
+    return 1;
+}
+
+/* Reorders one checkpoint matrix [N, K] (row-major = [K, N] in "ba" order) into fm. */
+static pi0_status prepare_mat(fast_model *fm, pi0_mat *W, fast_mat *out, dnnl_stream_t st, pi0_err *e) {
+    const int N = W->rows, K = W->cols;
+    const size_t n = (size_t)N * K;
+    RETURN_ERR_IF(!preferred_weights_md(fm->eng, fm->bf16, K, N, &out->md), e, PI0_ERR_UNSUPPORTED,
+                  "fast backend: oneDNN has no matmul for tensor '%s' [%d, %d]", W->name, N, K);
+    const size_t bytes = dnnl_memory_desc_get_size(&out->md);
+    out->data = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    /* Source in the kernel's dtype: bf16 checkpoints are used in place, others converted. */
+    const pi0_dtype want = fm->bf16 ? DT_BF16 : DT_F32;
+    void *tmp = NULL;
+    const void *src = W->data;
+    if (W->dtype != want) {
+        tmp = malloc(n * dtype_size(want));
+        if (tmp && fm->bf16) {
+            float row[65536];
+            for (int r = 0; r < N; r++)
+                for (int k0 = 0; k0 < K; k0 += 65536) {
+                    int kn = K - k0 < 65536 ? K - k0 : 65536;
+                    convert_to_f32(row, (const char *)W->data + ((size_t)r * K + k0) * dtype_size(W->dtype), W->dtype, kn);
+                    for (int k = 0; k < kn; k++) ((uint16_t *)tmp)[(size_t)r * K + k0 + k] = f32_to_bf16(row[k]);
+                }
+        } else if (tmp) {
+            convert_to_f32(tmp, W->data, W->dtype, n);
+        }
+        src = tmp;
+    }
+    RETURN_ERR_IF(!out->data || (W->dtype != want && !tmp), e, PI0_ERR_NOMEM, "fast backend: out of memory");
+    dnnl_memory_desc_t smd;
+    dnnl_dims_t dims = {K, N};
+    dnnl_memory_t sm = NULL, dm = NULL;
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_t r = NULL;
+    int ok = DNNL_OK(dnnl_memory_desc_init_by_tag(&smd, 2, dims, fm->bf16 ? dnnl_bf16 : dnnl_f32, dnnl_ba)) &&
+             DNNL_OK(dnnl_memory_create(&sm, &smd, fm->eng, (void *)src)) &&
+             DNNL_OK(dnnl_memory_create(&dm, &out->md, fm->eng, out->data)) &&
+             DNNL_OK(dnnl_reorder_primitive_desc_create(&rpd, &smd, fm->eng, &out->md, fm->eng, NULL)) &&
+             DNNL_OK(dnnl_primitive_create(&r, rpd));
+    if (ok) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, sm}, {DNNL_ARG_TO, dm}};
+        ok = DNNL_OK(dnnl_primitive_execute(r, st, 2, args)) && DNNL_OK(dnnl_stream_wait(st));
+    }
+    if (r) dnnl_primitive_destroy(r);
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    if (sm) dnnl_memory_destroy(sm);
+    if (dm) dnnl_memory_destroy(dm);
+    free(tmp);
+    RETURN_ERR_IF(!ok, e, PI0_ERR_UNSUPPORTED, "fast backend: weight reorder failed for '%s'", W->name);
+    /* The checkpoint pages of this tensor are no longer needed: give them back (file-backed,
+     * read-only mapping: ref can still fault them in again). */
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)W->data / page * page, z = ((uintptr_t)W->data + n * dtype_size(W->dtype) + page - 1) / page * page;
+    madvise((void *)a, z - a, MADV_DONTNEED);
+    W->prepared = out;
+    fm->bytes += bytes;
+    return PI0_OK;
+}
+
+static pi0_status fast_prepare(pi0_model *m, pi0_err *e) {
+    if (m->fast) return PI0_OK;
+    fast_model *fm = calloc(1, sizeof *fm);
+    RETURN_ERR_IF(!fm, e, PI0_ERR_NOMEM, "fast backend: out of memory");
+    m->fast = fm;
+    pi0_status st = PI0_OK;
+    dnnl_stream_t stream = NULL;
+    if (!DNNL_OK(dnnl_engine_create(&fm->eng, dnnl_cpu, 0)) ||
+        !DNNL_OK(dnnl_stream_create(&stream, fm->eng, dnnl_stream_default_flags))) {
+        st = pi0_fail(e, PI0_ERR_UNSUPPORTED, "fast backend: oneDNN CPU engine unavailable");
+        goto done;
+    }
+    fm->bf16 = cpu_has_bf16() && !getenv("PI0_FAST_F32");
+    static pi0_mat *mats[8192];
+    int n = weights_matrices(&m->w, &m->cfg, mats, 8192);
+    fm->mats = calloc(n, sizeof *fm->mats);
+    if (!fm->mats) { st = pi0_fail(e, PI0_ERR_NOMEM, "fast backend: out of memory"); goto done; }
+    for (int i = 0; i < n && st == PI0_OK; i++) {
+        st = prepare_mat(fm, mats[i], &fm->mats[i], stream, e);
+        if (st == PI0_OK || fm->mats[i].data) fm->n = i + 1;
+    }
+done:
+    if (stream) dnnl_stream_destroy(stream);
+    if (st != PI0_OK) fast_release(m);
+    return st;
+}
+
+const char *fast_path_name(const pi0_model *m) {
+    const fast_model *fm = m->fast;
+    return !fm ? "not prepared" : fm->bf16 ? "bf16 (AVX512-BF16, oneDNN)" : "f32 (no AVX512-BF16 on this CPU, oneDNN)";
+}
+
+size_t fast_weight_bytes(const pi0_model *m) { return m->fast ? ((fast_model *)m->fast)->bytes : 0; }
+
+/* ---------------------------------------------------------------- session */
+
+static void fast_session_free(pi0_exec *ex) {
+    fast_session *fs = ex->ctx;
+    if (!fs) return;
+    if (fs->stream) dnnl_stream_destroy(fs->stream);
+    if (fs->eng) dnnl_engine_destroy(fs->eng);
+    free(fs->xb); free(fs->qb); free(fs->kb); free(fs->vb); free(fs->pb); free(fs->sc); free(fs->inv_freq);
+    free(fs);
+    ex->ctx = NULL;
+}
+
+static pi0_status fast_session_init(pi0_exec *ex, const pi0_config *c, pi0_err *e) {
+    fast_session *fs = calloc(1, sizeof *fs);
+    RETURN_ERR_IF(!fs, e, PI0_ERR_NOMEM, "fast backend: out of memory");
+    ex->ctx = fs;
+    fs->bf16 = cpu_has_bf16() && !getenv("PI0_FAST_F32");
+    const size_t n_img = (size_t)pi0_config_image_tokens(c);
+    const size_t rows = (size_t)c->num_cameras * n_img + c->max_token_len + 1 + c->action_horizon;
+    const size_t keys = rows;
+    const size_t maxk = (size_t)(c->vlm.mlp_dim > c->vision.mlp_dim ? c->vlm.mlp_dim : c->vision.mlp_dim) +
+                        3 * c->vision.patch_size * c->vision.patch_size + c->vlm.width + c->expert.width +
+                        (size_t)c->vlm.num_heads * c->vlm.head_dim + 2 * c->expert.width + c->state_dim;
+    const size_t heads = c->vision.num_heads > c->vlm.num_heads ? c->vision.num_heads : c->vlm.num_heads;
+    const size_t hd = c->vlm.head_dim > c->vision.width ? c->vlm.head_dim : c->vision.width;
+    fs->xb_cap = rows * maxk;
+    fs->att_cap = heads * rows * keys;
+    fs->kv_cap = keys * hd;
+    fs->xb = malloc(fs->xb_cap * 2);
+    fs->qb = malloc(heads * rows * hd * 2);
+    fs->kb = malloc(fs->kv_cap * 2);
+    fs->vb = malloc(fs->kv_cap * 2);
+    fs->pb = malloc(fs->att_cap * 2);
+    fs->sc = malloc(fs->att_cap * 4);
+    fs->inv_freq = malloc((size_t)c->vlm.head_dim * sizeof(float));
+    RETURN_ERR_IF(!fs->xb || !fs->qb || !fs->kb || !fs->vb || !fs->pb || !fs->sc || !fs->inv_freq, e,
+                  PI0_ERR_NOMEM, "fast backend: out of memory for scratch buffers");
+    RETURN_ERR_IF(!DNNL_OK(dnnl_engine_create(&fs->eng, dnnl_cpu, 0)) ||
+                  !DNNL_OK(dnnl_stream_create(&fs->stream, fs->eng, dnnl_stream_default_flags)),
+                  e, PI0_ERR_UNSUPPORTED, "fast backend: oneDNN CPU engine unavailable");
+    omp_set_num_threads(ex->num_threads);
+    return PI0_OK;
+}
+
+/* ---------------------------------------------------------------- matmul */
+
+/* One oneDNN matmul: dst = post_ops(src·wei + bias). Descriptors are created per call; oneDNN's
+ * primitive cache makes repeated shapes cheap. */
+static pi0_status run_matmul(fast_session *fs, const dnnl_memory_desc_t *smd, void *src,
+                             const dnnl_memory_desc_t *wmd, void *wei, const dnnl_memory_desc_t *bmd,
+                             const void *bias, const dnnl_memory_desc_t *dmd, void *dst,
+                             const pi0_epilogue *ep, const dnnl_memory_desc_t *mul_md) {
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_matmul_desc_t md;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_t prim = NULL;
+    dnnl_memory_t ms = NULL, mw = NULL, mb = NULL, md_ = NULL, mm = NULL;
+    pi0_status st = PI0_ERR_UNSUPPORTED;
+    int mul_idx = -1;
+    if (!DNNL_OK(dnnl_primitive_attr_create(&attr)) || !DNNL_OK(dnnl_post_ops_create(&po))) goto done;
+    int idx = 0;
+    if (ep && ep->gelu) {
+        if (!DNNL_OK(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_tanh, 0.0f, 0.0f))) goto done;
+        idx++;
+    }
+    if (ep && ep->mul) {
+        if (!DNNL_OK(dnnl_post_ops_append_binary(po, dnnl_binary_mul, mul_md))) goto done;
+        mul_idx = idx++;
+    }
+    if (ep && ep->accumulate) {
+        if (!DNNL_OK(dnnl_post_ops_append_sum(po, 1.0f))) goto done;
+        idx++;
+    }
+    if (!DNNL_OK(dnnl_primitive_attr_set_post_ops(attr, po))) goto done;
+    if (!DNNL_OK(dnnl_matmul_desc_init(&md, smd, wmd, bias ? bmd : NULL, dmd)) ||
+        !DNNL_OK(dnnl_primitive_desc_create(&pd, &md, attr, fs->eng, NULL)) ||
+        !DNNL_OK(dnnl_primitive_create(&prim, pd)))
+        goto done;
+    dnnl_exec_arg_t args[5];
+    int na = 0;
+    if (!DNNL_OK(dnnl_memory_create(&ms, smd, fs->eng, src)) ||
+        !DNNL_OK(dnnl_memory_create(&mw, wmd, fs->eng, wei)) ||
+        !DNNL_OK(dnnl_memory_create(&md_, dmd, fs->eng, dst)))
+        goto done;
+    args[na++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, ms};
+    args[na++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, mw};
+    args[na++] = (dnnl_exec_arg_t){DNNL_ARG_DST, md_};
+    if (bias) {
+        if (!DNNL_OK(dnnl_memory_create(&mb, bmd, fs->eng, (void *)bias))) goto done;
+        args[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, mb};
+    }
+    if (mul_idx >= 0) {
+        if (!DNNL_OK(dnnl_memory_create(&mm, mul_md, fs->eng, (void *)ep->mul))) goto done;
+        args[na++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(mul_idx) | DNNL_ARG_SRC_1, mm};
+    }
+    if (DNNL_OK(dnnl_primitive_execute(prim, fs->stream, na, args)) && DNNL_OK(dnnl_stream_wait(fs->stream)))
+        st = PI0_OK;
+done:
+    if (ms) dnnl_memory_destroy(ms);
+    if (mw) dnnl_memory_destroy(mw);
+    if (mb) dnnl_memory_destroy(mb);
+    if (md_) dnnl_memory_destroy(md_);
+    if (mm) dnnl_memory_destroy(mm);
+    if (prim) dnnl_primitive_destroy(prim);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (po) dnnl_post_ops_destroy(po);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
+static pi0_status fast_matmul(const pi0_exec *ex, float *y, const float *x, int M, const pi0_mat *W,
+                              const pi0_epilogue *ep) {
+    fast_session *fs = ex->ctx;
+    const fast_mat *fw = W->prepared;
+    if (!fs || !fw || M <= 0) return PI0_ERR_UNSUPPORTED; /* not prepared: ref runs it */
+    const int N = W->rows, K = W->cols;
+    void *src = (void *)x;
+    if (fs->bf16) {
+        if ((size_t)M * K > fs->xb_cap) return PI0_ERR_UNSUPPORTED;
+        round_bf16(fs->xb, x, (size_t)M * K, ex->num_threads);
+        src = fs->xb;
+    }
+    dnnl_memory_desc_t smd, dmd, bmd, mmd;
+    dnnl_dims_t ds = {M, K}, dd = {M, N}, db = {1, N};
+    dnnl_memory_desc_init_by_tag(&smd, 2, ds, fs->bf16 ? dnnl_bf16 : dnnl_f32, dnnl_ab);
+    dnnl_memory_desc_init_by_tag(&dmd, 2, dd, dnnl_f32, dnnl_ab);
+    dnnl_memory_desc_init_by_tag(&bmd, 2, db, dnnl_f32, dnnl_ab);
+    dnnl_memory_desc_init_by_tag(&mmd, 2, dd, dnnl_f32, dnnl_ab);
+    return run_matmul(fs, &smd, src, &fw->md, fw->data, &bmd, ep ? ep->bias : NULL, &dmd, y, ep, &mmd);
+}
+
+/* ---------------------------------------------------------------- attention */
+
+static pi0_status fast_attention(const pi0_exec *ex, float *out, const float *q, const float *k,
+                                 const float *v, int M, int Nk, int Hq, int Hkv, int hd,
+                                 const uint8_t *allowed, float scale) {
+    fast_session *fs = ex->ctx;
+    const int group = Hq / Hkv, qw = Hq * hd, kw = Hkv * hd, T = ex->num_threads;
+    if (!fs || !fs->bf16 || (size_t)group * M * Nk > fs->att_cap || (size_t)Nk * hd > fs->kv_cap ||
+        (size_t)group * M * hd > fs->att_cap)
+        return PI0_ERR_UNSUPPORTED;
+    for (int g = 0; g < Hkv; g++) {
+        /* Operands in bf16: q (scaled, as the spec orders it) as [group, M, hd], k and v [Nk, hd]. */
+#pragma omp parallel for num_threads(T) schedule(static)
+        for (int m = 0; m < M; m++)
+            for (int h = 0; h < group; h++) {
+                const float *qr = q + (size_t)m * qw + (size_t)(g * group + h) * hd;
+                uint16_t *dst = fs->qb + ((size_t)h * M + m) * hd;
+                for (int d = 0; d < hd; d++) dst[d] = to_bf16(qr[d] * scale);
+            }
+#pragma omp parallel for num_threads(T) schedule(static)
+        for (int j = 0; j < Nk; j++)
+            for (int d = 0; d < hd; d++) {
+                fs->kb[(size_t)j * hd + d] = to_bf16(k[(size_t)j * kw + (size_t)g * hd + d]);
+                fs->vb[(size_t)j * hd + d] = to_bf16(v[(size_t)j * kw + (size_t)g * hd + d]);
+            }
+        /* scores[h, m, j] = q[h, m, :]·k[j, :] */
+        dnnl_memory_desc_t smd, wmd, dmd;
+        dnnl_dims_t qd = {group, M, hd}, kd = {1, hd, Nk}, sd = {group, M, Nk};
+        dnnl_dims_t kstr = {(dnnl_dim_t)hd * Nk, 1, hd};
+        dnnl_memory_desc_init_by_tag(&smd, 3, qd, dnnl_bf16, dnnl_abc);
+        dnnl_memory_desc_init_by_strides(&wmd, 3, kd, dnnl_bf16, kstr);
+        dnnl_memory_desc_init_by_tag(&dmd, 3, sd, dnnl_f32, dnnl_abc);
+        FORWARD_ERR(run_matmul(fs, &smd, fs->qb, &wmd, fs->kb, NULL, NULL, &dmd, fs->sc, NULL, NULL));
+        /* Masked softmax in f32 per row, probabilities to bf16. */
+#pragma omp parallel for num_threads(T) schedule(static)
+        for (int r = 0; r < group * M; r++) {
+            const int m = r % M;
+            float *srow = fs->sc + (size_t)r * Nk;
+            const uint8_t *arow = allowed ? allowed + (size_t)m * Nk : NULL;
+            float mx = PI0_MASK_LOGIT;
+            for (int j = 0; j < Nk; j++) {
+                if (arow && !arow[j]) srow[j] = PI0_MASK_LOGIT;
+                mx = srow[j] > mx ? srow[j] : mx;
+            }
+            float sum = 0.0f;
+            for (int j = 0; j < Nk; j++) {
+                srow[j] = expf(srow[j] - mx);
+                sum += srow[j];
+            }
+            const float inv = 1.0f / sum;
+            uint16_t *prow = fs->pb + (size_t)r * Nk;
+            for (int j = 0; j < Nk; j++) prow[j] = to_bf16(srow[j] * inv);
+        }
+        /* out[m, (g·group + h)·hd + d] = p[h, m, :]·v[:, d] */
+        dnnl_dims_t pd_ = {group, M, Nk}, vd = {1, Nk, hd}, od = {group, M, hd};
+        dnnl_dims_t ostr = {hd, qw, 1};
+        dnnl_memory_desc_init_by_tag(&smd, 3, pd_, dnnl_bf16, dnnl_abc);
+        dnnl_memory_desc_init_by_tag(&wmd, 3, vd, dnnl_bf16, dnnl_abc);
+        dnnl_memory_desc_init_by_strides(&dmd, 3, od, dnnl_f32, ostr);
+        FORWARD_ERR(run_matmul(fs, &smd, fs->pb, &wmd, fs->vb, NULL, NULL, &dmd, out + (size_t)g * group * hd,
+                               NULL, NULL));
+    }
+    return PI0_OK;
+}
+
+/* ---------------------------------------------------------------- f32 elementwise / norms */
+
+static pi0_status fast_layernorm(const pi0_exec *ex, float *y, const float *x, int M, int D,
+                                 const float *w, const float *b, float eps) {
+#pragma omp parallel for num_threads(ex->num_threads) schedule(static)
+    for (int m = 0; m < M; m++) {
+        const float *xr = x + (size_t)m * D;
+        float *yr = y + (size_t)m * D;
+        float mean = 0.0f, var = 0.0f;
+#pragma omp simd reduction(+ : mean)
+        for (int i = 0; i < D; i++) mean += xr[i];
+        mean /= D;
+#pragma omp simd reduction(+ : var)
+        for (int i = 0; i < D; i++) var += (xr[i] - mean) * (xr[i] - mean);
+        const float inv = 1.0f / sqrtf(var / D + eps);
+#pragma omp simd
+        for (int i = 0; i < D; i++) yr[i] = (xr[i] - mean) * inv * w[i] + b[i];
+    }
+    return PI0_OK;
+}
+
+static pi0_status fast_rmsnorm(const pi0_exec *ex, float *y, const float *x, int M, int D,
+                               const float *w, float eps) {
+#pragma omp parallel for num_threads(ex->num_threads) schedule(static)
+    for (int m = 0; m < M; m++) {
+        const float *xr = x + (size_t)m * D;
+        float *yr = y + (size_t)m * D;
+        float ss = 0.0f;
+#pragma omp simd reduction(+ : ss)
+        for (int i = 0; i < D; i++) ss += xr[i] * xr[i];
+        const float inv = 1.0f / sqrtf(ss / D + eps);
+#pragma omp simd
+        for (int i = 0; i < D; i++) yr[i] = xr[i] * inv * (1.0f + w[i]);
+    }
+    return PI0_OK;
+}
+
+static pi0_status fast_gelu(const pi0_exec *ex, float *x, size_t n) {
+#pragma omp parallel for simd num_threads(ex->num_threads) schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        const float v = x[i];
+        x[i] = 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+    }
+    return PI0_OK;
+}
+
+static pi0_status fast_silu(const pi0_exec *ex, float *x, size_t n) {
+#pragma omp parallel for simd num_threads(ex->num_threads) schedule(static)
+    for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
+    return PI0_OK;
+}
+
+static pi0_status fast_mul(const pi0_exec *ex, float *x, const float *y, size_t n) {
+#pragma omp parallel for simd num_threads(ex->num_threads) schedule(static)
+    for (size_t i = 0; i < n; i++) x[i] *= y[i];
+    return PI0_OK;
+}
+
+static pi0_status fast_add(const pi0_exec *ex, float *x, const float *y, size_t n) {
+#pragma omp parallel for simd num_threads(ex->num_threads) schedule(static)
+    for (size_t i = 0; i < n; i++) x[i] += y[i];
+    return PI0_OK;
+}
+
+static pi0_status fast_rope(const pi0_exec *ex, float *x, int M, int n_heads, int hd, const int *pos,
+                            double theta) {
+    fast_session *fs = ex->ctx;
+    if (!fs || hd > 2 * 4096) return PI0_ERR_UNSUPPORTED;
+    const int half = hd / 2;
+    if (fs->rope_hd != hd || fs->rope_theta != theta) {
+        for (int i = 0; i < half; i++) fs->inv_freq[i] = (float)(1.0 / pow(theta, 2.0 * i / hd));
+        fs->rope_hd = hd;
+        fs->rope_theta = theta;
+    }
+#pragma omp parallel for num_threads(ex->num_threads) schedule(static)
+    for (int m = 0; m < M; m++) {
+        float c[4096], s[4096];
+        for (int i = 0; i < half; i++) {
+            const float ang = (float)pos[m] * fs->inv_freq[i];
+            c[i] = cosf(ang);
+            s[i] = sinf(ang);
+        }
+        for (int h = 0; h < n_heads; h++) {
+            float *r = x + (size_t)m * n_heads * hd + (size_t)h * hd;
+#pragma omp simd
+            for (int i = 0; i < half; i++) {
+                const float x1 = r[i], x2 = r[i + half];
+                r[i] = x1 * c[i] - x2 * s[i];
+                r[i + half] = x2 * c[i] + x1 * s[i];
+            }
+        }
+    }
+    return PI0_OK;
+}
+
+const pi0_backend pi0_backend_fast = {
+    .name = "fast",
+    .prepare = fast_prepare,
+    .session_init = fast_session_init,
+    .session_free = fast_session_free,
+    .matmul = fast_matmul,
+    .layernorm = fast_layernorm,
+    .rmsnorm = fast_rmsnorm,
+    .gelu_tanh = fast_gelu,
+    .silu = fast_silu,
+    .mul = fast_mul,
+    .add = fast_add,
+    .rope = fast_rope,
+    .attention = fast_attention,
+};
