@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# bench/run.sh [OUT_DIR] — full-size π0 benchmark on this machine: generates the random bf16
+# full-size checkpoint (3.2 B parameters, 6.5 GB; once) and a small one, then runs
+# `pi0 bench` with 1 and 3 cameras (48-token prompt, 10 steps). Measures; asserts nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-bench/out}
+RUNS=${RUNS:-3}
+mkdir -p "$OUT"
+bash scripts/deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$(nproc)" >/dev/null
+[ -f "$OUT/pi0-full-bf16/model.safetensors" ] || ./build/pi0 gen-model --config full --dtype bf16 --seed 1 --out "$OUT/pi0-full-bf16"
+[ -f "$OUT/pi0-small/model.safetensors" ] || ./build/pi0 gen-model --config small --dtype bf16 --seed 1 --out "$OUT/pi0-small"
+for cams in 1 3; do
+  echo "=== $cams camera(s) ==="
+  ./build/pi0 bench --model "$OUT/pi0-full-bf16" --cameras "$cams" --runs "$RUNS" --small "$OUT/pi0-small"
+done
