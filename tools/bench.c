@@ -46,11 +46,12 @@ __attribute__((target("avx2,fma"))) static float peak_fma_loop(long iters) {
 }
 #endif
 
-/* GFLOP/s of the bf16 dot-product (or, without AVX512-BF16, f32 FMA) loop on all threads. */
-static double measure_peak(int threads, const char **what) {
+/* GFLOP/s of the bf16 dot-product (or, without AVX512-BF16, f32 FMA) loop on all threads: the
+ * best of 3 trials of ~0.3 s (the first may run before the clock has ramped up). */
+static double measure_peak_once(int threads, const char **what) {
 #if defined(__x86_64__)
     const int bf16 = __builtin_cpu_supports("avx512bf16");
-    const long iters = bf16 ? 20000000 : 20000000;
+    const long iters = bf16 ? 50000000 : 100000000;
     volatile float sink = 0;
     double t0 = now_ms();
 #pragma omp parallel num_threads(threads)
@@ -68,6 +69,15 @@ static double measure_peak(int threads, const char **what) {
     (void)threads;
     return 0;
 #endif
+}
+
+static double measure_peak(int threads, const char **what) {
+    double best = 0;
+    for (int i = 0; i < 3; i++) {
+        double p = measure_peak_once(threads, what);
+        if (p > best) best = p;
+    }
+    return best;
 }
 
 static long peak_rss_mb(void) {
@@ -222,19 +232,21 @@ int cmd_bench(int argc, char **argv) {
     double total = time_runs(s, &obs.in, o.runs, stage);
     const char *names[3] = {"vision", "prefix", "suffix"};
     const char *labels[3] = {"vision (SigLIP+proj)", "prefix LLM (KV cache)", "denoise (all steps)"};
-    printf("\n%-24s %10s %10s %9s %12s %9s\n", "stage", "median ms", "GFLOP", "GFLOP/s", "GEMM GFLOP/s", "of peak");
+    printf("\n%-24s %10s %10s %9s %8s %13s %8s\n", "stage", "median ms", "GFLOP", "GFLOP/s", "of peak",
+           "GEMM GFLOP/s", "of peak");
     double all_flops = 0;
     for (int k = 0; k < 3; k++) {
         double f, mf, mms;
         component_work(s, names[k], &f, &mf, &mms);
         all_flops += f;
-        printf("%-24s %10.1f %10.1f %9.1f %12.1f %8.1f%%\n", labels[k], stage[k], f / 1e9,
-               f / 1e6 / stage[k], mms > 0 ? mf / 1e6 / mms : 0.0, 100.0 * (f / 1e6 / stage[k]) / peak);
+        const double gemm = mms > 0 ? mf / 1e6 / mms : 0.0;
+        printf("%-24s %10.1f %10.1f %9.1f %7.1f%% %13.1f %7.1f%%\n", labels[k], stage[k], f / 1e9,
+               f / 1e6 / stage[k], 100.0 * (f / 1e6 / stage[k]) / peak, gemm, 100.0 * gemm / peak);
         if (k == 2)
             printf("%-24s %10.1f\n", "  one denoise step", stage[k] / c->num_steps);
     }
-    printf("%-24s %10.1f %10.1f %9.1f %12s %8.1f%%\n", "total", total, all_flops / 1e9,
-           all_flops / 1e6 / total, "", 100.0 * (all_flops / 1e6 / total) / peak);
+    printf("%-24s %10.1f %10.1f %9.1f %7.1f%%\n", "total", total, all_flops / 1e9,
+           all_flops / 1e6 / total, 100.0 * (all_flops / 1e6 / total) / peak);
     printf("peak RSS:  %ld MB\n", peak_rss_mb());
     synth_free(&obs);
     if (o.small) {
