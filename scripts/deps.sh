@@ -3,8 +3,8 @@
 #   bash scripts/deps.sh          build + run: compiler, CMake, cJSON, stb, npm (tokenizer fetch)
 #   bash scripts/deps.sh --test   also the test references: sentencepiece tools, PIL, skimage photos
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libcjson-dev libstb-dev libdnnl-dev)
-[ "${1:-}" = "--test" ] && pkgs+=(sentencepiece python3-pil python3-skimage)
+pkgs=(build-essential cmake pkg-config libcjson-dev libstb-dev libdnnl-dev libmsgpack-dev libwebsockets-dev)
+[ "${1:-}" = "--test" ] && pkgs+=(sentencepiece python3-pil python3-skimage python3-websockets python3-msgpack python3-numpy)
 command -v npm >/dev/null || pkgs+=(nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -13,5 +13,11 @@ int cmd_gen_image(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+
+#include <stddef.h>
+/* The tokenizer beside a checkpoint (tokenizer.json / tokenizer.model /
+ * paligemma_tokenizer.model), else $PI0_TOKENIZER; NULL if none. */
+const char *cli_find_tokenizer(const char *model_dir, char *buf, size_t n);
 
 #endif

@@ -36,18 +36,6 @@ static int parse_floats(const char *s, float *out, int cap, char *bad, size_t ba
     return n;
 }
 
-/* The tokenizer: --tokenizer, else beside the checkpoint, else $PI0_TOKENIZER. */
-static const char *find_tokenizer(const char *flag, const char *model, char *buf, size_t n) {
-    if (flag) return flag;
-    const char *names[] = {"tokenizer.json", "tokenizer.model", "paligemma_tokenizer.model"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(buf, n, "%s/%s", model, names[i]);
-        if (file_exists(buf)) return buf;
-    }
-    const char *env = getenv("PI0_TOKENIZER");
-    return env && *env ? env : NULL;
-}
-
 static void print_actions(const char *format, const float *a, int H, int A, int dims,
                           const pi0_timing *tm, double tok_ms, double img_ms) {
     if (!strcmp(format, "json")) {
@@ -154,7 +142,7 @@ int cmd_infer(int argc, char **argv) {
     const pi0_config *c = pi0_model_config(m);
     if (c->random_weights)
         fprintf(stderr, "pi0: note: %s holds RANDOM weights (pi0 gen-model): the actions are meaningless\n", model_dir);
-    const char *tok_path = find_tokenizer(tok_flag, model_dir, buf, sizeof buf);
+    const char *tok_path = tok_flag ? tok_flag : cli_find_tokenizer(model_dir, buf, sizeof buf);
     if (!tok_path) {
         rc = cli_error(2, "no tokenizer: pass --tokenizer FILE, put tokenizer.json beside the model, or set "
                        "PI0_TOKENIZER (scripts/fetch_tokenizer.sh fetches one into .tok/tokenizer.json)");

@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "../src/io/inputs.h"
@@ -26,6 +27,17 @@ int cli_usage_error(const char *fmt, ...) {
     return 1;
 }
 
+const char *cli_find_tokenizer(const char *model, char *buf, size_t n) {
+    const char *names[] = {"tokenizer.json", "tokenizer.model", "paligemma_tokenizer.model"};
+    struct stat sb;
+    for (int i = 0; i < 3; i++) {
+        snprintf(buf, n, "%s/%s", model, names[i]);
+        if (stat(buf, &sb) == 0 && S_ISREG(sb.st_mode)) return buf;
+    }
+    const char *env = getenv("PI0_TOKENIZER");
+    return env && *env ? env : NULL;
+}
+
 static void usage(FILE *fp) {
     fputs("usage: pi0 <command> [options]\n"
           "\n"
@@ -40,6 +52,10 @@ static void usage(FILE *fp) {
           "             [--backend fast|ref] [--threads N] [--seed N] [--dump] [--full-prefix]\n"
           "             run the policy on preprocessed inputs (names as in golden/*/inputs);\n"
           "             writes 'actions' [H, A] (and every intermediate with --dump)\n"
+          "  serve      --model DIR [--port 8000] [--host 127.0.0.1] [--preset libero|droid|aloha|generic]\n"
+          "             [--norm-stats FILE] [--default-prompt TEXT] [--tokenizer FILE] [--seed N]\n"
+          "             [--action-dims N] [--max-message-mb 64] [--backend NAME] [--threads N]\n"
+          "             openpi-compatible WebSocket policy server (GET /healthz answers OK)\n"
           "  gen-model  --config tiny|small|demo|full|FILE.json --out DIR [--dtype f32|bf16] [--seed N]\n"
           "             write a random-weight checkpoint (for tests and benchmarks)\n"
           "  gen-image  --out FILE.png [--width W --height H]   a synthetic tabletop scene\n"
@@ -173,5 +189,6 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 2, argv + 2);
     if (!strcmp(argv[1], "verify")) return cmd_verify(argc - 2, argv + 2);
     if (!strcmp(argv[1], "check")) return cmd_check(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "serve")) return cmd_serve(argc - 2, argv + 2);
     return cli_usage_error("unknown command '%s'", argv[1]);
 }

@@ -1,0 +1,354 @@
+/* protocol.c — see protocol.h. msgpack through msgpack-c (Debian libmsgpack-dev). */
+#include "protocol.h"
+
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *k_presets[] = {"generic", "libero", "droid", "aloha"};
+
+int serve_preset_from_name(const char *name) {
+    for (int i = 0; i < 4; i++)
+        if (name && !strcmp(name, k_presets[i])) return i;
+    return -1;
+}
+
+const char *serve_preset_name(serve_preset p) { return (unsigned)p < 4 ? k_presets[p] : "?"; }
+
+int serve_preset_action_dims(serve_preset p) {
+    switch (p) {
+    case PRESET_LIBERO: return 7;
+    case PRESET_DROID: return 8;
+    case PRESET_ALOHA: return 14;
+    default: return 0;
+    }
+}
+
+/* ---------------------------------------------------------------- msgpack helpers */
+
+static int key_is(const msgpack_object *k, const char *s) {
+    size_t n = strlen(s);
+    if (k->type == MSGPACK_OBJECT_STR) return k->via.str.size == n && !memcmp(k->via.str.ptr, s, n);
+    if (k->type == MSGPACK_OBJECT_BIN) return k->via.bin.size == n && !memcmp(k->via.bin.ptr, s, n);
+    return 0;
+}
+
+static const msgpack_object *map_get(const msgpack_object *m, const char *key) {
+    if (!m || m->type != MSGPACK_OBJECT_MAP) return NULL;
+    for (uint32_t i = 0; i < m->via.map.size; i++)
+        if (key_is(&m->via.map.ptr[i].key, key)) return &m->via.map.ptr[i].val;
+    return NULL;
+}
+
+/* A string or bytes object as (ptr, len). */
+static int get_bytes(const msgpack_object *o, const char **p, size_t *n) {
+    if (!o) return 0;
+    if (o->type == MSGPACK_OBJECT_STR) { *p = o->via.str.ptr; *n = o->via.str.size; return 1; }
+    if (o->type == MSGPACK_OBJECT_BIN) { *p = o->via.bin.ptr; *n = o->via.bin.size; return 1; }
+    return 0;
+}
+
+typedef enum { ND_U8, ND_F32, ND_F64, ND_I32, ND_I64, ND_BOOL } nd_type;
+
+typedef struct {
+    const char *data;
+    size_t nbytes, numel;
+    nd_type type;
+    int ndim;
+    int64_t shape[8];
+} ndarray;
+
+static size_t nd_size(nd_type t) {
+    switch (t) {
+    case ND_U8: case ND_BOOL: return 1;
+    case ND_F32: case ND_I32: return 4;
+    default: return 8;
+    }
+}
+
+/* Decodes an openpi ndarray map; err names `key`. */
+static int get_ndarray(const msgpack_object *o, const char *key, ndarray *a, char *err, size_t errlen) {
+    if (!o || o->type != MSGPACK_OBJECT_MAP || !map_get(o, "__ndarray__")) {
+        snprintf(err, errlen, "'%s' is not a numpy array", key);
+        return 0;
+    }
+    const char *dt, *data;
+    size_t dtn, dn;
+    const msgpack_object *shape = map_get(o, "shape");
+    if (!get_bytes(map_get(o, "dtype"), &dt, &dtn) || !get_bytes(map_get(o, "data"), &data, &dn) ||
+        !shape || shape->type != MSGPACK_OBJECT_ARRAY || shape->via.array.size > 8) {
+        snprintf(err, errlen, "'%s': array needs dtype, data and shape", key);
+        return 0;
+    }
+    char d[16];
+    snprintf(d, sizeof d, "%.*s", (int)(dtn < 15 ? dtn : 15), dt);
+    const char *t = (d[0] == '<' || d[0] == '|' || d[0] == '=') ? d + 1 : d;
+    if (!strcmp(t, "u1")) a->type = ND_U8;
+    else if (!strcmp(t, "b1")) a->type = ND_BOOL;
+    else if (!strcmp(t, "f4")) a->type = ND_F32;
+    else if (!strcmp(t, "f8")) a->type = ND_F64;
+    else if (!strcmp(t, "i4")) a->type = ND_I32;
+    else if (!strcmp(t, "i8")) a->type = ND_I64;
+    else {
+        snprintf(err, errlen, "'%s': unsupported dtype '%s'", key, d);
+        return 0;
+    }
+    a->ndim = (int)shape->via.array.size;
+    a->numel = 1;
+    for (int i = 0; i < a->ndim; i++) {
+        const msgpack_object *s = &shape->via.array.ptr[i];
+        if (s->type != MSGPACK_OBJECT_POSITIVE_INTEGER || s->via.u64 > (1u << 30)) {
+            snprintf(err, errlen, "'%s': bad shape", key);
+            return 0;
+        }
+        a->shape[i] = (int64_t)s->via.u64;
+        a->numel *= (size_t)s->via.u64;
+    }
+    if (a->numel * nd_size(a->type) != dn) {
+        snprintf(err, errlen, "'%s': %zu data bytes for shape of %zu %s elements", key, dn, a->numel, d);
+        return 0;
+    }
+    a->data = data;
+    a->nbytes = dn;
+    return 1;
+}
+
+static double nd_get(const ndarray *a, size_t i) {
+    const char *p = a->data + i * nd_size(a->type);
+    switch (a->type) {
+    case ND_U8: case ND_BOOL: return (unsigned char)*p;
+    case ND_F32: { float v; memcpy(&v, p, 4); return v; }
+    case ND_F64: { double v; memcpy(&v, p, 8); return v; }
+    case ND_I32: { int32_t v; memcpy(&v, p, 4); return v; }
+    default: { int64_t v; memcpy(&v, p, 8); return (double)v; }
+    }
+}
+
+/* Appends the numeric values of `o` (ndarray, numpy scalar, list or number) to out. */
+static int get_numbers(const msgpack_object *o, const char *key, float *out, int cap, int *n, char *err,
+                       size_t errlen) {
+    if (!o) { snprintf(err, errlen, "missing key '%s'", key); return 0; }
+    if (o->type == MSGPACK_OBJECT_MAP && map_get(o, "__npgeneric__")) o = map_get(o, "data");
+    if (o && (o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32 ||
+              o->type == MSGPACK_OBJECT_POSITIVE_INTEGER || o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)) {
+        if (*n >= cap) { snprintf(err, errlen, "'%s': too many values", key); return 0; }
+        out[(*n)++] = o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (float)o->via.u64
+                    : o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER ? (float)o->via.i64 : (float)o->via.f64;
+        return 1;
+    }
+    if (o && o->type == MSGPACK_OBJECT_ARRAY) {
+        for (uint32_t i = 0; i < o->via.array.size; i++)
+            if (!get_numbers(&o->via.array.ptr[i], key, out, cap, n, err, errlen)) return 0;
+        return 1;
+    }
+    ndarray a;
+    if (!get_ndarray(o, key, &a, err, errlen)) return 0;
+    if (a.type == ND_U8 || a.type == ND_BOOL) { snprintf(err, errlen, "'%s': expected numbers, got bytes", key); return 0; }
+    if (*n + (int)a.numel > cap) { snprintf(err, errlen, "'%s': %zu values, at most %d", key, a.numel, cap); return 0; }
+    for (size_t i = 0; i < a.numel; i++) out[(*n)++] = (float)nd_get(&a, i);
+    return 1;
+}
+
+/* A camera image: uint8 HWC or CHW (1, 3 or 4 channels), or HW gray. */
+static pi0_status put_image(pi0_obs *o, const char *camera, const msgpack_object *v, const char *key,
+                            char *err, size_t errlen) {
+    ndarray a;
+    if (!get_ndarray(v, key, &a, err, errlen)) return PI0_ERR_INPUT;
+    if (a.type != ND_U8) {
+        snprintf(err, errlen, "image '%s' must be uint8", key);
+        return PI0_ERR_INPUT;
+    }
+    int h, w, c, chw = 0;
+    if (a.ndim == 2) { h = (int)a.shape[0]; w = (int)a.shape[1]; c = 1; }
+    else if (a.ndim == 3 && (a.shape[2] == 1 || a.shape[2] == 3 || a.shape[2] == 4)) {
+        h = (int)a.shape[0]; w = (int)a.shape[1]; c = (int)a.shape[2];
+    } else if (a.ndim == 3 && (a.shape[0] == 1 || a.shape[0] == 3 || a.shape[0] == 4)) {
+        c = (int)a.shape[0]; h = (int)a.shape[1]; w = (int)a.shape[2]; chw = 1;
+    } else {
+        snprintf(err, errlen, "image '%s': shape must be [H, W, C] or [C, H, W] with C in 1, 3, 4", key);
+        return PI0_ERR_INPUT;
+    }
+    pi0_status st = pi0_obs_set_image_u8(o, camera, (const uint8_t *)a.data, w, h, c, chw);
+    if (st != PI0_OK) snprintf(err, errlen, "image '%s': %s", key, pi0_obs_error(o));
+    return st;
+}
+
+/* ---------------------------------------------------------------- observation */
+
+typedef struct {
+    const char *key, *camera;
+} cam_key;
+
+pi0_status serve_decode_observation(const serve_config *cfg, const char *msg, size_t len, pi0_obs *o,
+                                    char *err, size_t errlen) {
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    pi0_status st = PI0_ERR_INPUT;
+    if (msgpack_unpack_next(&u, msg, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len) {
+        snprintf(err, errlen, "the message is not one valid msgpack object");
+        goto done;
+    }
+    const msgpack_object *root = &u.data;
+    if (root->type != MSGPACK_OBJECT_MAP) {
+        snprintf(err, errlen, "the observation must be a msgpack map");
+        goto done;
+    }
+    pi0_obs_clear(o);
+    /* Cameras, per preset: the observation key and the π0 camera slot it feeds. */
+    static const cam_key libero[] = {{"observation/image", "base_0_rgb"},
+                                     {"observation/wrist_image", "left_wrist_0_rgb"}};
+    static const cam_key droid[] = {{"observation/exterior_image_1_left", "base_0_rgb"},
+                                    {"observation/wrist_image_left", "left_wrist_0_rgb"}};
+    static const cam_key aloha[] = {{"cam_high", "base_0_rgb"}, {"cam_left_wrist", "left_wrist_0_rgb"},
+                                    {"cam_right_wrist", "right_wrist_0_rgb"}};
+    static const cam_key generic[] = {{"base_0_rgb", "base_0_rgb"}, {"left_wrist_0_rgb", "left_wrist_0_rgb"},
+                                      {"right_wrist_0_rgb", "right_wrist_0_rgb"}};
+    const cam_key *cams = generic;
+    int ncam = 3;
+    const msgpack_object *images = root;
+    switch (cfg->preset) {
+    case PRESET_LIBERO: cams = libero; ncam = 2; break;
+    case PRESET_DROID: cams = droid; ncam = 2; break;
+    case PRESET_ALOHA: cams = aloha; images = map_get(root, "images"); break;
+    case PRESET_GENERIC: images = map_get(root, "images"); break;
+    }
+    if (!images || images->type != MSGPACK_OBJECT_MAP) {
+        snprintf(err, errlen, "missing key 'images' (a map of camera name to uint8 array)");
+        goto done;
+    }
+    int n_given = 0;
+    for (int i = 0; i < ncam; i++) {
+        const msgpack_object *v = map_get(images, cams[i].key);
+        if (!v) continue; /* absent camera: black and masked, as openpi */
+        if ((st = put_image(o, cams[i].camera, v, cams[i].key, err, errlen)) != PI0_OK) goto done;
+        n_given++;
+    }
+    st = PI0_ERR_INPUT;
+    if (!n_given) {
+        snprintf(err, errlen, "no camera image found (preset %s expects '%s')", serve_preset_name(cfg->preset), cams[0].key);
+        goto done;
+    }
+    /* State. */
+    float state[4096];
+    int ns = 0;
+    if (cfg->preset == PRESET_DROID) {
+        if (!get_numbers(map_get(root, "observation/joint_position"), "observation/joint_position", state, 4096, &ns, err, errlen) ||
+            !get_numbers(map_get(root, "observation/gripper_position"), "observation/gripper_position", state, 4096, &ns, err, errlen))
+            goto done;
+    } else {
+        const char *skey = cfg->preset == PRESET_LIBERO ? "observation/state" : "state";
+        if (!get_numbers(map_get(root, skey), skey, state, 4096, &ns, err, errlen)) goto done;
+    }
+    if ((st = pi0_obs_set_state(o, state, ns, cfg->norm_stats)) != PI0_OK) {
+        snprintf(err, errlen, "%s", pi0_obs_error(o));
+        goto done;
+    }
+    /* Prompt. */
+    const char *p;
+    size_t pn;
+    char prompt[8192];
+    const msgpack_object *po = map_get(root, "prompt");
+    if (po && po->type == MSGPACK_OBJECT_MAP && map_get(po, "__npgeneric__")) po = map_get(po, "data");
+    if (get_bytes(po, &p, &pn)) {
+        snprintf(prompt, sizeof prompt, "%.*s", (int)(pn < sizeof prompt - 1 ? pn : sizeof prompt - 1), p);
+    } else if (!po && cfg->default_prompt) {
+        snprintf(prompt, sizeof prompt, "%s", cfg->default_prompt);
+    } else {
+        st = PI0_ERR_INPUT;
+        snprintf(err, errlen, po ? "'prompt' must be a string" : "missing key 'prompt' (and no --default-prompt)");
+        goto done;
+    }
+    if ((st = pi0_obs_set_prompt(o, cfg->tokenizer, prompt)) != PI0_OK) snprintf(err, errlen, "%s", pi0_obs_error(o));
+done:
+    msgpack_unpacked_destroy(&u);
+    return st;
+}
+
+/* ---------------------------------------------------------------- replies */
+
+static int buf_write(void *data, const char *p, size_t n) {
+    serve_buf *b = data;
+    if (b->size + n > b->alloc) {
+        size_t a = b->alloc ? b->alloc : 1024;
+        while (a < b->size + n) a *= 2;
+        char *nd = realloc(b->data, a);
+        if (!nd) return -1;
+        b->data = nd;
+        b->alloc = a;
+    }
+    memcpy(b->data + b->size, p, n);
+    b->size += n;
+    return 0;
+}
+
+void serve_buf_free(serve_buf *b) {
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+static void pack_str(msgpack_packer *pk, const char *s) {
+    msgpack_pack_str(pk, strlen(s));
+    msgpack_pack_str_body(pk, s, strlen(s));
+}
+
+/* numpy's packer writes the ndarray keys as bytes: the Python client looks them up as b"...". */
+static void pack_bin_key(msgpack_packer *pk, const char *s) {
+    msgpack_pack_bin(pk, strlen(s));
+    msgpack_pack_bin_body(pk, s, strlen(s));
+}
+
+int serve_encode_reply(serve_buf *b, const float *actions, int rows, int stride, int dims, double infer_ms,
+                       double prev_total_ms, double policy_ms) {
+    msgpack_packer pk;
+    b->size = 0;
+    msgpack_packer_init(&pk, b, buf_write);
+    msgpack_pack_map(&pk, 3);
+    pack_str(&pk, "actions");
+    msgpack_pack_map(&pk, 4);
+    pack_bin_key(&pk, "__ndarray__");
+    msgpack_pack_true(&pk);
+    pack_bin_key(&pk, "data");
+    msgpack_pack_bin(&pk, (size_t)rows * dims * 4);
+    for (int r = 0; r < rows; r++) msgpack_pack_bin_body(&pk, actions + (size_t)r * stride, (size_t)dims * 4);
+    pack_bin_key(&pk, "dtype");
+    pack_str(&pk, "<f4");
+    pack_bin_key(&pk, "shape");
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_int(&pk, rows);
+    msgpack_pack_int(&pk, dims);
+    pack_str(&pk, "server_timing");
+    msgpack_pack_map(&pk, prev_total_ms >= 0 ? 2 : 1);
+    pack_str(&pk, "infer_ms");
+    msgpack_pack_double(&pk, infer_ms);
+    if (prev_total_ms >= 0) {
+        pack_str(&pk, "prev_total_ms");
+        msgpack_pack_double(&pk, prev_total_ms);
+    }
+    pack_str(&pk, "policy_timing");
+    msgpack_pack_map(&pk, 1);
+    pack_str(&pk, "infer_ms");
+    msgpack_pack_double(&pk, policy_ms);
+    return b->data ? 0 : -1;
+}
+
+int serve_encode_metadata(serve_buf *b, const pi0_config *c, serve_preset p, int dims, const char *backend) {
+    msgpack_packer pk;
+    b->size = 0;
+    msgpack_packer_init(&pk, b, buf_write);
+    msgpack_pack_map(&pk, 6);
+    pack_str(&pk, "model");
+    pack_str(&pk, "pi0");
+    pack_str(&pk, "server");
+    pack_str(&pk, "pi0.c");
+    pack_str(&pk, "preset");
+    pack_str(&pk, serve_preset_name(p));
+    pack_str(&pk, "action_horizon");
+    msgpack_pack_int(&pk, c->action_horizon);
+    pack_str(&pk, "action_dim");
+    msgpack_pack_int(&pk, dims);
+    pack_str(&pk, "backend");
+    pack_str(&pk, backend);
+    return b->data ? 0 : -1;
+}

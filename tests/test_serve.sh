@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# test_serve.sh PI0 TOK_DIR TMP — `pi0 serve` on 127.0.0.1 with a small generated model, driven
+# by serve_client.py (openpi's protocol): metadata, actions == `pi0 infer`, 16 concurrent
+# clients, malformed input, /healthz, clean shutdown on SIGTERM (and, in the sanitizer build,
+# no leaks: the server's exit status includes LeakSanitizer's verdict).
+set -u
+PI0=$1 TOK=$2 TMP=$3
+rm -rf "$TMP" && mkdir -p "$TMP"
+PY=/usr/bin/python3
+PHOTO=/usr/lib/python3/dist-packages/skimage/data/coffee.png
+"$PI0" gen-model --config demo --dtype bf16 --seed 9 --out "$TMP/model" 2>/dev/null || { echo "FAIL: gen-model"; exit 1; }
+PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$PI0" serve --model "$TMP/model" --tokenizer "$TOK/tokenizer.json" --port "$PORT" --preset libero \
+  --max-message-mb 2 2>"$TMP/server.log" &
+SERVER=$!
+fail=0
+for i in $(seq 1 100); do
+  code=$($PY -c "import urllib.request as u; r=u.urlopen('http://127.0.0.1:$PORT/healthz', timeout=1); print(r.status, repr(r.read().decode()))" 2>/dev/null) && break
+  sleep 0.2
+done
+if [ "$code" = "200 'OK\n'" ]; then echo "healthz: $code"; else echo "FAIL: /healthz answered '$code'"; fail=1; fi
+TMPDIR_SERVE="$TMP" $PY "$(dirname "$0")/serve_client.py" test "$PORT" "$TMP/model" "$PI0" "$TOK/tokenizer.json" "$PHOTO" || fail=1
+kill -TERM $SERVER
+wait $SERVER
+rc=$?
+cat "$TMP/server.log"
+if [ $rc -ne 0 ]; then echo "FAIL: server exited with $rc after SIGTERM"; fail=1; fi
+grep -q "shut down after" "$TMP/server.log" || { echo "FAIL: no clean shutdown message"; fail=1; }
+exit $fail
