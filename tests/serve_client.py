@@ -197,9 +197,14 @@ async def run_tests(port, model, pi0, tokenizer, image_path):
     check(counter[0] > 0, "the well-behaved client got no answers during the malformed traffic")
     print(f"  well-behaved client answered {counter[0]} times during malformed traffic", flush=True)
 
-    # 5. latency overhead over the model's own time, on loopback
+    # 5. latency overhead over the model's own time, on loopback, with a full-size and a
+    #    32x32 camera image (the latter shows the per-request cost without the payload bytes)
+    for label, im in (("600x400 image", img), ("32x32 image", img[:32, :32].copy())):
+        await measure_overhead(port, observation(im, state), label)
+
+
+async def measure_overhead(port, obs, label):
     c = await Client.connect(port)
-    obs = observation(img, state)
     over = []
     for _ in range(30):
         t0 = time.perf_counter()
@@ -209,9 +214,8 @@ async def run_tests(port, model, pi0, tokenizer, image_path):
     await c.ws.close()
     t = sorted(o[0] for o in over)
     m = sorted(o[1] for o in over)
-    print(f"  server overhead per request over `pi0 infer`'s work (round trip - server infer_ms, which "
-          f"includes decoding + preprocessing + model): median {t[len(t) // 2]:.3f} ms, min {t[0]:.3f} ms", flush=True)
-    print(f"  round trip - model-only time (adds msgpack decode, image resize, tokenize): median "
+    print(f"  [{label}] overhead per request: round trip - server infer_ms (decode + preprocess + model) "
+          f"median {t[len(t) // 2]:.3f} ms (min {t[0]:.3f}); round trip - model time median "
           f"{m[len(m) // 2]:.3f} ms", flush=True)
 
 
