@@ -1,7 +1,9 @@
 /* common.c — errors, dtypes, half-precision conversion, RNG, clock. */
 #include "common.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -127,4 +129,28 @@ double now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+pi0_status read_file(const char *path, size_t max_bytes, char **out, size_t *len, pi0_err *e) {
+    *out = NULL;
+    FILE *fp = fopen(path, "rb");
+    RETURN_ERR_IF(!fp, e, PI0_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    long size = fseek(fp, 0, SEEK_END) == 0 ? ftell(fp) : -1;
+    if (size < 0 || (size_t)size > max_bytes) {
+        fclose(fp);
+        return pi0_fail(e, size < 0 ? PI0_ERR_IO : PI0_ERR_FORMAT, size < 0 ? "%s: cannot read" : "%s: larger than %zu bytes",
+                        path, max_bytes);
+    }
+    rewind(fp);
+    char *buf = malloc((size_t)size + 1);
+    int ok = buf && fread(buf, 1, (size_t)size, fp) == (size_t)size;
+    fclose(fp);
+    if (!ok) {
+        free(buf);
+        return pi0_fail(e, buf ? PI0_ERR_IO : PI0_ERR_NOMEM, "%s: cannot read", path);
+    }
+    buf[size] = 0;
+    *out = buf;
+    if (len) *len = (size_t)size;
+    return PI0_OK;
 }

@@ -61,4 +61,7 @@ void rng_gaussian(pi0_rng *r, float *out, size_t n);
 
 double now_ms(void);
 
+/* Reads a whole file (at most max_bytes) into a NUL-terminated malloc'd buffer. */
+pi0_status read_file(const char *path, size_t max_bytes, char **out, size_t *len, pi0_err *e);
+
 #endif

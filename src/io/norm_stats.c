@@ -3,7 +3,6 @@
  * x·(std + 1e-6) + mean; quantile mode (π0.5): (x − q01)/(q99 − q01 + 1e-6)·2 − 1. Stats shorter
  * than the vector apply to its leading dims only. */
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,15 +81,9 @@ pi0_status pi0_norm_stats_load(pi0_norm_stats *ns, const char *path, int quantil
     stat_free(&ns->state);
     stat_free(&ns->actions);
     ns->quantile = quantile;
-    FILE *fp = fopen(path, "rb");
-    RETURN_ERR_IF(!fp, &ns->err, PI0_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    fseek(fp, 0, SEEK_END);
-    long size = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *buf = size >= 0 && size < (64l << 20) ? malloc(size + 1) : NULL;
-    int ok = buf && fread(buf, 1, size, fp) == (size_t)size;
-    fclose(fp);
-    if (!ok) { free(buf); return pi0_fail(&ns->err, PI0_ERR_IO, "%s: cannot read", path); }
+    char *buf;
+    size_t size;
+    FORWARD_ERR(read_file(path, 64u << 20, &buf, &size, &ns->err));
     cJSON *root = cJSON_ParseWithLength(buf, size);
     free(buf);
     RETURN_ERR_IF(!root, &ns->err, PI0_ERR_FORMAT, "%s: not valid JSON", path);

@@ -8,7 +8,6 @@
 #include "config.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,28 +176,9 @@ pi0_status config_parse(pi0_config *c, const char *json, size_t len, const char 
 }
 
 pi0_status config_load(pi0_config *c, const char *path, pi0_err *e) {
-    FILE *fp = fopen(path, "rb");
-    RETURN_ERR_IF(!fp, e, PI0_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            char *nb = cap > (16u << 20) ? NULL : realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(fp);
-                return pi0_fail(e, PI0_ERR_CONFIG, "%s: too large for a config file", path);
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + len, 1, cap - len, fp);
-        len += got;
-        if (got == 0) break;
-    }
-    int err = ferror(fp);
-    fclose(fp);
-    if (err) { free(buf); return pi0_fail(e, PI0_ERR_IO, "%s: read error", path); }
+    char *buf;
+    size_t len;
+    FORWARD_ERR(read_file(path, 16u << 20, &buf, &len, e));
     pi0_status st = config_parse(c, buf, len, path, e);
     free(buf);
     return st;

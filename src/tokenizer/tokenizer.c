@@ -14,7 +14,6 @@
  * Written by hand because no Debian C library reads tokenizer.json, and libsentencepiece is C++
  * (the .model protobuf is simple enough to decode directly: see parse_model_proto). */
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -379,22 +378,12 @@ pi0_status pi0_tokenizer_load(pi0_tokenizer *t, const char *path) {
     if (!t) return PI0_ERR_ARG;
     tokenizer_clear(t);
     RETURN_ERR_IF(!path, &t->err, PI0_ERR_ARG, "tokenizer path is NULL");
-    FILE *fp = fopen(path, "rb");
-    RETURN_ERR_IF(!fp, &t->err, PI0_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    fseek(fp, 0, SEEK_END);
-    long size = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *buf = size >= 0 && size < (1l << 30) ? malloc(size + 1) : NULL;
-    if (!buf || fread(buf, 1, size, fp) != (size_t)size) {
-        free(buf);
-        fclose(fp);
-        return pi0_fail(&t->err, PI0_ERR_IO, "%s: cannot read", path);
-    }
-    fclose(fp);
-    buf[size] = 0;
+    char *buf;
+    size_t size;
+    FORWARD_ERR(read_file(path, 1u << 30, &buf, &size, &t->err));
     size_t i = 0;
-    while (i < (size_t)size && (buf[i] == ' ' || buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t')) i++;
-    pi0_status st = i < (size_t)size && buf[i] == '{'
+    while (i < size && (buf[i] == ' ' || buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t')) i++;
+    pi0_status st = i < size && buf[i] == '{'
                         ? load_json(t, path, buf, size)
                         : parse_model_proto(t, path, (const unsigned char *)buf, size);
     free(buf);
