@@ -31,9 +31,12 @@ typedef struct {
     size_t bytes;
 } fast_model;
 
+typedef struct prim_entry prim_entry;
+
 typedef struct {
     dnnl_engine_t eng;
     dnnl_stream_t stream;
+    prim_entry *prims;       /* [PRIM_SLOTS] cached primitives */
     int bf16;
     uint16_t *xb;            /* activations rounded to bf16 [cap_rows, max K] */
     size_t xb_cap;
@@ -46,6 +49,24 @@ typedef struct {
 } fast_session;
 
 #define DNNL_OK(x) ((x) == dnnl_success)
+
+enum { PRIM_SLOTS = 1024, KEY_WORDS = 6 };
+
+struct prim_entry {
+    uint64_t key[KEY_WORDS];
+    int used, mul_idx;
+    dnnl_primitive_t prim;
+    dnnl_memory_t src, wei, dst, bias, mul;
+};
+
+static void prim_entry_clear(prim_entry *e) {
+    dnnl_memory_t m[5] = {e->src, e->wei, e->dst, e->bias, e->mul};
+    for (int i = 0; i < 5; i++)
+        if (m[i]) dnnl_memory_destroy(m[i]);
+    if (e->prim) dnnl_primitive_destroy(e->prim);
+    memset(e, 0, sizeof *e);
+}
+
 
 /* ---------------------------------------------------------------- bf16 rounding */
 
@@ -197,6 +218,9 @@ size_t fast_weight_bytes(const pi0_model *m) { return m->fast ? ((fast_model *)m
 static void fast_session_free(pi0_exec *ex) {
     fast_session *fs = ex->ctx;
     if (!fs) return;
+    if (fs->prims)
+        for (int i = 0; i < PRIM_SLOTS; i++) prim_entry_clear(&fs->prims[i]);
+    free(fs->prims);
     if (fs->stream) dnnl_stream_destroy(fs->stream);
     if (fs->eng) dnnl_engine_destroy(fs->eng);
     free(fs->xb); free(fs->qb); free(fs->kb); free(fs->vb); free(fs->pb); free(fs->sc); free(fs->inv_freq);
@@ -227,7 +251,8 @@ static pi0_status fast_session_init(pi0_exec *ex, const pi0_config *c, pi0_err *
     fs->pb = malloc(fs->att_cap * 2);
     fs->sc = malloc(fs->att_cap * 4);
     fs->inv_freq = malloc((size_t)c->vlm.head_dim * sizeof(float));
-    RETURN_ERR_IF(!fs->xb || !fs->qb || !fs->kb || !fs->vb || !fs->pb || !fs->sc || !fs->inv_freq, e,
+    fs->prims = calloc(PRIM_SLOTS, sizeof *fs->prims);
+    RETURN_ERR_IF(!fs->xb || !fs->qb || !fs->kb || !fs->vb || !fs->pb || !fs->sc || !fs->inv_freq || !fs->prims, e,
                   PI0_ERR_NOMEM, "fast backend: out of memory for scratch buffers");
     RETURN_ERR_IF(!DNNL_OK(dnnl_engine_create(&fs->eng, dnnl_cpu, 0)) ||
                   !DNNL_OK(dnnl_stream_create(&fs->stream, fs->eng, dnnl_stream_default_flags)),
@@ -238,69 +263,72 @@ static pi0_status fast_session_init(pi0_exec *ex, const pi0_config *c, pi0_err *
 
 /* ---------------------------------------------------------------- matmul */
 
-/* One oneDNN matmul: dst = post_ops(src·wei + bias). Descriptors are created per call; oneDNN's
- * primitive cache makes repeated shapes cheap. */
-static pi0_status run_matmul(fast_session *fs, const dnnl_memory_desc_t *smd, void *src,
-                             const dnnl_memory_desc_t *wmd, void *wei, const dnnl_memory_desc_t *bmd,
-                             const void *bias, const dnnl_memory_desc_t *dmd, void *dst,
-                             const pi0_epilogue *ep, const dnnl_memory_desc_t *mul_md) {
+/* Primitives are created once per shape and kept in a small direct-mapped cache, with their
+ * memory objects; a call only points the memories at this call's buffers and executes. So the
+ * denoise loop creates nothing after its first step. */
+/* Creates the primitive dst = post_ops(src·wei + bias) and its memories into e. */
+static int prim_create(fast_session *fs, prim_entry *e, const dnnl_memory_desc_t *smd,
+                       const dnnl_memory_desc_t *wmd, const dnnl_memory_desc_t *bmd,
+                       const dnnl_memory_desc_t *dmd, const pi0_epilogue *ep, const dnnl_memory_desc_t *mul_md) {
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
     dnnl_matmul_desc_t md;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_t prim = NULL;
-    dnnl_memory_t ms = NULL, mw = NULL, mb = NULL, md_ = NULL, mm = NULL;
-    pi0_status st = PI0_ERR_UNSUPPORTED;
-    int mul_idx = -1;
-    if (!DNNL_OK(dnnl_primitive_attr_create(&attr)) || !DNNL_OK(dnnl_post_ops_create(&po))) goto done;
+    int ok = DNNL_OK(dnnl_primitive_attr_create(&attr)) && DNNL_OK(dnnl_post_ops_create(&po));
     int idx = 0;
-    if (ep && ep->gelu) {
-        if (!DNNL_OK(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_tanh, 0.0f, 0.0f))) goto done;
-        idx++;
-    }
-    if (ep && ep->mul) {
-        if (!DNNL_OK(dnnl_post_ops_append_binary(po, dnnl_binary_mul, mul_md))) goto done;
-        mul_idx = idx++;
-    }
-    if (ep && ep->accumulate) {
-        if (!DNNL_OK(dnnl_post_ops_append_sum(po, 1.0f))) goto done;
-        idx++;
-    }
-    if (!DNNL_OK(dnnl_primitive_attr_set_post_ops(attr, po))) goto done;
-    if (!DNNL_OK(dnnl_matmul_desc_init(&md, smd, wmd, bias ? bmd : NULL, dmd)) ||
-        !DNNL_OK(dnnl_primitive_desc_create(&pd, &md, attr, fs->eng, NULL)) ||
-        !DNNL_OK(dnnl_primitive_create(&prim, pd)))
-        goto done;
-    dnnl_exec_arg_t args[5];
-    int na = 0;
-    if (!DNNL_OK(dnnl_memory_create(&ms, smd, fs->eng, src)) ||
-        !DNNL_OK(dnnl_memory_create(&mw, wmd, fs->eng, wei)) ||
-        !DNNL_OK(dnnl_memory_create(&md_, dmd, fs->eng, dst)))
-        goto done;
-    args[na++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, ms};
-    args[na++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, mw};
-    args[na++] = (dnnl_exec_arg_t){DNNL_ARG_DST, md_};
-    if (bias) {
-        if (!DNNL_OK(dnnl_memory_create(&mb, bmd, fs->eng, (void *)bias))) goto done;
-        args[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, mb};
-    }
-    if (mul_idx >= 0) {
-        if (!DNNL_OK(dnnl_memory_create(&mm, mul_md, fs->eng, (void *)ep->mul))) goto done;
-        args[na++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(mul_idx) | DNNL_ARG_SRC_1, mm};
-    }
-    if (DNNL_OK(dnnl_primitive_execute(prim, fs->stream, na, args)) && DNNL_OK(dnnl_stream_wait(fs->stream)))
-        st = PI0_OK;
-done:
-    if (ms) dnnl_memory_destroy(ms);
-    if (mw) dnnl_memory_destroy(mw);
-    if (mb) dnnl_memory_destroy(mb);
-    if (md_) dnnl_memory_destroy(md_);
-    if (mm) dnnl_memory_destroy(mm);
-    if (prim) dnnl_primitive_destroy(prim);
+    e->mul_idx = -1;
+    if (ok && ep && ep->gelu) { ok = DNNL_OK(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_tanh, 0.0f, 0.0f)); idx++; }
+    if (ok && ep && ep->mul) { ok = DNNL_OK(dnnl_post_ops_append_binary(po, dnnl_binary_mul, mul_md)); e->mul_idx = idx++; }
+    if (ok && ep && ep->accumulate) { ok = DNNL_OK(dnnl_post_ops_append_sum(po, 1.0f)); idx++; }
+    ok = ok && DNNL_OK(dnnl_primitive_attr_set_post_ops(attr, po)) &&
+         DNNL_OK(dnnl_matmul_desc_init(&md, smd, wmd, bmd, dmd)) &&
+         DNNL_OK(dnnl_primitive_desc_create(&pd, &md, attr, fs->eng, NULL)) &&
+         DNNL_OK(dnnl_primitive_create(&e->prim, pd)) &&
+         DNNL_OK(dnnl_memory_create(&e->src, smd, fs->eng, DNNL_MEMORY_NONE)) &&
+         DNNL_OK(dnnl_memory_create(&e->wei, wmd, fs->eng, DNNL_MEMORY_NONE)) &&
+         DNNL_OK(dnnl_memory_create(&e->dst, dmd, fs->eng, DNNL_MEMORY_NONE)) &&
+         (!bmd || DNNL_OK(dnnl_memory_create(&e->bias, bmd, fs->eng, DNNL_MEMORY_NONE))) &&
+         (e->mul_idx < 0 || DNNL_OK(dnnl_memory_create(&e->mul, mul_md, fs->eng, DNNL_MEMORY_NONE)));
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (po) dnnl_post_ops_destroy(po);
     if (attr) dnnl_primitive_attr_destroy(attr);
-    return st;
+    if (!ok) prim_entry_clear(e);
+    return ok;
+}
+
+/* One oneDNN matmul through the cache; `key` identifies shape, layouts and epilogue. */
+static pi0_status run_matmul(fast_session *fs, const uint64_t key[KEY_WORDS], const dnnl_memory_desc_t *smd,
+                             void *src, const dnnl_memory_desc_t *wmd, void *wei,
+                             const dnnl_memory_desc_t *bmd, const void *bias, const dnnl_memory_desc_t *dmd,
+                             void *dst, const pi0_epilogue *ep, const dnnl_memory_desc_t *mul_md) {
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < KEY_WORDS; i++) h = (h ^ key[i]) * 1099511628211ull;
+    prim_entry *e = &fs->prims[(h ^ (h >> 29)) % PRIM_SLOTS];
+    if (!e->used || memcmp(e->key, key, sizeof e->key) != 0) {
+        prim_entry_clear(e);
+        if (!prim_create(fs, e, smd, wmd, bias ? bmd : NULL, dmd, ep, mul_md)) return PI0_ERR_UNSUPPORTED;
+        memcpy(e->key, key, sizeof e->key);
+        e->used = 1;
+    }
+    dnnl_exec_arg_t args[5];
+    int na = 0;
+    dnnl_memory_set_data_handle(e->src, src);
+    dnnl_memory_set_data_handle(e->wei, wei);
+    dnnl_memory_set_data_handle(e->dst, dst);
+    args[na++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, e->src};
+    args[na++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, e->wei};
+    args[na++] = (dnnl_exec_arg_t){DNNL_ARG_DST, e->dst};
+    if (e->bias) {
+        dnnl_memory_set_data_handle(e->bias, (void *)bias);
+        args[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, e->bias};
+    }
+    if (e->mul) {
+        dnnl_memory_set_data_handle(e->mul, (void *)ep->mul);
+        args[na++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(e->mul_idx) | DNNL_ARG_SRC_1, e->mul};
+    }
+    if (!DNNL_OK(dnnl_primitive_execute(e->prim, fs->stream, na, args)) || !DNNL_OK(dnnl_stream_wait(fs->stream)))
+        return PI0_ERR_UNSUPPORTED;
+    return PI0_OK;
 }
 
 static pi0_status fast_matmul(const pi0_exec *ex, float *y, const float *x, int M, const pi0_mat *W,
@@ -321,7 +349,10 @@ static pi0_status fast_matmul(const pi0_exec *ex, float *y, const float *x, int 
     dnnl_memory_desc_init_by_tag(&dmd, 2, dd, dnnl_f32, dnnl_ab);
     dnnl_memory_desc_init_by_tag(&bmd, 2, db, dnnl_f32, dnnl_ab);
     dnnl_memory_desc_init_by_tag(&mmd, 2, dd, dnnl_f32, dnnl_ab);
-    return run_matmul(fs, &smd, src, &fw->md, fw->data, &bmd, ep ? ep->bias : NULL, &dmd, y, ep, &mmd);
+    const uint64_t key[KEY_WORDS] = {1, (uint64_t)(uintptr_t)fw, (uint64_t)M,
+                                     (ep && ep->bias) | (ep && ep->gelu) << 1 | (ep && ep->mul) << 2 |
+                                         (uint64_t)(ep && ep->accumulate) << 3, 0, 0};
+    return run_matmul(fs, key, &smd, src, &fw->md, fw->data, &bmd, ep ? ep->bias : NULL, &dmd, y, ep, &mmd);
 }
 
 /* ---------------------------------------------------------------- attention */
@@ -356,7 +387,8 @@ static pi0_status fast_attention(const pi0_exec *ex, float *out, const float *q,
         dnnl_memory_desc_init_by_tag(&smd, 3, qd, dnnl_bf16, dnnl_abc);
         dnnl_memory_desc_init_by_strides(&wmd, 3, kd, dnnl_bf16, kstr);
         dnnl_memory_desc_init_by_tag(&dmd, 3, sd, dnnl_f32, dnnl_abc);
-        FORWARD_ERR(run_matmul(fs, &smd, fs->qb, &wmd, fs->kb, NULL, NULL, &dmd, fs->sc, NULL, NULL));
+        const uint64_t kqk[KEY_WORDS] = {2, (uint64_t)group, (uint64_t)M, (uint64_t)Nk, (uint64_t)hd, 0};
+        FORWARD_ERR(run_matmul(fs, kqk, &smd, fs->qb, &wmd, fs->kb, NULL, NULL, &dmd, fs->sc, NULL, NULL));
         /* Masked softmax in f32 per row, probabilities to bf16. */
 #pragma omp parallel for num_threads(T) schedule(static)
         for (int r = 0; r < group * M; r++) {
@@ -383,7 +415,8 @@ static pi0_status fast_attention(const pi0_exec *ex, float *out, const float *q,
         dnnl_memory_desc_init_by_tag(&smd, 3, pd_, dnnl_bf16, dnnl_abc);
         dnnl_memory_desc_init_by_tag(&wmd, 3, vd, dnnl_bf16, dnnl_abc);
         dnnl_memory_desc_init_by_strides(&dmd, 3, od, dnnl_f32, ostr);
-        FORWARD_ERR(run_matmul(fs, &smd, fs->pb, &wmd, fs->vb, NULL, NULL, &dmd, out + (size_t)g * group * hd,
+        const uint64_t kpv[KEY_WORDS] = {3, (uint64_t)group, (uint64_t)M, (uint64_t)Nk, (uint64_t)hd, (uint64_t)qw};
+        FORWARD_ERR(run_matmul(fs, kpv, &smd, fs->pb, &wmd, fs->vb, NULL, NULL, &dmd, out + (size_t)g * group * hd,
                                NULL, NULL));
     }
     return PI0_OK;
