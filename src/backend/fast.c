@@ -42,7 +42,7 @@ typedef struct {
     size_t xb_cap;
     uint16_t *qb, *kb, *vb, *pb; /* attention operands in bf16 */
     float *sc;               /* attention scores [heads, M, Nk] */
-    size_t att_cap, kv_cap;
+    size_t att_cap, kv_cap, q_cap;
     float *inv_freq;         /* RoPE frequencies, [head_dim / 2] */
     int rope_hd;
     double rope_theta;
@@ -244,8 +244,9 @@ static pi0_status fast_session_init(pi0_exec *ex, const pi0_config *c, pi0_err *
     fs->xb_cap = rows * maxk;
     fs->att_cap = heads * rows * keys;
     fs->kv_cap = keys * hd;
+    fs->q_cap = heads * rows * hd;
     fs->xb = malloc(fs->xb_cap * 2);
-    fs->qb = malloc(heads * rows * hd * 2);
+    fs->qb = malloc(fs->q_cap * 2);
     fs->kb = malloc(fs->kv_cap * 2);
     fs->vb = malloc(fs->kv_cap * 2);
     fs->pb = malloc(fs->att_cap * 2);
@@ -363,7 +364,7 @@ static pi0_status fast_attention(const pi0_exec *ex, float *out, const float *q,
     fast_session *fs = ex->ctx;
     const int group = Hq / Hkv, qw = Hq * hd, kw = Hkv * hd, T = ex->num_threads;
     if (!fs || !fs->bf16 || (size_t)group * M * Nk > fs->att_cap || (size_t)Nk * hd > fs->kv_cap ||
-        (size_t)group * M * hd > fs->att_cap)
+        (size_t)group * M * hd > fs->q_cap)
         return PI0_ERR_UNSUPPORTED;
     for (int g = 0; g < Hkv; g++) {
         /* Operands in bf16: q (scaled, as the spec orders it) as [group, M, hd], k and v [Nk, hd]. */
