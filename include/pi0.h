@@ -93,6 +93,10 @@ typedef struct pi0_session pi0_session;
  * prefix tensor that belong to padding are zero. `data` is valid during the call only. */
 typedef void (*pi0_dump_fn)(void *user, const char *name, const float *data, int ndim,
                             const int64_t *shape);
+/* Like pi0_dump_fn, but the callback may overwrite the tensor in place; the forward pass then
+ * continues from the new values (used by `pi0 check` to give every component the reference
+ * backend's inputs). Prefix tensors are in the full layout, as dumped. */
+typedef void (*pi0_inject_fn)(void *user, const char *name, float *data, int ndim, const int64_t *shape);
 
 typedef struct {
     const char *backend;   /* "ref" (float32 oracle); NULL = default                  */
@@ -102,6 +106,8 @@ typedef struct {
                               0: run openpi's full padded layout                      */
     pi0_dump_fn dump;      /* optional intermediate-tensor callback (batch item 0)    */
     void *dump_user;
+    pi0_inject_fn inject;  /* optional: replace intermediates in flight (batch item 0) */
+    void *inject_user;
 } pi0_params;
 
 pi0_params pi0_default_params(void);

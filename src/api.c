@@ -254,7 +254,7 @@ pi0_status pi0_session_infer(pi0_session *s, const pi0_inputs *in, float *action
             .state = in->state + (size_t)b * c->state_dim,
             .noise = (in->noise ? in->noise : noise) + b * HA,
         };
-        st = pi0_forward(s, &it, actions + b * HA, b == 0 && s->params.dump != NULL);
+        st = pi0_forward(s, &it, actions + b * HA, b == 0 && (s->params.dump || s->params.inject));
         if (st == PI0_ERR_NOMEM) pi0_fail(&s->err, st, "out of memory during the forward pass");
         else if (st != PI0_OK) pi0_fail(&s->err, st, "forward pass failed: %s", pi0_status_str(st));
     }

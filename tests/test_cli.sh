@@ -55,6 +55,14 @@ done
 "$PI0" run --model "$TMP/gen-small" --inputs "$GOLDEN/small-bf16/inputs.safetensors" --out "$TMP/g2.st" 2>/dev/null && ok || bad "run generated small"
 "$PI0" gen-model --config tiny --seed 3 --out "$TMP/gen-tiny2" 2>/dev/null
 cmp -s "$TMP/gen-tiny/model.safetensors" "$TMP/gen-tiny2/model.safetensors" && ok || bad "gen-model not reproducible"
+# check: every component of fast against ref on the generated small model; verify: coverage
+"$PI0" check --model "$TMP/gen-small" >"$TMP/check.txt" 2>&1 && grep -q "check passed" "$TMP/check.txt" \
+  && [ "$(grep -c PASS "$TMP/check.txt")" -eq 11 ] && ok || bad "pi0 check: $(cat "$TMP/check.txt")"
+"$PI0" verify --model "$TMP/gen-small" >"$TMP/verify.txt" 2>&1 && grep -q "accelerated path: 100.00% of FLOPs" "$TMP/verify.txt" \
+  && grep -q "0 fallback" "$TMP/verify.txt" && ok || bad "pi0 verify: $(cat "$TMP/verify.txt")"
+PI0_FAST_F32=1 "$PI0" verify --model "$TMP/gen-small" 2>&1 | grep -q "fast: f32" && ok || bad "PI0_FAST_F32 does not select the f32 path"
+"$PI0" bench --model "$TMP/gen-small" --cameras 1 --runs 1 >"$TMP/bench.txt" 2>&1 && grep -q "of peak" "$TMP/bench.txt" \
+  && ok || bad "pi0 bench: $(cat "$TMP/bench.txt")"
 expect 1 "--dtype must be" -- "$PI0" gen-model --config tiny --dtype f64 --out "$TMP/x"
 expect 2 "cannot open" -- "$PI0" gen-model --config nonesuch.json --out "$TMP/x"
 

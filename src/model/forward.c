@@ -59,21 +59,27 @@ void buffers_free(pi0_buffers *b) {
 
 /* ---------------------------------------------------------------- dumps */
 
-static void dump_tensor(pi0_session *s, const char *name, const float *data, int rows, int cols) {
+/* Hands a named intermediate to the dump callback, then to the inject callback, which may
+ * overwrite it in place (pi0 check feeds each component the reference's inputs that way). */
+static void dump_tensor(pi0_session *s, const char *name, float *data, int rows, int cols) {
     int64_t shape[2] = {rows, cols};
-    s->params.dump(s->params.dump_user, name, data, 2, shape);
+    if (s->params.dump) s->params.dump(s->params.dump_user, name, data, 2, shape);
+    if (s->params.inject) s->params.inject(s->params.inject_user, name, data, 2, shape);
 }
 
 /* Dumps prefix rows [n, cols] (row stride `stride`) in openpi's full prefix layout; padding
- * rows that the compact prefix dropped are zero. */
-static void dump_prefix(pi0_session *s, const char *name, const float *rows, int n, int cols,
-                        int stride) {
+ * rows that the compact prefix dropped are zero. An inject callback's changes are copied back. */
+static void dump_prefix(pi0_session *s, const char *name, float *rows, int n, int cols, int stride) {
     const int full = s->b.max_prefix;
     memset(s->b.dump, 0, (size_t)full * cols * sizeof(float));
     for (int r = 0; r < n; r++)
         memcpy(s->b.dump + (size_t)s->b.layout_row[r] * cols, rows + (size_t)r * stride,
                cols * sizeof(float));
     dump_tensor(s, name, s->b.dump, full, cols);
+    if (s->params.inject) /* gather what the callback may have replaced back into the live rows */
+        for (int r = 0; r < n; r++)
+            memcpy(rows + (size_t)r * stride, s->b.dump + (size_t)s->b.layout_row[r] * cols,
+                   cols * sizeof(float));
 }
 
 /* ---------------------------------------------------------------- SigLIP */
