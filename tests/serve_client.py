@@ -171,8 +171,8 @@ async def run_tests(port, model, pi0, tokenizer, image_path):
     await expect_error(port, packb(o), "missing key 'observation/state'", "missing state")
     o = observation(img, state); del o["observation/image"]; del o["observation/wrist_image"]
     await expect_error(port, packb(o), "no camera image", "missing images")
-    o = observation(img, state); o["observation/image"] = img[:64, :64].astype(np.float32)
-    await expect_error(port, packb(o), "must be uint8", "float image")
+    o = observation(img, state); o["observation/image"] = img[:64, :64].astype(np.int32)
+    await expect_error(port, packb(o), "must be uint8", "int32 image")
     o = observation(img, state); o["observation/image"] = img.reshape(-1)
     await expect_error(port, packb(o), "shape must be", "1-D image")
     o = observation(img, state); o["observation/state"] = np.zeros(40, np.float32)

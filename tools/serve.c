@@ -144,6 +144,7 @@ static void process(server *s, job *j) {
     }
     if (st == PI0_OK) {
         pi0_norm_stats_unnormalize_actions(s->ns, actions, H, A);
+        serve_output_transform(&s->cfg, actions, H, A); /* AlohaOutputs runs after unnormalization */
         double infer_ms = now_ms() - t0;
         serve_buf b = {0};
         if (serve_encode_reply(&b, actions, H, A, s->action_dims, infer_ms, j->prev_total_ms,
@@ -336,7 +337,7 @@ static struct lws_protocols k_protocols[] = {
 int cmd_serve(int argc, char **argv) {
     const char *model_dir = NULL, *host = "127.0.0.1", *preset_s = "generic", *ns_path = NULL,
                *default_prompt = NULL, *tok_path = NULL, *backend = NULL;
-    int port = 8000, threads = 0, action_dims = -1;
+    int port = 8000, threads = 0, action_dims = -1, no_adapt = 0;
     double max_mb = 64;
     unsigned long long seed = 0;
     for (int i = 0; i < argc; i++) {
@@ -354,6 +355,10 @@ int cmd_serve(int argc, char **argv) {
         else if (!strcmp(a, "--seed")) seed = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--action-dims")) action_dims = atoi(v);
         else if (!strcmp(a, "--max-message-mb")) max_mb = atof(v);
+        else if (!strcmp(a, "--adapt-to-pi")) {
+            if (strcmp(v, "true") && strcmp(v, "false")) return cli_usage_error("serve: --adapt-to-pi true|false");
+            no_adapt = !strcmp(v, "false");
+        }
         else return cli_usage_error("serve: unknown option '%s'", a);
         i++;
     }
@@ -390,7 +395,7 @@ int cmd_serve(int argc, char **argv) {
     if (pi0_session_init(s->session, s->model, &p) != PI0_OK) { rc = cli_error(2, "%s", pi0_session_error(s->session)); goto done; }
     if (pi0_obs_init(s->obs, s->model) != PI0_OK) { rc = cli_error(2, "%s", pi0_obs_error(s->obs)); goto done; }
     s->ns = ns;
-    s->cfg = (serve_config){(serve_preset)preset, default_prompt, tok, ns};
+    s->cfg = (serve_config){(serve_preset)preset, default_prompt, tok, ns, !no_adapt};
     s->action_dims = action_dims > 0 ? action_dims : serve_preset_action_dims(preset) ? serve_preset_action_dims(preset)
                      : ns ? pi0_norm_stats_dim(ns, 1) : c->action_dim;
     if (s->action_dims > c->action_dim) { rc = cli_error(2, "action dims %d exceed the model's %d", s->action_dims, c->action_dim); goto done; }

@@ -1,6 +1,7 @@
 /* protocol.c — see protocol.h. msgpack through msgpack-c (Debian libmsgpack-dev). */
 #include "protocol.h"
 
+#include <math.h>
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,44 @@ int serve_preset_action_dims(serve_preset p) {
     case PRESET_ALOHA: return 14;
     default: return 0;
     }
+}
+
+/* ---------------------------------------------------------------- ALOHA adapt_to_pi */
+
+static const float k_aloha_flip[14] = {1, -1, -1, 1, 1, 1, 1, 1, -1, -1, 1, 1, 1, 1};
+
+static double unnormalize(double x, double lo, double hi) { return x * (hi - lo) + lo; }
+static double normalize(double x, double lo, double hi) { return (x - lo) / (hi - lo); }
+
+/* Aloha's linear gripper position → π's normalized angle (Interbotix horn geometry). */
+static float gripper_to_angular(float v) {
+    const double arm = 0.036, horn = 0.022;
+    const double lin = unnormalize(v, 0.01844, 0.05800);
+    double c = (horn * horn + lin * lin - arm * arm) / (2 * horn * lin);
+    c = c < -1 ? -1 : c > 1 ? 1 : c;
+    return (float)normalize(asin(c), 0.5476, 1.6296);
+}
+
+/* π's gripper angle → Aloha's normalized puppet gripper joint range. */
+static float gripper_from_angular(float v) { return (float)normalize(v + 0.5476, -0.6213, 1.4910); }
+
+void aloha_state_to_pi(float *state) {
+    for (int i = 0; i < 14; i++) state[i] *= k_aloha_flip[i];
+    state[6] = gripper_to_angular(state[6]);
+    state[13] = gripper_to_angular(state[13]);
+}
+
+void aloha_actions_from_pi(float *actions, int rows, int stride) {
+    for (int r = 0; r < rows; r++) {
+        float *a = actions + (size_t)r * stride;
+        for (int i = 0; i < 14; i++) a[i] *= k_aloha_flip[i];
+        a[6] = gripper_from_angular(a[6]);
+        a[13] = gripper_from_angular(a[13]);
+    }
+}
+
+void serve_output_transform(const serve_config *cfg, float *actions, int rows, int stride) {
+    if (cfg->preset == PRESET_ALOHA && cfg->aloha_adapt_to_pi && stride >= 14) aloha_actions_from_pi(actions, rows, stride);
 }
 
 /* ---------------------------------------------------------------- msgpack helpers */
@@ -155,8 +194,8 @@ static pi0_status put_image(pi0_obs *o, const char *camera, const msgpack_object
                             char *err, size_t errlen) {
     ndarray a;
     if (!get_ndarray(v, key, &a, err, errlen)) return PI0_ERR_INPUT;
-    if (a.type != ND_U8) {
-        snprintf(err, errlen, "image '%s' must be uint8", key);
+    if (a.type != ND_U8 && a.type != ND_F32 && a.type != ND_F64) {
+        snprintf(err, errlen, "image '%s' must be uint8 (or float in [0, 1])", key);
         return PI0_ERR_INPUT;
     }
     int h, w, c, chw = 0;
@@ -169,7 +208,19 @@ static pi0_status put_image(pi0_obs *o, const char *camera, const msgpack_object
         snprintf(err, errlen, "image '%s': shape must be [H, W, C] or [C, H, W] with C in 1, 3, 4", key);
         return PI0_ERR_INPUT;
     }
-    pi0_status st = pi0_obs_set_image_u8(o, camera, (const uint8_t *)a.data, w, h, c, chw);
+    uint8_t *conv = NULL;
+    const uint8_t *px = (const uint8_t *)a.data;
+    if (a.type != ND_U8) { /* openpi: (255 * image).astype(uint8) */
+        conv = malloc(a.numel);
+        if (!conv) { snprintf(err, errlen, "out of memory"); return PI0_ERR_NOMEM; }
+        for (size_t i = 0; i < a.numel; i++) {
+            double v = 255.0 * nd_get(&a, i);
+            conv[i] = (uint8_t)(v <= 0 ? 0 : v >= 255 ? 255 : v);
+        }
+        px = conv;
+    }
+    pi0_status st = pi0_obs_set_image_u8(o, camera, px, w, h, c, chw);
+    free(conv);
     if (st != PI0_OK) snprintf(err, errlen, "image '%s': %s", key, pi0_obs_error(o));
     return st;
 }
@@ -218,6 +269,24 @@ pi0_status serve_decode_observation(const serve_config *cfg, const char *msg, si
         snprintf(err, errlen, "missing key 'images' (a map of camera name to uint8 array)");
         goto done;
     }
+    if (cfg->preset == PRESET_ALOHA) { /* openpi: every camera must be known; cam_high is required */
+        for (uint32_t i = 0; i < images->via.map.size; i++) {
+            const msgpack_object *k = &images->via.map.ptr[i].key;
+            if (!key_is(k, "cam_high") && !key_is(k, "cam_low") && !key_is(k, "cam_left_wrist") &&
+                !key_is(k, "cam_right_wrist")) {
+                const char *kp = "";
+                size_t kn = 0;
+                get_bytes(k, &kp, &kn);
+                snprintf(err, errlen, "unknown camera 'images/%.*s' (expected cam_high, cam_low, cam_left_wrist, "
+                         "cam_right_wrist)", (int)(kn < 64 ? kn : 64), kp);
+                goto done;
+            }
+        }
+        if (!map_get(images, "cam_high")) {
+            snprintf(err, errlen, "missing key 'images/cam_high'");
+            goto done;
+        }
+    }
     int n_given = 0;
     for (int i = 0; i < ncam; i++) {
         const msgpack_object *v = map_get(images, cams[i].key);
@@ -240,6 +309,13 @@ pi0_status serve_decode_observation(const serve_config *cfg, const char *msg, si
     } else {
         const char *skey = cfg->preset == PRESET_LIBERO ? "observation/state" : "state";
         if (!get_numbers(map_get(root, skey), skey, state, 4096, &ns, err, errlen)) goto done;
+    }
+    if (cfg->preset == PRESET_ALOHA && cfg->aloha_adapt_to_pi) {
+        if (ns != 14) {
+            snprintf(err, errlen, "'state' has %d values; the aloha preset expects 14", ns);
+            goto done;
+        }
+        aloha_state_to_pi(state); /* AlohaInputs runs before normalization */
     }
     if ((st = pi0_obs_set_state(o, state, ns, cfg->norm_stats)) != PI0_OK) {
         snprintf(err, errlen, "%s", pi0_obs_error(o));

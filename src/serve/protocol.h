@@ -23,7 +23,17 @@ typedef struct {
     const char *default_prompt;   /* used when the observation has no "prompt"; may be NULL */
     pi0_tokenizer *tokenizer;
     const pi0_norm_stats *norm_stats; /* may be NULL */
+    int aloha_adapt_to_pi;        /* aloha preset: openpi's adapt_to_pi conversions (default on) */
 } serve_config;
+
+/* openpi aloha_policy.py adapt_to_pi: state [14] from Aloha space to π's (joint flips,
+ * linear → angular grippers at 6 and 13) before normalization; actions [rows, stride] back
+ * (flips, angular → Aloha gripper range) after unnormalization. */
+void aloha_state_to_pi(float *state);
+void aloha_actions_from_pi(float *actions, int rows, int stride);
+
+/* The preset's output transform, in place on unnormalized actions [rows, stride]. */
+void serve_output_transform(const serve_config *cfg, float *actions, int rows, int stride);
 
 /* Decodes one observation message into o (cleared first). On failure returns non-OK and writes
  * a one-line reason naming the key to err. */
