@@ -67,6 +67,15 @@ print(f"unnormalized actions vs raw*(std+1e-6)+mean: max |diff| {err:.2e}")
 assert err < 1e-3
 PY
 
+# 3b. norm stats found in the checkpoint's assets/<robot>/ (openpi's converted checkpoints)
+mkdir -p "$TMP/model/assets/libero" && cp "$TMP/norm_stats.json" "$TMP/model/assets/libero/norm_stats.json"
+"$PI0" infer "${COMMON[@]/--state/--state}" --format csv --state "$RAW_STATE" >"$TMP/auto.csv" 2>"$TMP/auto.err" \
+  && grep -q "using norm stats .*assets/libero/norm_stats.json" "$TMP/auto.err" && cmp -s "$TMP/auto.csv" "$TMP/ns.csv" \
+  && ok || bad "assets/*/norm_stats.json not picked up: $(cat "$TMP/auto.err")"
+mkdir -p "$TMP/model/assets/droid" && cp "$TMP/norm_stats.json" "$TMP/model/assets/droid/norm_stats.json"
+expect 2 "norm stats for 2 robots" -- "$PI0" infer "${COMMON[@]}"
+rm -rf "$TMP/model/assets"
+
 # 4. long prompt: truncated with a warning, still answered
 LONG=$(printf 'pick up the red block and put it in the bowl %.0s' $(seq 1 20))
 "$PI0" infer "${COMMON[@]}" --prompt "$LONG" >/dev/null 2>"$TMP/long.err" && grep -q "warning: prompt is .* truncated to max_token_len = 48" "$TMP/long.err" && ok || bad "long prompt: $(cat "$TMP/long.err")"

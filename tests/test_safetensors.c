@@ -311,6 +311,13 @@ static const char *embed_tokens_name(const char *k) {
     return k;
 }
 
+/* A pi0.5 checkpoint has time_mlp_in / time_mlp_out and no state_proj. */
+static const char *pi05_names(const char *k) {
+    if (!strcmp(k, "state_proj.weight")) return "time_mlp_in.weight";
+    if (!strcmp(k, "state_proj.bias")) return "time_mlp_in.bias";
+    return k;
+}
+
 static void test_checkpoints(const char *golden) {
     printf("checkpoint loading:\n");
     char path[4200], msg[512];
@@ -340,6 +347,8 @@ static void test_checkpoints(const char *golden) {
                "\"vlm\":{\"width\":64,\"depth\":2,\"mlp_dim\":96,\"num_heads\":4,\"num_kv_heads\":1,\"head_dim\":16,\"vocab_size\":300},"
                "\"expert\":{\"width\":32,\"depth\":2,\"mlp_dim\":64,\"num_heads\":4,\"num_kv_heads\":1,\"head_dim\":16}}");
     expect_load_error("config_width_mismatch", PI0_ERR_TENSOR, "config.json implies");
+    make_model(golden, "pi05_checkpoint", pi05_names, NULL, EDIT_NONE, NULL);
+    expect_load_error("pi05_checkpoint", PI0_ERR_UNSUPPORTED, "pi0.5 checkpoint");
     make_model(golden, "config_bad_value", NULL, NULL, EDIT_NONE, "{\"vision\":{\"patch_size\":0}}");
     expect_load_error("config_bad_value", PI0_ERR_CONFIG, "vision.patch_size");
     make_model(golden, "config_not_json", NULL, NULL, EDIT_NONE, "{oops");

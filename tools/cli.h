@@ -19,5 +19,8 @@ int cmd_serve(int argc, char **argv);
 /* The tokenizer beside a checkpoint (tokenizer.json / tokenizer.model /
  * paligemma_tokenizer.model), else $PI0_TOKENIZER; NULL if none. */
 const char *cli_find_tokenizer(const char *model_dir, char *buf, size_t n);
+/* norm_stats.json beside a checkpoint, or in its assets/<asset_id>/ (openpi's converted
+ * checkpoints). Returns how many were found; the first is written to buf. */
+int cli_find_norm_stats(const char *model_dir, char *buf, size_t n);
 
 #endif

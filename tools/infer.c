@@ -5,17 +5,11 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <stb/stb_image_write.h>
 
 #include "cli.h"
 #include "../src/common.h"
 #include "../src/io/safetensors.h"
-
-static int file_exists(const char *p) {
-    struct stat sb;
-    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
-}
 
 /* Parses "v1,v2,..." into out (max cap); returns the count, or -1 naming the bad value. */
 static int parse_floats(const char *s, float *out, int cap, char *bad, size_t badlen) {
@@ -150,9 +144,18 @@ int cmd_infer(int argc, char **argv) {
     }
     double t0 = now_ms();
     if (pi0_tokenizer_load(t, tok_path) != PI0_OK) { rc = cli_error(2, "%s", pi0_tokenizer_error(t)); goto done; }
+    char ns_buf[4200];
     if (!ns_path) {
-        snprintf(buf, sizeof buf, "%s/norm_stats.json", model_dir);
-        if (file_exists(buf)) ns_path = buf;
+        int found = cli_find_norm_stats(model_dir, ns_buf, sizeof ns_buf);
+        if (found > 1) {
+            rc = cli_error(2, "%s holds norm stats for %d robots (assets/*/norm_stats.json): choose one with --norm-stats",
+                           model_dir, found);
+            goto done;
+        }
+        if (found) {
+            ns_path = ns_buf;
+            fprintf(stderr, "pi0: using norm stats %s\n", ns_path);
+        }
     }
     if (ns_path) {
         ns = pi0_norm_stats_create();

@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include "cli.h"
@@ -36,6 +37,28 @@ const char *cli_find_tokenizer(const char *model, char *buf, size_t n) {
     }
     const char *env = getenv("PI0_TOKENIZER");
     return env && *env ? env : NULL;
+}
+
+int cli_find_norm_stats(const char *model, char *buf, size_t n) {
+    struct stat sb;
+    snprintf(buf, n, "%s/norm_stats.json", model);
+    if (stat(buf, &sb) == 0 && S_ISREG(sb.st_mode)) return 1;
+    /* openpi's converted checkpoints carry assets/<asset_id>/norm_stats.json */
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/assets", model);
+    DIR *d = opendir(dir);
+    int found = 0;
+    for (struct dirent *de; d && (de = readdir(d));) {
+        if (de->d_name[0] == '.') continue;
+        char cand[8400];
+        snprintf(cand, sizeof cand, "%s/%s/norm_stats.json", dir, de->d_name);
+        if (stat(cand, &sb) == 0 && S_ISREG(sb.st_mode)) {
+            if (!found) snprintf(buf, n, "%s", cand);
+            found++;
+        }
+    }
+    if (d) closedir(d);
+    return found;
 }
 
 static void usage(FILE *fp) {

@@ -171,6 +171,9 @@ static pi0_status bind_tensor(walker *wk, void *dst, const char *name, int ndim,
     binder *b = (binder *)wk;
     const char *file = b->files[0].path;
     const st_tensor *t = find_tensor(b, name, &file);
+    if (!t && !strcmp(name, "state_proj.weight") && find_tensor(b, "time_mlp_in.weight", &file))
+        return pi0_fail(b->e, PI0_ERR_UNSUPPORTED, "%s: this is a pi0.5 checkpoint (time_mlp_in, no state_proj); "
+                        "pi0.c runs pi0 only", file);
     RETURN_ERR_IF(!t, b->e, PI0_ERR_TENSOR, "%s: missing tensor '%s'", file, name);
     RETURN_ERR_IF(t->dtype != DT_F32 && t->dtype != DT_BF16 && t->dtype != DT_F16, b->e,
                   PI0_ERR_TENSOR, "%s: tensor '%s' has dtype %s (expected F32, BF16 or F16)",
