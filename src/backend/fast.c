@@ -402,6 +402,7 @@ static pi0_status fast_attention(const pi0_exec *ex, float *out, const float *q,
                 mx = srow[j] > mx ? srow[j] : mx;
             }
             float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
             for (int j = 0; j < Nk; j++) {
                 srow[j] = expf(srow[j] - mx);
                 sum += srow[j];
