@@ -47,7 +47,6 @@ static void record(pi0_dispatch *d, pi0_op op, int fallback, double flops, doubl
         return st_;                                                                          \
     } while (0)
 
-#undef DISPATCH_ARGS
 pi0_status op_matmul(pi0_dispatch *d, float *y, const float *x, int M, const pi0_mat *W,
                      const pi0_epilogue *ep) {
     DISPATCH(OP_MATMUL, matmul, 2.0 * M * W->rows * W->cols, y, x, M, W, ep);

@@ -50,14 +50,13 @@ static int gemma_variant(const char *name, pi0_gemma_config *g) {
 }
 
 /* Reads an integer field if present. Returns 0 on a present-but-invalid value. */
-static int get_int(const cJSON *o, const char *key, int *out, int *found) {
+static int get_int(const cJSON *o, const char *key, int *out) {
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!j) return 1;
     if (!cJSON_IsNumber(j) || j->valuedouble != floor(j->valuedouble) ||
         fabs(j->valuedouble) > 1e9)
         return 0;
     *out = (int)j->valuedouble;
-    if (found) *found = 1;
     return 1;
 }
 
@@ -77,7 +76,7 @@ static int get_float(const cJSON *o, const char *key, float *out) {
 }
 
 #define INT_FIELD(obj, key, dst, where)                                                        \
-    RETURN_ERR_IF(!get_int(obj, key, dst, NULL), e, PI0_ERR_CONFIG,                            \
+    RETURN_ERR_IF(!get_int(obj, key, dst), e, PI0_ERR_CONFIG,                            \
                   "%s: field %s%s must be an integer", path, where, key)
 #define FLOAT_FIELD(obj, key, dst, where)                                                      \
     RETURN_ERR_IF(!get_float(obj, key, dst), e, PI0_ERR_CONFIG,                                \
@@ -140,22 +139,21 @@ static pi0_status parse_root(pi0_config *c, const cJSON *root, const char *path,
     }
 
     /* Policy fields: openpi names, then lerobot aliases (openpi names win when both). */
-    int found = 0;
-    RETURN_ERR_IF(!get_int(root, "max_action_dim", &c->action_dim, NULL) ||
-                  !get_int(root, "action_dim", &c->action_dim, NULL),
+    RETURN_ERR_IF(!get_int(root, "max_action_dim", &c->action_dim) ||
+                  !get_int(root, "action_dim", &c->action_dim),
                   e, PI0_ERR_CONFIG, "%s: field action_dim must be an integer", path);
     c->state_dim = c->action_dim;
-    RETURN_ERR_IF(!get_int(root, "max_state_dim", &c->state_dim, NULL) ||
-                  !get_int(root, "state_dim", &c->state_dim, NULL),
+    RETURN_ERR_IF(!get_int(root, "max_state_dim", &c->state_dim) ||
+                  !get_int(root, "state_dim", &c->state_dim),
                   e, PI0_ERR_CONFIG, "%s: field max_state_dim must be an integer", path);
-    RETURN_ERR_IF(!get_int(root, "chunk_size", &c->action_horizon, NULL) ||
-                  !get_int(root, "action_horizon", &c->action_horizon, NULL),
+    RETURN_ERR_IF(!get_int(root, "chunk_size", &c->action_horizon) ||
+                  !get_int(root, "action_horizon", &c->action_horizon),
                   e, PI0_ERR_CONFIG, "%s: field action_horizon must be an integer", path);
-    RETURN_ERR_IF(!get_int(root, "tokenizer_max_length", &c->max_token_len, NULL) ||
-                  !get_int(root, "max_token_len", &c->max_token_len, NULL),
+    RETURN_ERR_IF(!get_int(root, "tokenizer_max_length", &c->max_token_len) ||
+                  !get_int(root, "max_token_len", &c->max_token_len),
                   e, PI0_ERR_CONFIG, "%s: field max_token_len must be an integer", path);
-    RETURN_ERR_IF(!get_int(root, "num_inference_steps", &c->num_steps, NULL) ||
-                  !get_int(root, "num_steps", &c->num_steps, &found),
+    RETURN_ERR_IF(!get_int(root, "num_inference_steps", &c->num_steps) ||
+                  !get_int(root, "num_steps", &c->num_steps),
                   e, PI0_ERR_CONFIG, "%s: field num_steps must be an integer", path);
     INT_FIELD(root, "num_cameras", &c->num_cameras, "");
     c->random_weights = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "random_weights"));
