@@ -197,7 +197,7 @@ static void component_work(pi0_session *s, const char *comp, double *flops, doub
 /* Median wall time of `runs` inferences (after one warm-up). */
 static double time_runs(pi0_session *s, const pi0_inputs *in, int runs, double *stage_med) {
     float *act = malloc(sizeof(float) * 65536 * 4);
-    double *tot = calloc(runs, sizeof *tot), *st[3] = {calloc(runs, 8), calloc(runs, 8), calloc(runs, 8)};
+    double *tot = calloc(runs, sizeof *tot), *st[3] = {calloc(runs, sizeof(double)), calloc(runs, sizeof(double)), calloc(runs, sizeof(double))};
     pi0_session_infer(s, in, act);
     for (int r = 0; r < runs; r++) {
         pi0_session_infer(s, in, act);

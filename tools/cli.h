@@ -22,5 +22,10 @@ const char *cli_find_tokenizer(const char *model_dir, char *buf, size_t n);
 /* norm_stats.json beside a checkpoint, or in its assets/<asset_id>/ (openpi's converted
  * checkpoints). Returns how many were found; the first is written to buf. */
 int cli_find_norm_stats(const char *model_dir, char *buf, size_t n);
+/* Loads the norm stats at path, or (path NULL) the ones cli_find_norm_stats finds, saying so on
+ * stderr as `who`; *out stays NULL when there are none. Returns 0, or the exit code after an
+ * error message. The caller frees *out. */
+#include "pi0.h"
+int cli_load_norm_stats(const char *model_dir, const char *path, const char *who, pi0_norm_stats **out);
 
 #endif

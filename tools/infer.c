@@ -144,23 +144,7 @@ int cmd_infer(int argc, char **argv) {
     }
     double t0 = now_ms();
     if (pi0_tokenizer_load(t, tok_path) != PI0_OK) { rc = cli_error(2, "%s", pi0_tokenizer_error(t)); goto done; }
-    char ns_buf[4200];
-    if (!ns_path) {
-        int found = cli_find_norm_stats(model_dir, ns_buf, sizeof ns_buf);
-        if (found > 1) {
-            rc = cli_error(2, "%s holds norm stats for %d robots (assets/*/norm_stats.json): choose one with --norm-stats",
-                           model_dir, found);
-            goto done;
-        }
-        if (found) {
-            ns_path = ns_buf;
-            fprintf(stderr, "pi0: using norm stats %s\n", ns_path);
-        }
-    }
-    if (ns_path) {
-        ns = pi0_norm_stats_create();
-        if (!ns || pi0_norm_stats_load(ns, ns_path, 0) != PI0_OK) { rc = cli_error(2, "%s", pi0_norm_stats_error(ns)); goto done; }
-    }
+    if ((rc = cli_load_norm_stats(model_dir, ns_path, "pi0", &ns))) goto done;
     if (pi0_obs_init(o, m) != PI0_OK) { rc = cli_error(2, "%s", pi0_obs_error(o)); goto done; }
     double t1 = now_ms();
     if (pi0_obs_set_prompt(o, t, prompt) != PI0_OK) { rc = cli_error(2, "%s", pi0_obs_error(o)); goto done; }

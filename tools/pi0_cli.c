@@ -61,6 +61,23 @@ int cli_find_norm_stats(const char *model, char *buf, size_t n) {
     return found;
 }
 
+int cli_load_norm_stats(const char *model, const char *path, const char *who, pi0_norm_stats **out) {
+    char buf[4200];
+    *out = NULL;
+    if (!path) {
+        int found = cli_find_norm_stats(model, buf, sizeof buf);
+        if (found > 1)
+            return cli_error(2, "%s holds norm stats for %d robots (assets/*/norm_stats.json): choose one with "
+                             "--norm-stats", model, found);
+        if (!found) return 0;
+        path = buf;
+        fprintf(stderr, "%s: using norm stats %s\n", who, path);
+    }
+    *out = pi0_norm_stats_create();
+    if (!*out || pi0_norm_stats_load(*out, path, 0) != PI0_OK) return cli_error(2, "%s", pi0_norm_stats_error(*out));
+    return 0;
+}
+
 static void usage(FILE *fp) {
     fputs("usage: pi0 <command> [options]\n"
           "\n"

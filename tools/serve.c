@@ -385,23 +385,7 @@ int cmd_serve(int argc, char **argv) {
     if (!tok_path) tok_path = cli_find_tokenizer(model_dir, buf, sizeof buf);
     if (!tok_path) { rc = cli_error(2, "no tokenizer: pass --tokenizer FILE or set PI0_TOKENIZER"); goto done; }
     if (pi0_tokenizer_load(tok, tok_path) != PI0_OK) { rc = cli_error(2, "%s", pi0_tokenizer_error(tok)); goto done; }
-    char ns_buf[4200];
-    if (!ns_path) {
-        int found = cli_find_norm_stats(model_dir, ns_buf, sizeof ns_buf);
-        if (found > 1) {
-            rc = cli_error(2, "%s holds norm stats for %d robots (assets/*/norm_stats.json): choose one with --norm-stats",
-                           model_dir, found);
-            goto done;
-        }
-        if (found) {
-            ns_path = ns_buf;
-            fprintf(stderr, "pi0 serve: using norm stats %s\n", ns_path);
-        }
-    }
-    if (ns_path) {
-        ns = pi0_norm_stats_create();
-        if (pi0_norm_stats_load(ns, ns_path, 0) != PI0_OK) { rc = cli_error(2, "%s", pi0_norm_stats_error(ns)); goto done; }
-    }
+    if ((rc = cli_load_norm_stats(model_dir, ns_path, "pi0 serve", &ns))) goto done;
     pi0_params p = pi0_default_params();
     p.backend = backend;
     p.num_threads = threads;

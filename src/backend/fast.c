@@ -26,8 +26,9 @@ typedef struct {
 typedef struct {
     dnnl_engine_t eng;
     int bf16;                /* 1: bf16 weights/activations; 0: f32 */
-    fast_mat *mats;
-    int n;
+    fast_mat *mats;          /* reordered copies, parallel to src */
+    pi0_mat **src;           /* the checkpoint matrices they replace */
+    int n;                   /* entries of mats holding data */
     size_t bytes;
 } fast_model;
 
@@ -87,11 +88,12 @@ static void round_bf16(uint16_t *dst, const float *src, size_t n, int threads) {
 void fast_release(pi0_model *m) {
     fast_model *fm = m->fast;
     if (!fm) return;
-    for (int i = 0; i < fm->n; i++) free(fm->mats[i].data);
+    for (int i = 0; i < fm->n; i++) {
+        free(fm->mats[i].data);
+        fm->src[i]->prepared = NULL;
+    }
     free(fm->mats);
-    pi0_mat *mats[8192];
-    int n = weights_matrices(&m->w, &m->cfg, mats, 8192);
-    for (int i = 0; i < n; i++) mats[i]->prepared = NULL;
+    free(fm->src);
     if (fm->eng) dnnl_engine_destroy(fm->eng);
     free(fm);
     m->fast = NULL;
@@ -192,12 +194,13 @@ static pi0_status fast_prepare(pi0_model *m, pi0_err *e) {
         goto done;
     }
     fm->bf16 = cpu_has_bf16() && !getenv("PI0_FAST_F32");
-    static pi0_mat *mats[8192];
-    int n = weights_matrices(&m->w, &m->cfg, mats, 8192);
+    const int n = weights_matrices(&m->w, &m->cfg, NULL, 0);
     fm->mats = calloc(n, sizeof *fm->mats);
-    if (!fm->mats) { st = pi0_fail(e, PI0_ERR_NOMEM, "fast backend: out of memory"); goto done; }
+    fm->src = calloc(n, sizeof *fm->src);
+    if (!fm->mats || !fm->src) { st = pi0_fail(e, PI0_ERR_NOMEM, "fast backend: out of memory"); goto done; }
+    weights_matrices(&m->w, &m->cfg, fm->src, n);
     for (int i = 0; i < n && st == PI0_OK; i++) {
-        st = prepare_mat(fm, mats[i], &fm->mats[i], stream, e);
+        st = prepare_mat(fm, fm->src[i], &fm->mats[i], stream, e);
         if (st == PI0_OK || fm->mats[i].data) fm->n = i + 1;
     }
 done:

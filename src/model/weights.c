@@ -254,7 +254,7 @@ int weights_matrices(pi0_weights *w, const pi0_config *c, pi0_mat **out, int cap
         }
     ADD(&w->state_proj); ADD(&w->action_in); ADD(&w->action_out); ADD(&w->time_in); ADD(&w->time_out);
 #undef ADD
-    return n < cap ? n : cap;
+    return n;
 }
 
 /* ---------------------------------------------------------------- visiting */

@@ -70,7 +70,7 @@ pi0_status weights_bind(pi0_weights *w, const pi0_config *c, const st_file *file
                         pi0_err *e);
 void weights_free(pi0_weights *w, const pi0_config *c);
 /* Every matrix used as a GEMM operand (all but the token embedding, which is only indexed):
- * writes up to cap pointers to out, returns the count. */
+ * writes up to cap pointers to out (out may be NULL when cap is 0), returns how many there are. */
 int weights_matrices(pi0_weights *w, const pi0_config *c, pi0_mat **out, int cap);
 
 /* Canonical key i of the released layout (for the generator): calls fn for every tensor with
