@@ -60,10 +60,12 @@ typedef struct {
 } pi0_siglip_config;
 
 typedef struct {
+    int pi05;             /* 0: π0; 1: π0.5 (state as text in the prompt, adaRMS expert; spec §6) */
+    int discrete_state_input; /* π0.5: the prompt carries the discretized state (openpi default) */
     pi0_siglip_config vision;
     pi0_gemma_config vlm, expert;
     int action_dim;       /* A: width of actions and of the (padded) state      */
-    int state_dim;        /* input width of state_proj (== action_dim for pi0) */
+    int state_dim;        /* input width of state_proj (== action_dim for pi0; π0.5 has none) */
     int action_horizon;   /* H: actions per chunk                              */
     int max_token_len;    /* prompt tokens incl. padding                       */
     int num_steps;        /* Euler steps                                       */
@@ -99,7 +101,8 @@ typedef void (*pi0_dump_fn)(void *user, const char *name, const float *data, int
 typedef void (*pi0_inject_fn)(void *user, const char *name, float *data, int ndim, const int64_t *shape);
 
 typedef struct {
-    const char *backend;   /* "ref" (float32 oracle); NULL = default                  */
+    const char *backend;   /* "cuda", "fast" or "ref" (float32 oracle); NULL = the best
+                              available: cuda with a GPU, else fast, else ref          */
     int num_threads;       /* 0 = all cores                                          */
     int compact_prefix;    /* 1 (default): drop masked cameras and padded tokens from
                               the prefix before the transformer (exactly equivalent);
@@ -111,6 +114,11 @@ typedef struct {
 } pi0_params;
 
 pi0_params pi0_default_params(void);
+
+/* The backends in this build, comma-separated (e.g. "cuda, fast, ref"), and the one a NULL
+ * params.backend picks on this machine (cuda when a GPU is present, else fast, else ref). */
+const char *pi0_backends_available(void);
+const char *pi0_backend_default_name(void);
 
 /* One observation batch. All arrays are row-major float32 / uint8 / int32, batch first. */
 typedef struct {
@@ -143,15 +151,16 @@ pi0_timing pi0_session_timing(const pi0_session *s); /* of the last infer call *
 const char *pi0_session_backend_info(const pi0_session *s);
 
 /* Coverage of the last infer call, measured while it ran: one row per (component, op, executing
- * backend) with calls, FLOPs and time. backend is the session's backend, or "ref" for ops the
+ * backend) with calls, FLOPs, time and, for the "upload" / "download" rows, the bytes moved
+ * between host and backend memory. backend is the session's backend, or "ref" for ops the
  * session's backend declined (fallbacks). */
 typedef struct {
     const char *component;   /* "vision", "prefix", "suffix" */
-    const char *op;          /* "matmul", "attention", "rmsnorm", ... */
+    const char *op;          /* "matmul", "attention", "rmsnorm", ..., "upload", "download" */
     const char *backend;
     int fallback;            /* 1 when ref ran it in place of the session's backend */
     long calls;
-    double flops, ms;
+    double flops, ms, bytes;
 } pi0_op_report;
 /* Writes up to cap rows; returns the number of rows available. */
 int pi0_session_op_report(const pi0_session *s, pi0_op_report *out, int cap);

@@ -21,7 +21,12 @@ pi0_model *pi0_model_create(void) {
 }
 
 static void model_unload(pi0_model *m) {
-    fast_release(m);
+    for (int i = 0; i < PI0_SLOTS; i++) {
+        if (m->prepared[i] && m->preparer[i]->release) m->preparer[i]->release(m->prepared[i], &m->wl);
+        m->prepared[i] = NULL;
+        m->preparer[i] = NULL;
+    }
+    weights_list_free(&m->wl);
     if (m->loaded) weights_free(&m->w, &m->cfg);
     for (int i = 0; i < m->nfiles; i++) st_close(&m->files[i]);
     m->nfiles = 0;
@@ -106,7 +111,7 @@ pi0_status pi0_model_load(pi0_model *m, const char *path) {
         file = path;
     }
     snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
-    FORWARD_ERR(config_load(&m->cfg, cfg_path, &m->err));
+    RETURN_ERR_IF(stat(cfg_path, &sb) != 0, &m->err, PI0_ERR_IO, "%s: cannot open: %s", cfg_path, strerror(errno));
     pi0_status st;
     if (file) {
         st = st_open(&m->files[0], file, &m->err);
@@ -114,12 +119,19 @@ pi0_status pi0_model_load(pi0_model *m, const char *path) {
     } else {
         st = open_shards(m, dir);
     }
+    /* π0 or π0.5: config.json may not say (openpi's converted checkpoints); the weights do. */
+    if (st == PI0_OK)
+        st = config_load_for(&m->cfg, cfg_path, weights_detect_pi05(m->files, m->nfiles), m->files[0].path, &m->err);
     if (st == PI0_OK) st = weights_bind(&m->w, &m->cfg, m->files, m->nfiles, &m->err);
+    if (st == PI0_OK) {
+        m->loaded = 1;
+        st = weights_list(&m->w, &m->cfg, &m->wl);
+        if (st != PI0_OK) pi0_fail(&m->err, st, "out of memory");
+    }
     if (st != PI0_OK) {
         model_unload(m);
         return st;
     }
-    m->loaded = 1;
     m->err.msg[0] = 0;
     return PI0_OK;
 }
@@ -135,12 +147,17 @@ pi0_params pi0_default_params(void) {
     return p;
 }
 
+const char *pi0_backends_available(void) { return pi0_backend_names(); }
+const char *pi0_backend_default_name(void) { return pi0_backend_default()->name; }
+
 pi0_session *pi0_session_create(void) { return calloc(1, sizeof(pi0_session)); }
 
 static void session_release(pi0_session *s) {
-    if (s->d.be && s->d.be->session_free) s->d.be->session_free(&s->d.ex);
+    if (s->d.be) {
+        buffers_free(s);
+        if (s->d.be->session_free) s->d.be->session_free(&s->d.ex);
+    }
     s->d.be = NULL;
-    buffers_free(&s->b);
 }
 
 void pi0_session_free(pi0_session *s) {
@@ -156,6 +173,20 @@ pi0_timing pi0_session_timing(const pi0_session *s) {
     return s ? s->timing : t;
 }
 
+/* The backend's own copy of the model's weights, made once per model and backend (sessions on
+ * several threads may ask at the same time). */
+static pi0_status prepare_weights(pi0_model *m, const pi0_backend *be, const void **handle, pi0_err *e) {
+    pi0_status st = PI0_OK;
+    pthread_mutex_lock(&m->prepare_lock);
+    if (be->prepare && !m->prepared[be->slot]) {
+        st = be->prepare(&m->wl, &m->prepared[be->slot], e);
+        if (st == PI0_OK) m->preparer[be->slot] = be;
+    }
+    *handle = m->prepared[be->slot];
+    pthread_mutex_unlock(&m->prepare_lock);
+    return st;
+}
+
 pi0_status pi0_session_init(pi0_session *s, const pi0_model *m, const pi0_params *params) {
     if (!s) return PI0_ERR_ARG;
     session_release(s);
@@ -163,10 +194,9 @@ pi0_status pi0_session_init(pi0_session *s, const pi0_model *m, const pi0_params
     s->model = m;
     s->cfg = &m->cfg;
     s->params = params ? *params : pi0_default_params();
-    const char *name = s->params.backend ? s->params.backend : PI0_DEFAULT_BACKEND;
-    const pi0_backend *be = pi0_backend_find(name);
-    RETURN_ERR_IF(!be, &s->err, PI0_ERR_UNSUPPORTED,
-                  "backend '%s' is not available in this build (available: fast, ref)", name);
+    const pi0_backend *be = s->params.backend ? pi0_backend_find(s->params.backend) : pi0_backend_default();
+    RETURN_ERR_IF(!be, &s->err, PI0_ERR_UNSUPPORTED, "backend '%s' is not available in this build (available: %s)",
+                  s->params.backend, pi0_backend_names());
     int threads = s->params.num_threads;
 #ifdef _OPENMP
     if (threads <= 0) threads = omp_get_num_procs();
@@ -175,19 +205,14 @@ pi0_status pi0_session_init(pi0_session *s, const pi0_model *m, const pi0_params
     memset(&s->stats, 0, sizeof s->stats);
     s->d.ex.num_threads = threads > 0 ? threads : 1;
     s->d.ex.stats = &s->stats;
-    RETURN_ERR_IF(buffers_alloc(&s->b, s->cfg) != PI0_OK, &s->err, PI0_ERR_NOMEM,
-                  "out of memory for activation buffers");
-    if (be->prepare) {
-        pthread_mutex_lock(&((pi0_model *)m)->prepare_lock);
-        pi0_status st = be->prepare((pi0_model *)m, &s->err);
-        pthread_mutex_unlock(&((pi0_model *)m)->prepare_lock);
-        if (st != PI0_OK) { buffers_free(&s->b); return st; }
-    }
-    if (be->session_init) {
-        pi0_status st = be->session_init(&s->d.ex, s->cfg, &s->err);
-        if (st != PI0_OK) { buffers_free(&s->b); return st; }
-    }
+    s->d.err = &s->err;
+    FORWARD_ERR(prepare_weights((pi0_model *)m, be, &s->d.ex.weights, &s->err));
+    if (be->session_init) FORWARD_ERR(be->session_init(&s->d.ex, s->cfg, &s->err));
     s->d.be = be;
+    if (buffers_alloc(s) != PI0_OK) {
+        session_release(s);
+        return pi0_fail(&s->err, PI0_ERR_NOMEM, "%s backend: out of memory for activation buffers", be->name);
+    }
     s->err.msg[0] = 0;
     return PI0_OK;
 }
@@ -208,7 +233,7 @@ static pi0_status validate_inputs(pi0_session *s, const pi0_inputs *in) {
                   "inputs.num_cameras = %d (model has room for %d)", in->num_cameras, c->num_cameras);
     RETURN_ERR_IF(in->num_cameras > 0 && !in->images, e, PI0_ERR_INPUT, "inputs.images is NULL");
     RETURN_ERR_IF(!in->tokens || !in->token_mask, e, PI0_ERR_INPUT, "inputs.tokens / token_mask is NULL");
-    RETURN_ERR_IF(!in->state, e, PI0_ERR_INPUT, "inputs.state is NULL");
+    RETURN_ERR_IF(!in->state && !c->pi05, e, PI0_ERR_INPUT, "inputs.state is NULL");
     const size_t HA = (size_t)c->action_horizon * c->action_dim;
     for (int b = 0; b < in->batch; b++) {
         size_t bad;
@@ -218,8 +243,8 @@ static pi0_status validate_inputs(pi0_session *s, const pi0_inputs *in) {
             RETURN_ERR_IF(tm[i] && (tok[i] < 0 || tok[i] >= c->vlm.vocab_size), e, PI0_ERR_INPUT,
                           "inputs.tokens[%d][%d] = %d is outside the vocabulary [0, %d)", b, i,
                           (int)tok[i], c->vlm.vocab_size);
-        RETURN_ERR_IF(!all_finite(in->state + (size_t)b * c->state_dim, c->state_dim, &bad), e,
-                      PI0_ERR_INPUT, "inputs.state[%d][%zu] is not finite", b, bad);
+        RETURN_ERR_IF(!c->pi05 && !all_finite(in->state + (size_t)b * c->state_dim, c->state_dim, &bad), e,
+                      PI0_ERR_INPUT, "inputs.state[%d][%zu] is not finite", b, bad); /* π0.5 ignores it */
         RETURN_ERR_IF(in->noise && !all_finite(in->noise + b * HA, HA, &bad), e, PI0_ERR_INPUT,
                       "inputs.noise[%d] element %zu is not finite", b, bad);
     }
@@ -251,7 +276,7 @@ pi0_status pi0_session_infer(pi0_session *s, const pi0_inputs *in, float *action
             .image_masks = in->image_masks ? in->image_masks + (size_t)b * in->num_cameras : NULL,
             .tokens = in->tokens + (size_t)b * c->max_token_len,
             .token_mask = in->token_mask + (size_t)b * c->max_token_len,
-            .state = in->state + (size_t)b * c->state_dim,
+            .state = in->state ? in->state + (size_t)b * c->state_dim : NULL,
             .noise = (in->noise ? in->noise : noise) + b * HA,
         };
         st = pi0_forward(s, &it, actions + b * HA, b == 0 && (s->params.dump || s->params.inject));
@@ -265,11 +290,10 @@ pi0_status pi0_session_infer(pi0_session *s, const pi0_inputs *in, float *action
 
 const char *pi0_session_backend_info(const pi0_session *s) {
     static __thread char buf[160];
+    char path[128] = "";
     if (!s || !s->d.be) return "none";
-    if (s->d.be == &pi0_backend_fast)
-        snprintf(buf, sizeof buf, "fast: %s, %d threads", fast_path_name(s->model), s->d.ex.num_threads);
-    else
-        snprintf(buf, sizeof buf, "%s: float32 reference, %d threads", s->d.be->name, s->d.ex.num_threads);
+    if (s->d.be->describe) s->d.be->describe(s->d.ex.weights, path, sizeof path);
+    snprintf(buf, sizeof buf, "%s: %s, %d threads", s->d.be->name, path, s->d.ex.num_threads);
     return buf;
 }
 
@@ -282,8 +306,8 @@ int pi0_session_op_report(const pi0_session *s, pi0_op_report *out, int cap) {
                 const pi0_op_stats *st = &s->stats.op[c][o];
                 if (!st->calls[f]) continue;
                 if (n < cap)
-                    out[n] = (pi0_op_report){pi0_component_name(c), pi0_op_name(o),
-                                             f ? "ref" : s->d.be->name, f, st->calls[f], st->flops[f], st->ms[f]};
+                    out[n] = (pi0_op_report){pi0_component_name(c), pi0_op_name(o), f ? "ref" : s->d.be->name,
+                                             f, st->calls[f], st->flops[f], st->ms[f], st->bytes[f]};
                 n++;
             }
     return n;

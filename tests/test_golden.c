@@ -1,7 +1,7 @@
 /* test_golden — runs a golden case (../shared/golden/<case>) through the public API with the
  * intermediate dump on, in both prefix layouts (compact and openpi's full padded layout), and
  * compares every tensor of expected.safetensors on its valid rows: PCC ≥ 0.99999 and
- * max |diff| ≤ 1e-3·max |expected|, no NaN anywhere.
+ * max |diff| ≤ 3e-5·max |expected| (ref), no NaN anywhere. π0 and π0.5 cases alike.
  *
  *   test_golden CASE_DIR [--backend NAME]     run through the API
  *   test_golden CASE_DIR --file OUT           check a `pi0 run --dump` output file instead */
@@ -21,11 +21,11 @@ typedef struct {
 
 static void on_dump(void *user, const char *name, const float *data, int ndim, const int64_t *shape) {
     named_list *l = user;
-    if (l->n == 256 || ndim != 2) return;
+    if (l->n == 256 || ndim < 1 || ndim > 2) return;
     named *t = &l->t[l->n++];
     snprintf(t->name, sizeof t->name, "%s", name);
     t->rows = (int)shape[0];
-    t->cols = (int)shape[1];
+    t->cols = ndim == 2 ? (int)shape[1] : 1;
     t->data = malloc((size_t)t->rows * t->cols * sizeof(float));
     memcpy(t->data, data, (size_t)t->rows * t->cols * sizeof(float));
 }
@@ -42,9 +42,9 @@ static void list_free(named_list *l) {
 }
 
 /* Compares every expected tensor with `got`; rows of padding are left out. */
-/* Tolerances: ref must match the float64 golden to 1e-5 relative; an accelerated backend
+/* Tolerances: ref must match the float64 golden to 3e-5 relative; an accelerated backend
  * (bf16 weights and activations) to PCC 0.99 and 5 % of the tensor's range. */
-static double g_min_pcc = 0.99999, g_max_rel = 1e-3;
+static double g_min_pcc = 0.99999, g_max_rel = 3e-5;
 
 static void compare_case(const char *label, const st_file *exp, const named_list *got,
                          const pi0_config *c, const pi0_inputs *in) {
@@ -124,7 +124,7 @@ int main(int argc, char **argv) {
             int64_t shape[2] = {t->shape[0], (int64_t)(t->numel / (t->shape[0] ? t->shape[0] : 1))};
             float *tmp = malloc(t->numel * sizeof(float));
             convert_to_f32(tmp, t->data, t->dtype, t->numel);
-            on_dump(&got, t->name, tmp, 2, shape);
+            on_dump(&got, t->name, tmp, t->ndim == 1 ? 1 : 2, shape);
             free(tmp);
         }
         st_close(&out);

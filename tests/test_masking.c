@@ -3,8 +3,9 @@
  *  - a camera with image_mask = false gives the actions of leaving it out of the prefix;
  *  - the compact prefix and openpi's full padded layout give identical actions;
  * and the counter-checks that make those meaningful (a valid pixel / token does change them),
- * seeded noise, batching, and input validation. Uses golden/small-bf16 (camera 2 masked,
- * 3 padded tokens). */
+ * seeded noise, batching, and input validation. Uses golden/small-bf16 and pi05-small-bf16
+ * (camera 2 masked, padded tokens). For π0.5 the `state` input must change nothing (the model
+ * reads the state only as text in the prompt). */
 #include "../src/io/inputs.h"
 #include "test_util.h"
 
@@ -27,19 +28,17 @@ static pi0_status run(const pi0_inputs *in, int compact, float *out, char *err, 
 
 static int same(const float *a, const float *b, size_t n) { return memcmp(a, b, n * sizeof *a) == 0; }
 
-int main(int argc, char **argv) {
-    if (argc < 2) { fprintf(stderr, "usage: test_masking GOLDEN_DIR [BACKEND]\n"); return 2; }
-    if (argc > 2) g_backend = argv[2];
-    printf("backend %s\n", g_backend);
+static void check_case(const char *golden, const char *name) {
     char dir[4096], path[4200], err[512];
-    snprintf(dir, sizeof dir, "%s/small-bf16", argv[1]);
+    snprintf(dir, sizeof dir, "%s/%s", golden, name);
+    printf("%s, backend %s\n", name, g_backend);
     g_model = pi0_model_create();
-    if (pi0_model_load(g_model, dir) != PI0_OK) { printf("load: %s\n", pi0_model_error(g_model)); return 1; }
+    if (pi0_model_load(g_model, dir) != PI0_OK) { CHECK(0, "load: %s", pi0_model_error(g_model)); return; }
     g_cfg = pi0_model_config(g_model);
     pi0_input_buf buf;
     pi0_err e;
     snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
-    if (inputs_read(&buf, path, g_cfg, &e) != PI0_OK) { printf("%s\n", e.msg); return 1; }
+    if (inputs_read(&buf, path, g_cfg, &e) != PI0_OK) { CHECK(0, "%s", e.msg); return; }
     pi0_inputs in = buf.in;
     const size_t HA = (size_t)g_cfg->action_horizon * g_cfg->action_dim;
     const size_t img = 3 * (size_t)g_cfg->vision.image_size * g_cfg->vision.image_size;
@@ -138,8 +137,17 @@ int main(int argc, char **argv) {
         float bout[2 * 4096];
         CHECK(run(&bi, 1, bout, err, sizeof err) == PI0_OK, "batch run: %s", err);
         CHECK(same(bout, base[1], HA), "batch item 0 differs from the single run");
-        CHECK(!same(bout + HA, base[1], HA), "batch item 1 ignored its own state");
+        if (g_cfg->pi05) /* π0.5 reads no continuous state */
+            CHECK(same(bout + HA, base[1], HA), "pi0.5: the state input changed the actions");
+        else
+            CHECK(!same(bout + HA, base[1], HA), "batch item 1 ignored its own state");
         free(bimg);
+    }
+    if (g_cfg->pi05) { /* no state at all is fine, and NaN in it is ignored */
+        mod = in;
+        mod.state = NULL;
+        CHECK(run(&mod, 1, out, err, sizeof err) == PI0_OK && same(out, base[1], HA),
+              "pi0.5 without a state input: %s", err);
     }
 
     /* Bad inputs are refused with a message naming the field. */
@@ -155,8 +163,12 @@ int main(int argc, char **argv) {
     badstate[3] = NAN;
     mod = in;
     mod.state = badstate;
-    CHECK(run(&mod, 1, out, err, sizeof err) == PI0_ERR_INPUT && strstr(err, "state"),
-          "NaN state: got '%s'", err);
+    if (g_cfg->pi05)
+        CHECK(run(&mod, 1, out, err, sizeof err) == PI0_OK && same(out, base[1], HA),
+              "pi0.5: a NaN in the unused state input: '%s'", err);
+    else
+        CHECK(run(&mod, 1, out, err, sizeof err) == PI0_ERR_INPUT && strstr(err, "state"),
+              "NaN state: got '%s'", err);
     mod = in;
     mod.num_cameras = 4;
     CHECK(run(&mod, 1, out, err, sizeof err) == PI0_ERR_INPUT && strstr(err, "num_cameras"),
@@ -176,5 +188,12 @@ int main(int argc, char **argv) {
     free(images);
     inputs_free(&buf);
     pi0_model_free(g_model);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { fprintf(stderr, "usage: test_masking GOLDEN_DIR [BACKEND]\n"); return 2; }
+    if (argc > 2) g_backend = argv[2];
+    check_case(argv[1], "small-bf16");
+    check_case(argv[1], "pi05-small-bf16");
     return test_summary();
 }

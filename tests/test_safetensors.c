@@ -171,7 +171,18 @@ static void test_configs(void) {
           "explicit fields must win over variant names");
     expect_config("not JSON", "{\"vlm\": ", PI0_ERR_CONFIG, "not valid JSON");
     expect_config("unknown variant", "{\"paligemma_variant\":\"gemma_7b\"}", PI0_ERR_CONFIG, "gemma_7b");
-    expect_config("other model type", "{\"type\":\"pi05\"}", PI0_ERR_CONFIG, "pi05");
+    expect_config("other model type", "{\"type\":\"smolvla\"}", PI0_ERR_CONFIG, "smolvla");
+    expect_config("pi0-FAST refused by name", "{\"type\":\"pi0fast\"}", PI0_ERR_UNSUPPORTED, "autoregressive");
+    expect_config("pi05 contradicts type", "{\"type\":\"pi0\",\"pi05\":true}", PI0_ERR_CONFIG, "contradicts");
+    {
+        pi0_config c5;
+        pi0_err e5 = {{0}};
+        const char *lr05 = "{\"type\":\"pi05\",\"chunk_size\":10,\"min_period\":0.002,\"max_period\":8.0}";
+        CHECK(config_parse(&c5, lr05, strlen(lr05), "lerobot pi05", &e5) == PI0_OK && c5.pi05 &&
+                  c5.max_token_len == 200 && c5.discrete_state_input && c5.action_horizon == 10 &&
+                  c5.time_min_period == 0.002 && c5.time_max_period == 8.0,
+              "lerobot pi05 config: defaults (max_token_len 200, discrete state) and periods: %s", e5.msg);
+    }
     expect_config("depth 0", "{\"vlm\":{\"depth\":0},\"expert\":{\"depth\":0}}", PI0_ERR_CONFIG, "vlm.depth");
     expect_config("string width", "{\"vlm\":{\"width\":\"big\"}}", PI0_ERR_CONFIG, "vlm.width");
     expect_config("expert heads differ", "{\"expert\":{\"num_heads\":4}}", PI0_ERR_CONFIG, "must equal");
@@ -189,14 +200,16 @@ static void test_configs(void) {
 
 typedef enum { EDIT_NONE, EDIT_DROP, EDIT_RESHAPE, EDIT_F16, EDIT_BF16 } edit_kind;
 
-/* Copies golden tiny-f32 into TMP/name with every key passed through rename() and the tensor
- * `target` edited; config.json is copied, or replaced by `config` when given. */
-static void make_model(const char *golden, const char *name, const char *(*rename)(const char *),
-                       const char *target, edit_kind edit, const char *config) {
+/* Copies golden case `from` (tiny-f32, pi05-tiny-f32) into TMP/name with every key passed
+ * through rename() and the tensor `target` edited; config.json is copied, or replaced by `config`
+ * when given. */
+static void make_model_from(const char *golden, const char *from, const char *name,
+                            const char *(*rename)(const char *), const char *target, edit_kind edit,
+                            const char *config) {
     char src[4200], dir[4200], path[4300];
     snprintf(dir, sizeof dir, "%s/%s", g_tmp, name);
     mkdir(dir, 0755);
-    snprintf(src, sizeof src, "%s/tiny-f32/model.safetensors", golden);
+    snprintf(src, sizeof src, "%s/%s/model.safetensors", golden, from);
     st_file f;
     pi0_err e;
     if (st_open(&f, src, &e) != PI0_OK) { CHECK(0, "%s", e.msg); return; }
@@ -239,12 +252,17 @@ static void make_model(const char *golden, const char *name, const char *(*renam
     if (config) {
         fputs(config, out);
     } else {
-        snprintf(src, sizeof src, "%s/tiny-f32/config.json", golden);
+        snprintf(src, sizeof src, "%s/%s/config.json", golden, from);
         FILE *in = fopen(src, "rb");
         for (int ch; (ch = fgetc(in)) != EOF;) fputc(ch, out);
         fclose(in);
     }
     fclose(out);
+}
+
+static void make_model(const char *golden, const char *name, const char *(*rename)(const char *),
+                       const char *target, edit_kind edit, const char *config) {
+    make_model_from(golden, "tiny-f32", name, rename, target, edit, config);
 }
 
 static float g_ref_actions[4096];
@@ -311,11 +329,92 @@ static const char *embed_tokens_name(const char *k) {
     return k;
 }
 
-/* A pi0.5 checkpoint has time_mlp_in / time_mlp_out and no state_proj. */
-static const char *pi05_names(const char *k) {
-    if (!strcmp(k, "state_proj.weight")) return "time_mlp_in.weight";
-    if (!strcmp(k, "state_proj.bias")) return "time_mlp_in.bias";
-    return k;
+/* lerobot's π0.5 names: "model." prefix, time MLP saved as action_time_mlp_{in,out}. */
+static const char *lerobot_pi05_names(const char *k) {
+    static char buf[512];
+    snprintf(buf, sizeof buf, "model.%s%s", strncmp(k, "time_mlp_", 9) ? "" : "action_", k);
+    return buf;
+}
+
+/* The tiny config's sizes with nothing that says pi0 or pi0.5 (as openpi's converted checkpoints). */
+static const char *k_silent_config =
+    "{\"action_dim\":6,\"action_horizon\":5,\"max_token_len\":8,\"num_steps\":3,\"num_cameras\":2,"
+    "\"vision\":{\"image_size\":28,\"patch_size\":14,\"width\":24,\"depth\":2,\"mlp_dim\":40,\"num_heads\":4},"
+    "\"vlm\":{\"width\":48,\"depth\":2,\"mlp_dim\":96,\"num_heads\":4,\"num_kv_heads\":1,\"head_dim\":16,\"vocab_size\":300},"
+    "\"expert\":{\"width\":32,\"depth\":2,\"mlp_dim\":64,\"num_heads\":4,\"num_kv_heads\":1,\"head_dim\":16}}";
+
+/* Runs TMP/name (or a golden case dir) on `in` with ref; 0 if it does not load or run. */
+static int run_actions(const char *dir, const pi0_inputs *in, float *out, char *msg, size_t msglen) {
+    pi0_model *m = pi0_model_create();
+    pi0_session *s = pi0_session_create();
+    pi0_params p = pi0_default_params();
+    p.backend = "ref";
+    int ok = pi0_model_load(m, dir) == PI0_OK;
+    snprintf(msg, msglen, "%s", pi0_model_error(m));
+    if (ok) {
+        ok = pi0_session_init(s, m, &p) == PI0_OK && pi0_session_infer(s, in, out) == PI0_OK;
+        if (!ok) snprintf(msg, msglen, "%s", pi0_session_error(s));
+    }
+    pi0_session_free(s);
+    pi0_model_free(m);
+    return ok;
+}
+
+/* π0.5: detected from config.json or from the weights; a config that disagrees with the weights
+ * is refused, naming both; lerobot's names load bit-identically. */
+static void test_pi05_checkpoints(const char *golden) {
+    printf("pi0 / pi0.5 detection:\n");
+    char path[4200], msg[512];
+    pi0_err e;
+    pi0_input_buf in = {0};
+    static float ref[4096], got[4096];
+    snprintf(path, sizeof path, "%s/pi05-tiny-f32/inputs.safetensors", golden);
+    pi0_config c05;
+    snprintf(msg, sizeof msg, "%s/pi05-tiny-f32/config.json", golden);
+    CHECK(config_load(&c05, msg, &e) == PI0_OK && c05.pi05 == 1 && c05.discrete_state_input == 1,
+          "pi05 golden config: %s", e.msg);
+    CHECK(inputs_read(&in, path, &c05, &e) == PI0_OK, "%s", e.msg);
+    snprintf(path, sizeof path, "%s/pi05-tiny-f32", golden);
+    CHECK(run_actions(path, &in.in, ref, msg, sizeof msg), "pi05 golden: %s", msg);
+    const int HA = c05.action_horizon * c05.action_dim;
+    struct { const char *name, *from; const char *(*rename)(const char *); const char *config; } ok[] = {
+        {"pi05_as_is", "pi05-tiny-f32", NULL, NULL},
+        {"pi05_silent_config", "pi05-tiny-f32", NULL, k_silent_config},
+        {"pi05_lerobot_names", "pi05-tiny-f32", lerobot_pi05_names, NULL},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        make_model_from(golden, ok[i].from, ok[i].name, ok[i].rename, NULL, EDIT_NONE, ok[i].config);
+        snprintf(path, sizeof path, "%s/%s", g_tmp, ok[i].name);
+        int ran = run_actions(path, &in.in, got, msg, sizeof msg);
+        int same = ran && !memcmp(got, ref, HA * sizeof(float));
+        printf("  %-28s -> %s\n", ok[i].name, ran ? (same ? "pi0.5, bit-identical actions" : "DIFFERENT actions") : msg);
+        CHECK(same, "%s: %s", ok[i].name, ran ? "actions differ from the golden model's" : msg);
+    }
+    /* a π0 checkpoint with a silent config still loads as π0 */
+    make_model(golden, "pi0_silent_config", NULL, NULL, EDIT_NONE, k_silent_config);
+    snprintf(path, sizeof path, "%s/pi0_silent_config", g_tmp);
+    pi0_model *m = pi0_model_create();
+    CHECK(pi0_model_load(m, path) == PI0_OK && pi0_model_config(m)->pi05 == 0, "pi0 with a silent config: %s",
+          pi0_model_error(m));
+    pi0_model_free(m);
+    /* the golden π0.5 config says "type": "pi05"; π0 weights under it, and π0.5 weights under a
+     * config that says pi0, are refused */
+    snprintf(msg, sizeof msg, "%s/pi05-tiny-f32/config.json", golden);
+    char cfg05[4096] = "";
+    FILE *fp = fopen(msg, "rb");
+    if (fp) { size_t n = fread(cfg05, 1, sizeof cfg05 - 1, fp); cfg05[n] = 0; fclose(fp); }
+    make_model(golden, "pi0_weights_pi05_config", NULL, NULL, EDIT_NONE, cfg05);
+    expect_load_error("pi0_weights_pi05_config", PI0_ERR_CONFIG, "says the model is pi0.5, but the weights");
+    make_model_from(golden, "pi05-tiny-f32", "pi05_weights_pi0_config", NULL, NULL, EDIT_NONE,
+                    "{\"type\":\"pi0\",\"action_dim\":6,\"action_horizon\":5,\"max_token_len\":8,"
+                    "\"num_steps\":3,\"num_cameras\":2}");
+    expect_load_error("pi05_weights_pi0_config", PI0_ERR_CONFIG, "are pi0.5 (time_mlp_in/out");
+    make_model_from(golden, "pi05-tiny-f32", "pi05_missing_dense", NULL,
+                    "paligemma_with_expert.gemma_expert.model.layers.1.post_attention_layernorm.dense.weight",
+                    EDIT_DROP, NULL);
+    expect_load_error("pi05_missing_dense", PI0_ERR_TENSOR,
+                      "missing tensor 'paligemma_with_expert.gemma_expert.model.layers.1.post_attention_layernorm.dense.weight'");
+    inputs_free(&in);
 }
 
 static void test_checkpoints(const char *golden) {
@@ -347,8 +446,6 @@ static void test_checkpoints(const char *golden) {
                "\"vlm\":{\"width\":64,\"depth\":2,\"mlp_dim\":96,\"num_heads\":4,\"num_kv_heads\":1,\"head_dim\":16,\"vocab_size\":300},"
                "\"expert\":{\"width\":32,\"depth\":2,\"mlp_dim\":64,\"num_heads\":4,\"num_kv_heads\":1,\"head_dim\":16}}");
     expect_load_error("config_width_mismatch", PI0_ERR_TENSOR, "config.json implies");
-    make_model(golden, "pi05_checkpoint", pi05_names, NULL, EDIT_NONE, NULL);
-    expect_load_error("pi05_checkpoint", PI0_ERR_UNSUPPORTED, "pi0.5 checkpoint");
     make_model(golden, "config_bad_value", NULL, NULL, EDIT_NONE, "{\"vision\":{\"patch_size\":0}}");
     expect_load_error("config_bad_value", PI0_ERR_CONFIG, "vision.patch_size");
     make_model(golden, "config_not_json", NULL, NULL, EDIT_NONE, "{oops");
@@ -392,5 +489,6 @@ int main(int argc, char **argv) {
     test_reader(argv[1]);
     test_configs();
     test_checkpoints(argv[1]);
+    test_pi05_checkpoints(argv[1]);
     return test_summary();
 }

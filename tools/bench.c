@@ -2,7 +2,8 @@
  *   bench   per-stage median times, GFLOP/s and the fraction of this machine's peak (measured in
  *           the same run), peak RSS, and the fast/ref ratio on a small model;
  *   verify  which backend executed every op of a real run, calls, FLOPs, time, fallbacks;
- *   check   ref vs fast, component by component, on the same inputs: PCC, max |diff|. */
+ *   check   ref vs an accelerated backend (fast, cuda), component by component, on the same
+ *           inputs: PCC, max |diff|. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,7 +134,7 @@ typedef struct {
 } bench_opts;
 
 static int parse_opts(const char *cmd, int argc, char **argv, bench_opts *o) {
-    *o = (bench_opts){.backend = "fast", .cameras = 3, .runs = 3, .tokens = 48};
+    *o = (bench_opts){.backend = NULL, .cameras = 3, .runs = 3, .tokens = 48};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return cli_usage_error("%s: option '%s' needs a value", cmd, a);
@@ -291,20 +292,25 @@ int cmd_verify(int argc, char **argv) {
     int n = pi0_session_op_report(s, rows, 128);
     printf("pi0 verify: %s, %d camera(s), %d prompt tokens; backend %s\n\n", o.model, o.cameras, o.tokens,
            pi0_session_backend_info(s));
-    printf("%-8s %-10s %-8s %8s %12s %10s\n", "stage", "op", "ran on", "calls", "GFLOP", "ms");
-    double f_all = 0, f_fast = 0, t_all = 0, t_fast = 0;
+    printf("%-8s %-12s %-8s %8s %12s %10s %10s\n", "stage", "op", "ran on", "calls", "GFLOP", "MB moved", "ms");
+    double f_all = 0, f_fast = 0, t_all = 0, t_fast = 0, up = 0, down = 0;
     int fallbacks = 0;
     for (int i = 0; i < n && i < 128; i++) {
-        printf("%-8s %-10s %-8s %8ld %12.3f %10.2f%s\n", rows[i].component, rows[i].op, rows[i].backend,
-               rows[i].calls, rows[i].flops / 1e9, rows[i].ms, rows[i].fallback ? "   <- FALLBACK to ref" : "");
+        printf("%-8s %-12s %-8s %8ld %12.3f %10.3f %10.2f%s\n", rows[i].component, rows[i].op, rows[i].backend,
+               rows[i].calls, rows[i].flops / 1e9, rows[i].bytes / 1e6, rows[i].ms,
+               rows[i].fallback ? "   <- FALLBACK to ref" : "");
         f_all += rows[i].flops;
         t_all += rows[i].ms;
         if (!rows[i].fallback && strcmp(rows[i].backend, "ref")) { f_fast += rows[i].flops; t_fast += rows[i].ms; }
         fallbacks += rows[i].fallback;
+        if (!strcmp(rows[i].op, "upload")) up += rows[i].bytes;
+        if (!strcmp(rows[i].op, "download")) down += rows[i].bytes;
     }
     printf("\naccelerated path: %.2f%% of FLOPs, %.2f%% of op time; %d fallback row(s)%s\n",
            f_all > 0 ? 100 * f_fast / f_all : 0, t_all > 0 ? 100 * t_fast / t_all : 0, fallbacks,
            fallbacks ? " (listed above)" : "");
+    printf("host -> backend memory: %.3f MB in %s; backend -> host: %.3f MB (per call)\n", up / 1e6,
+           "uploads", down / 1e6);
 done:
     pi0_session_free(s);
     pi0_model_free(m);
@@ -412,9 +418,11 @@ int cmd_check(int argc, char **argv) {
     int n_act = 0;
     double ms_ref = 0, ms_fast = 0, ms_iso = 0;
     inject_ctx ic = {&fast, &ref};
+    const char *be = o.backend ? o.backend : pi0_backend_default_name();
+    if (!strcmp(be, "ref")) return cli_error(2, "check compares ref with another backend; this build has only ref");
     if ((rc = check_run(&o, "ref", keep_dump, NULL, &ref, act_ref, &n_act, &ms_ref)) ||
-        (rc = check_run(&o, "fast", NULL, record_and_replace, &ic, act_iso, &n_act, &ms_iso)) ||
-        (rc = check_run(&o, "fast", NULL, NULL, NULL, act_fast, &n_act, &ms_fast)))
+        (rc = check_run(&o, be, NULL, record_and_replace, &ic, act_iso, &n_act, &ms_iso)) ||
+        (rc = check_run(&o, be, NULL, NULL, NULL, act_fast, &n_act, &ms_fast)))
         return rc;
     struct { const char *component, *prefix; } comps[] = {
         {"patch embed (camera 0)", "vision_patch.0"}, {"one SigLIP block (camera 0)", "vision_block0.0"},
@@ -423,10 +431,10 @@ int cmd_check(int argc, char **argv) {
         {"prefix V cache (each layer)", "prefix_v."}, {"suffix embedding (step 0)", "suffix_emb.0"},
         {"one expert layer (step 0)", "expert_layer0.0"}, {"one denoise step (v_t, step 0)", "v_t.0"},
     };
-    printf("pi0 check: %s; ref %.0f ms, fast %.0f ms. Each component runs on fast from the reference's\n"
-           "own inputs (fast's output is recorded, then replaced by ref's before the next component);\n"
-           "the final actions are a separate end-to-end fast run. Threshold PCC >= 0.99.\n\n",
-           o.model, ms_ref, ms_fast);
+    printf("pi0 check: %s; ref %.0f ms, %s %.0f ms. Each component runs on %s from the reference's\n"
+           "own inputs (%s's output is recorded, then replaced by ref's before the next component);\n"
+           "the final actions are a separate end-to-end %s run. Threshold PCC >= 0.99.\n\n",
+           o.model, ms_ref, be, ms_fast, be, be, be);
     printf("%-32s %8s %14s %12s %10s %s\n", "component", "tensors", "min PCC", "max |diff|", "threshold", "result");
     int failed = 0;
     for (size_t k = 0; k < sizeof comps / sizeof *comps + 1; k++) {

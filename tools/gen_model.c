@@ -52,7 +52,8 @@ static pi0_status write_tensor(st_writer *w, const st_decl *d, char kind, int fa
     size_t n = st_decl_nbytes(d) / dtype_size(d->dtype);
     float scale = 1.0f, shift = 0.0f;
     switch (kind) {
-    case 'm': scale = 1.0f / sqrtf((float)fan_in); break;
+    case 'm': case 't': scale = 1.0f / sqrtf((float)fan_in); break;
+    case 'd': scale = 0.1f / sqrtf((float)fan_in); break; /* adaRMS dense: small modulations */
     case 'e': scale = 1.0f; break;
     case 'b': scale = 0.05f; break;
     case 'l': scale = 0.1f; shift = 1.0f; break;
@@ -62,6 +63,8 @@ static pi0_status write_tensor(st_writer *w, const st_decl *d, char kind, int fa
         size_t k = n - done < CHUNK ? n - done : CHUNK;
         rng_gaussian(rng, buf, k);
         for (size_t i = 0; i < k; i++) buf[i] = buf[i] * scale + shift;
+        if (kind == 'g') /* adaRMS bias [scale | shift | gate]: the gate third near 1 */
+            for (size_t i = 0; i < k; i++) buf[i] = buf[i] * 0.05f + ((done + i) >= 2 * n / 3 ? 1.0f : 0.0f);
         if (d->dtype == DT_BF16) {
             for (size_t i = 0; i < k; i++) half[i] = f32_to_bf16(buf[i]);
             FORWARD_ERR(st_writer_write(w, half, k * 2, e));
@@ -76,20 +79,25 @@ static pi0_status write_tensor(st_writer *w, const st_decl *d, char kind, int fa
 int cmd_gen_model(int argc, char **argv) {
     const char *cfg_name = NULL, *out = NULL, *dtype = "f32";
     unsigned long long seed = 0;
+    int pi05 = 0;
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--config") && i + 1 < argc) cfg_name = argv[++i];
+        if (!strcmp(argv[i], "--pi05")) pi05 = 1;
+        else if (!strcmp(argv[i], "--config") && i + 1 < argc) cfg_name = argv[++i];
         else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
         else if (!strcmp(argv[i], "--dtype") && i + 1 < argc) dtype = argv[++i];
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
         else return cli_usage_error("gen-model: unknown or incomplete option '%s'", argv[i]);
     }
-    if (!cfg_name || !out) return cli_usage_error("gen-model needs --config tiny|small|demo|full|FILE.json and --out DIR");
+    if (!cfg_name || !out)
+        return cli_usage_error("gen-model needs --config tiny|small|demo|full|FILE.json and --out DIR [--pi05]");
     if (strcmp(dtype, "f32") && strcmp(dtype, "bf16"))
         return cli_usage_error("gen-model: --dtype must be f32 or bf16, not '%s'", dtype);
     pi0_config c;
     pi0_err e = {{0}};
-    if (!config_preset(&c, cfg_name) && config_load(&c, cfg_name, &e) != PI0_OK)
-        return cli_error(2, "%s", e.msg);
+    if (!config_preset(&c, cfg_name, pi05)) {
+        if (config_load(&c, cfg_name, &e) != PI0_OK) return cli_error(2, "%s", e.msg);
+        if (pi05 && !c.pi05) return cli_error(2, "%s describes a pi0 model; --pi05 contradicts it", cfg_name);
+    }
     c.random_weights = 1;
     if (mkdir(out, 0755) != 0 && errno != EEXIST)
         return cli_error(2, "%s: cannot create directory: %s", out, strerror(errno));
@@ -121,7 +129,7 @@ int cmd_gen_model(int argc, char **argv) {
     if (fp && fclose(fp) != 0) ok = 0;
     free(json);
     if (!ok) return cli_error(2, "%s: cannot write", path);
-    fprintf(stderr, "pi0: wrote %s (%.3f B parameters, %s, seed %llu): random weights, for tests "
-            "and benchmarks only\n", out, params / 1e9, dtype, seed);
+    fprintf(stderr, "pi0: wrote %s (%s, %.3f B parameters, %s, seed %llu): random weights, for tests "
+            "and benchmarks only\n", out, c.pi05 ? "pi0.5" : "pi0", params / 1e9, dtype, seed);
     return 0;
 }

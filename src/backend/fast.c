@@ -16,7 +16,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../model/model.h"
+#include "host_ops.h"
 
 typedef struct {
     dnnl_memory_desc_t md;   /* weights as a [K, N] matrix in the primitive's layout */
@@ -26,8 +26,7 @@ typedef struct {
 typedef struct {
     dnnl_engine_t eng;
     int bf16;                /* 1: bf16 weights/activations; 0: f32 */
-    fast_mat *mats;          /* reordered copies, parallel to src */
-    pi0_mat **src;           /* the checkpoint matrices they replace */
+    fast_mat *mats;          /* reordered copies, parallel to the weight list's mats */
     int n;                   /* entries of mats holding data */
     size_t bytes;
 } fast_model;
@@ -55,14 +54,14 @@ enum { PRIM_SLOTS = 1024, KEY_WORDS = 6 };
 
 struct prim_entry {
     uint64_t key[KEY_WORDS];
-    int used, mul_idx;
+    int used, mul_idx, gate_idx;
     dnnl_primitive_t prim;
-    dnnl_memory_t src, wei, dst, bias, mul;
+    dnnl_memory_t src, wei, dst, bias, mul, gate;
 };
 
 static void prim_entry_clear(prim_entry *e) {
-    dnnl_memory_t m[5] = {e->src, e->wei, e->dst, e->bias, e->mul};
-    for (int i = 0; i < 5; i++)
+    dnnl_memory_t m[6] = {e->src, e->wei, e->dst, e->bias, e->mul, e->gate};
+    for (int i = 0; i < 6; i++)
         if (m[i]) dnnl_memory_destroy(m[i]);
     if (e->prim) dnnl_primitive_destroy(e->prim);
     memset(e, 0, sizeof *e);
@@ -85,18 +84,16 @@ static void round_bf16(uint16_t *dst, const float *src, size_t n, int threads) {
 
 /* ---------------------------------------------------------------- model preparation */
 
-void fast_release(pi0_model *m) {
-    fast_model *fm = m->fast;
+static void fast_release(void *handle, const pi0_weight_list *wl) {
+    fast_model *fm = handle;
     if (!fm) return;
     for (int i = 0; i < fm->n; i++) {
         free(fm->mats[i].data);
-        fm->src[i]->prepared = NULL;
+        wl->mats[i]->prepared[PI0_SLOT_FAST] = NULL;
     }
     free(fm->mats);
-    free(fm->src);
     if (fm->eng) dnnl_engine_destroy(fm->eng);
     free(fm);
-    m->fast = NULL;
 }
 
 static int cpu_has_bf16(void) {
@@ -123,6 +120,19 @@ static int preferred_weights_md(dnnl_engine_t eng, int bf16, int K, int N, dnnl_
     return 1;
 }
 
+/* The checkpoint pages of a matrix (each part of a stack) are no longer needed once reordered:
+ * give them back (file-backed, read-only mapping: ref can still fault them in again). */
+static void release_pages(const pi0_mat *W) {
+    if (W->parts) {
+        for (int i = 0; i < W->nparts; i++) release_pages(W->parts[i]);
+        return;
+    }
+    const long page = sysconf(_SC_PAGESIZE);
+    const size_t nbytes = (size_t)W->rows * W->cols * dtype_size(W->dtype);
+    uintptr_t a = (uintptr_t)W->data / page * page, z = ((uintptr_t)W->data + nbytes + page - 1) / page * page;
+    madvise((void *)a, z - a, MADV_DONTNEED);
+}
+
 /* Reorders one checkpoint matrix [N, K] (row-major = [K, N] in "ba" order) into fm. */
 static pi0_status prepare_mat(fast_model *fm, pi0_mat *W, fast_mat *out, dnnl_stream_t st, pi0_err *e) {
     const int N = W->rows, K = W->cols;
@@ -131,26 +141,28 @@ static pi0_status prepare_mat(fast_model *fm, pi0_mat *W, fast_mat *out, dnnl_st
                   "fast backend: oneDNN has no matmul for tensor '%s' [%d, %d]", W->name, N, K);
     const size_t bytes = dnnl_memory_desc_get_size(&out->md);
     out->data = aligned_alloc(64, (bytes + 63) / 64 * 64);
-    /* Source in the kernel's dtype: bf16 checkpoints are used in place, others converted. */
+    /* Source in the kernel's dtype: bf16 checkpoints are used in place, others (and stacks of
+     * several tensors) converted row by row. */
     const pi0_dtype want = fm->bf16 ? DT_BF16 : DT_F32;
+    const int convert = W->parts || W->dtype != want;
     void *tmp = NULL;
     const void *src = W->data;
-    if (W->dtype != want) {
+    if (convert) {
         tmp = malloc(n * dtype_size(want));
-        if (tmp && fm->bf16) {
-            float row[65536];
-            for (int r = 0; r < N; r++)
-                for (int k0 = 0; k0 < K; k0 += 65536) {
-                    int kn = K - k0 < 65536 ? K - k0 : 65536;
-                    convert_to_f32(row, (const char *)W->data + ((size_t)r * K + k0) * dtype_size(W->dtype), W->dtype, kn);
-                    for (int k = 0; k < kn; k++) ((uint16_t *)tmp)[(size_t)r * K + k0 + k] = f32_to_bf16(row[k]);
-                }
-        } else if (tmp) {
-            convert_to_f32(tmp, W->data, W->dtype, n);
-        }
+        float *row = malloc((size_t)K * sizeof *row);
+        if (tmp && row)
+            for (int r = 0; r < N; r++) {
+                pi0_mat_rows_f32(row, W, r, 1);
+                if (fm->bf16)
+                    for (int k = 0; k < K; k++) ((uint16_t *)tmp)[(size_t)r * K + k] = f32_to_bf16(row[k]);
+                else
+                    memcpy((float *)tmp + (size_t)r * K, row, (size_t)K * sizeof *row);
+            }
+        if (!row) { free(tmp); tmp = NULL; }
+        free(row);
         src = tmp;
     }
-    RETURN_ERR_IF(!out->data || (W->dtype != want && !tmp), e, PI0_ERR_NOMEM, "fast backend: out of memory");
+    RETURN_ERR_IF(!out->data || (convert && !tmp), e, PI0_ERR_NOMEM, "fast backend: out of memory");
     dnnl_memory_desc_t smd;
     dnnl_dims_t dims = {K, N};
     dnnl_memory_t sm = NULL, dm = NULL;
@@ -171,21 +183,15 @@ static pi0_status prepare_mat(fast_model *fm, pi0_mat *W, fast_mat *out, dnnl_st
     if (dm) dnnl_memory_destroy(dm);
     free(tmp);
     RETURN_ERR_IF(!ok, e, PI0_ERR_UNSUPPORTED, "fast backend: weight reorder failed for '%s'", W->name);
-    /* The checkpoint pages of this tensor are no longer needed: give them back (file-backed,
-     * read-only mapping: ref can still fault them in again). */
-    long page = sysconf(_SC_PAGESIZE);
-    uintptr_t a = (uintptr_t)W->data / page * page, z = ((uintptr_t)W->data + n * dtype_size(W->dtype) + page - 1) / page * page;
-    madvise((void *)a, z - a, MADV_DONTNEED);
-    W->prepared = out;
+    release_pages(W);
+    W->prepared[PI0_SLOT_FAST] = out;
     fm->bytes += bytes;
     return PI0_OK;
 }
 
-static pi0_status fast_prepare(pi0_model *m, pi0_err *e) {
-    if (m->fast) return PI0_OK;
+static pi0_status fast_prepare(const pi0_weight_list *wl, void **handle, pi0_err *e) {
     fast_model *fm = calloc(1, sizeof *fm);
     RETURN_ERR_IF(!fm, e, PI0_ERR_NOMEM, "fast backend: out of memory");
-    m->fast = fm;
     pi0_status st = PI0_OK;
     dnnl_stream_t stream = NULL;
     if (!DNNL_OK(dnnl_engine_create(&fm->eng, dnnl_cpu, 0)) ||
@@ -194,27 +200,24 @@ static pi0_status fast_prepare(pi0_model *m, pi0_err *e) {
         goto done;
     }
     fm->bf16 = cpu_has_bf16() && !getenv("PI0_FAST_F32");
-    const int n = weights_matrices(&m->w, &m->cfg, NULL, 0);
-    fm->mats = calloc(n, sizeof *fm->mats);
-    fm->src = calloc(n, sizeof *fm->src);
-    if (!fm->mats || !fm->src) { st = pi0_fail(e, PI0_ERR_NOMEM, "fast backend: out of memory"); goto done; }
-    weights_matrices(&m->w, &m->cfg, fm->src, n);
-    for (int i = 0; i < n && st == PI0_OK; i++) {
-        st = prepare_mat(fm, fm->src[i], &fm->mats[i], stream, e);
+    fm->mats = calloc(wl->nmats ? wl->nmats : 1, sizeof *fm->mats);
+    if (!fm->mats) { st = pi0_fail(e, PI0_ERR_NOMEM, "fast backend: out of memory"); goto done; }
+    for (int i = 0; i < wl->nmats && st == PI0_OK; i++) {
+        st = prepare_mat(fm, wl->mats[i], &fm->mats[i], stream, e);
         if (st == PI0_OK || fm->mats[i].data) fm->n = i + 1;
     }
 done:
     if (stream) dnnl_stream_destroy(stream);
-    if (st != PI0_OK) fast_release(m);
+    if (st != PI0_OK) fast_release(fm, wl);
+    else *handle = fm;
     return st;
 }
 
-const char *fast_path_name(const pi0_model *m) {
-    const fast_model *fm = m->fast;
-    return !fm ? "not prepared" : fm->bf16 ? "bf16 (AVX512-BF16, oneDNN)" : "f32 (no AVX512-BF16 on this CPU, oneDNN)";
+static void fast_describe(const void *handle, char *buf, size_t n) {
+    const fast_model *fm = handle;
+    const int bf16 = fm ? fm->bf16 : cpu_has_bf16() && !getenv("PI0_FAST_F32");
+    snprintf(buf, n, "%s", bf16 ? "bf16 (AVX512-BF16, oneDNN)" : "f32 (no AVX512-BF16 on this CPU, oneDNN)");
 }
-
-size_t fast_weight_bytes(const pi0_model *m) { return m->fast ? ((fast_model *)m->fast)->bytes : 0; }
 
 /* ---------------------------------------------------------------- session */
 
@@ -273,16 +276,19 @@ static pi0_status fast_session_init(pi0_exec *ex, const pi0_config *c, pi0_err *
 /* Creates the primitive dst = post_ops(src·wei + bias) and its memories into e. */
 static int prim_create(fast_session *fs, prim_entry *e, const dnnl_memory_desc_t *smd,
                        const dnnl_memory_desc_t *wmd, const dnnl_memory_desc_t *bmd,
-                       const dnnl_memory_desc_t *dmd, const pi0_epilogue *ep, const dnnl_memory_desc_t *mul_md) {
+                       const dnnl_memory_desc_t *dmd, const pi0_epilogue *ep, const dnnl_memory_desc_t *mul_md,
+                       const dnnl_memory_desc_t *gate_md) {
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
     dnnl_matmul_desc_t md;
     dnnl_primitive_desc_t pd = NULL;
     int ok = DNNL_OK(dnnl_primitive_attr_create(&attr)) && DNNL_OK(dnnl_post_ops_create(&po));
     int idx = 0;
-    e->mul_idx = -1;
+    e->mul_idx = e->gate_idx = -1;
     if (ok && ep && ep->gelu) { ok = DNNL_OK(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_tanh, 0.0f, 0.0f)); idx++; }
     if (ok && ep && ep->mul) { ok = DNNL_OK(dnnl_post_ops_append_binary(po, dnnl_binary_mul, mul_md)); e->mul_idx = idx++; }
+    /* the gate is a [1, N] row broadcast over the M rows */
+    if (ok && ep && ep->gate) { ok = DNNL_OK(dnnl_post_ops_append_binary(po, dnnl_binary_mul, gate_md)); e->gate_idx = idx++; }
     if (ok && ep && ep->accumulate) { ok = DNNL_OK(dnnl_post_ops_append_sum(po, 1.0f)); idx++; }
     ok = ok && DNNL_OK(dnnl_primitive_attr_set_post_ops(attr, po)) &&
          DNNL_OK(dnnl_matmul_desc_init(&md, smd, wmd, bmd, dmd)) &&
@@ -292,7 +298,8 @@ static int prim_create(fast_session *fs, prim_entry *e, const dnnl_memory_desc_t
          DNNL_OK(dnnl_memory_create(&e->wei, wmd, fs->eng, DNNL_MEMORY_NONE)) &&
          DNNL_OK(dnnl_memory_create(&e->dst, dmd, fs->eng, DNNL_MEMORY_NONE)) &&
          (!bmd || DNNL_OK(dnnl_memory_create(&e->bias, bmd, fs->eng, DNNL_MEMORY_NONE))) &&
-         (e->mul_idx < 0 || DNNL_OK(dnnl_memory_create(&e->mul, mul_md, fs->eng, DNNL_MEMORY_NONE)));
+         (e->mul_idx < 0 || DNNL_OK(dnnl_memory_create(&e->mul, mul_md, fs->eng, DNNL_MEMORY_NONE))) &&
+         (e->gate_idx < 0 || DNNL_OK(dnnl_memory_create(&e->gate, gate_md, fs->eng, DNNL_MEMORY_NONE)));
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (po) dnnl_post_ops_destroy(po);
     if (attr) dnnl_primitive_attr_destroy(attr);
@@ -300,7 +307,8 @@ static int prim_create(fast_session *fs, prim_entry *e, const dnnl_memory_desc_t
     return ok;
 }
 
-/* One oneDNN matmul through the cache; `key` identifies shape, layouts and epilogue. */
+/* One oneDNN matmul through the cache; `key` identifies shape, layouts and epilogue. bmd
+ * describes a [1, N] row (the bias and the gate), mul_md the [M, N] output. */
 static pi0_status run_matmul(fast_session *fs, const uint64_t key[KEY_WORDS], const dnnl_memory_desc_t *smd,
                              void *src, const dnnl_memory_desc_t *wmd, void *wei,
                              const dnnl_memory_desc_t *bmd, const void *bias, const dnnl_memory_desc_t *dmd,
@@ -310,11 +318,11 @@ static pi0_status run_matmul(fast_session *fs, const uint64_t key[KEY_WORDS], co
     prim_entry *e = &fs->prims[(h ^ (h >> 29)) % PRIM_SLOTS];
     if (!e->used || memcmp(e->key, key, sizeof e->key) != 0) {
         prim_entry_clear(e);
-        if (!prim_create(fs, e, smd, wmd, bias ? bmd : NULL, dmd, ep, mul_md)) return PI0_ERR_UNSUPPORTED;
+        if (!prim_create(fs, e, smd, wmd, bias ? bmd : NULL, dmd, ep, mul_md, bmd)) return PI0_ERR_UNSUPPORTED;
         memcpy(e->key, key, sizeof e->key);
         e->used = 1;
     }
-    dnnl_exec_arg_t args[5];
+    dnnl_exec_arg_t args[6];
     int na = 0;
     dnnl_memory_set_data_handle(e->src, src);
     dnnl_memory_set_data_handle(e->wei, wei);
@@ -330,6 +338,10 @@ static pi0_status run_matmul(fast_session *fs, const uint64_t key[KEY_WORDS], co
         dnnl_memory_set_data_handle(e->mul, (void *)ep->mul);
         args[na++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(e->mul_idx) | DNNL_ARG_SRC_1, e->mul};
     }
+    if (e->gate) {
+        dnnl_memory_set_data_handle(e->gate, (void *)ep->gate);
+        args[na++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(e->gate_idx) | DNNL_ARG_SRC_1, e->gate};
+    }
     if (!DNNL_OK(dnnl_primitive_execute(e->prim, fs->stream, na, args)) || !DNNL_OK(dnnl_stream_wait(fs->stream)))
         return PI0_ERR_UNSUPPORTED;
     return PI0_OK;
@@ -338,7 +350,7 @@ static pi0_status run_matmul(fast_session *fs, const uint64_t key[KEY_WORDS], co
 static pi0_status fast_matmul(const pi0_exec *ex, float *y, const float *x, int M, const pi0_mat *W,
                               const pi0_epilogue *ep) {
     fast_session *fs = ex->ctx;
-    const fast_mat *fw = W->prepared;
+    const fast_mat *fw = W->prepared[PI0_SLOT_FAST];
     if (!fs || !fw || M <= 0) return PI0_ERR_UNSUPPORTED; /* not prepared: ref runs it */
     const int N = W->rows, K = W->cols;
     void *src = (void *)x;
@@ -355,8 +367,10 @@ static pi0_status fast_matmul(const pi0_exec *ex, float *y, const float *x, int 
     dnnl_memory_desc_init_by_tag(&mmd, 2, dd, dnnl_f32, dnnl_ab);
     const uint64_t key[KEY_WORDS] = {1, (uint64_t)(uintptr_t)fw, (uint64_t)M,
                                      (ep && ep->bias) | (ep && ep->gelu) << 1 | (ep && ep->mul) << 2 |
-                                         (uint64_t)(ep && ep->accumulate) << 3, 0, 0};
-    return run_matmul(fs, key, &smd, src, &fw->md, fw->data, &bmd, ep ? ep->bias : NULL, &dmd, y, ep, &mmd);
+                                         (uint64_t)(ep && ep->accumulate) << 3 | (uint64_t)(ep && ep->gate) << 4,
+                                     0, 0};
+    return run_matmul(fs, key, &smd, src, &fw->md, fw->data, &bmd, ep && ep->bias ? ep->bias->data : NULL,
+                      &dmd, y, ep, &mmd);
 }
 
 /* ---------------------------------------------------------------- attention */
@@ -430,7 +444,8 @@ static pi0_status fast_attention(const pi0_exec *ex, float *out, const float *q,
 /* ---------------------------------------------------------------- f32 elementwise / norms */
 
 static pi0_status fast_layernorm(const pi0_exec *ex, float *y, const float *x, int M, int D,
-                                 const float *w, const float *b, float eps) {
+                                 const pi0_vec *wv, const pi0_vec *bv, float eps) {
+    const float *w = wv->data, *b = bv->data;
 #pragma omp parallel for num_threads(ex->num_threads) schedule(static)
     for (int m = 0; m < M; m++) {
         const float *xr = x + (size_t)m * D;
@@ -448,18 +463,39 @@ static pi0_status fast_layernorm(const pi0_exec *ex, float *y, const float *x, i
     return PI0_OK;
 }
 
+/* 1/sqrt(mean(x²) + eps) of one row. */
+static inline float rms_inv(const float *x, int D, float eps) {
+    float ss = 0.0f;
+#pragma omp simd reduction(+ : ss)
+    for (int i = 0; i < D; i++) ss += x[i] * x[i];
+    return 1.0f / sqrtf(ss / D + eps);
+}
+
 static pi0_status fast_rmsnorm(const pi0_exec *ex, float *y, const float *x, int M, int D,
-                               const float *w, float eps) {
+                               const pi0_vec *wv, float eps) {
+    const float *w = wv->data;
 #pragma omp parallel for num_threads(ex->num_threads) schedule(static)
     for (int m = 0; m < M; m++) {
         const float *xr = x + (size_t)m * D;
         float *yr = y + (size_t)m * D;
-        float ss = 0.0f;
-#pragma omp simd reduction(+ : ss)
-        for (int i = 0; i < D; i++) ss += xr[i] * xr[i];
-        const float inv = 1.0f / sqrtf(ss / D + eps);
+        const float inv = rms_inv(xr, D, eps);
 #pragma omp simd
         for (int i = 0; i < D; i++) yr[i] = xr[i] * inv * (1.0f + w[i]);
+    }
+    return PI0_OK;
+}
+
+/* adaRMS: the scale and shift are applied inside the norm's one pass over the row. */
+static pi0_status fast_rmsnorm_mod(const pi0_exec *ex, float *y, const float *x, int M, int D,
+                                   const float *mod, float eps) {
+    const float *scale = mod, *shift = mod + D;
+#pragma omp parallel for num_threads(ex->num_threads) schedule(static)
+    for (int m = 0; m < M; m++) {
+        const float *xr = x + (size_t)m * D;
+        float *yr = y + (size_t)m * D;
+        const float inv = rms_inv(xr, D, eps);
+#pragma omp simd
+        for (int i = 0; i < D; i++) yr[i] = xr[i] * inv * (1.0f + scale[i]) + shift[i];
     }
     return PI0_OK;
 }
@@ -491,7 +527,7 @@ static pi0_status fast_add(const pi0_exec *ex, float *x, const float *y, size_t 
     return PI0_OK;
 }
 
-static pi0_status fast_rope(const pi0_exec *ex, float *x, int M, int n_heads, int hd, const int *pos,
+static pi0_status fast_rope(const pi0_exec *ex, float *x, int M, int n_heads, int hd, const int32_t *pos,
                             double theta) {
     fast_session *fs = ex->ctx;
     if (!fs || hd > 2 * 4096) return PI0_ERR_UNSUPPORTED;
@@ -524,16 +560,27 @@ static pi0_status fast_rope(const pi0_exec *ex, float *x, int M, int n_heads, in
 
 const pi0_backend pi0_backend_fast = {
     .name = "fast",
+    .slot = PI0_SLOT_FAST,
+    .host_memory = 1,
     .prepare = fast_prepare,
+    .release = fast_release,
+    .describe = fast_describe,
     .session_init = fast_session_init,
     .session_free = fast_session_free,
     .matmul = fast_matmul,
     .layernorm = fast_layernorm,
     .rmsnorm = fast_rmsnorm,
+    .rmsnorm_mod = fast_rmsnorm_mod,
     .gelu_tanh = fast_gelu,
     .silu = fast_silu,
     .mul = fast_mul,
     .add = fast_add,
+    .add_weight = host_add_weight,
     .rope = fast_rope,
     .attention = fast_attention,
+    .patchify = host_patchify,
+    .embed = host_embed,
+    .copy_rows = host_copy_rows,
+    .time_embed = host_time_embed,
+    .axpy = host_axpy,
 };

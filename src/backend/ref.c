@@ -4,21 +4,10 @@
  * double. The only concession to speed is OpenMP over independent output rows / columns, which
  * does not change any result (each output element is computed by one thread, in one order). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
-#include "backend.h"
-
-/* Converts rows [r0, r0+n) of W to float32. */
-static void mat_rows_f32(float *dst, const pi0_mat *W, int r0, int n) {
-    size_t off = (size_t)r0 * W->cols;
-    const char *base = (const char *)W->data + off * dtype_size(W->dtype);
-    convert_to_f32(dst, base, W->dtype, (size_t)n * W->cols);
-}
-
-static void mat_elem_f32(float *dst, const pi0_mat *W, int r, int c) {
-    size_t off = (size_t)r * W->cols + c;
-    convert_to_f32(dst, (const char *)W->data + off * dtype_size(W->dtype), W->dtype, 1);
-}
+#include "host_ops.h"
 
 /* Dot product with 8 independent partial sums (lets the compiler vectorize it). */
 static float dot(const float *a, const float *b, int n) {
@@ -39,11 +28,12 @@ static float gelu_tanh1(float v) {
     return 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
 }
 
-/* The epilogue on one output element: act(acc + bias) ⊙ mul, stored or accumulated. */
+/* The epilogue on one output element: (act(acc + bias) ⊙ mul) ⊙ gate, stored or accumulated. */
 static void store(float *y, float acc, const pi0_epilogue *ep, size_t idx, int n) {
-    float v = acc + (ep && ep->bias ? ep->bias[n] : 0.0f);
+    float v = acc + (ep && ep->bias ? ep->bias->data[n] : 0.0f);
     if (ep && ep->gelu) v = gelu_tanh1(v);
     if (ep && ep->mul) v *= ep->mul[idx];
+    if (ep && ep->gate) v *= ep->gate[n];
     if (ep && ep->accumulate) y[idx] += v;
     else y[idx] = v;
 }
@@ -51,38 +41,32 @@ static void store(float *y, float acc, const pi0_epilogue *ep, size_t idx, int n
 static pi0_status ref_matmul(const pi0_exec *ex, float *y, const float *x, int M, const pi0_mat *W,
                              const pi0_epilogue *ep) {
     const int N = W->rows, K = W->cols, nblocks = (N + REF_BLOCK - 1) / REF_BLOCK;
+    int oom = 0;
 #pragma omp parallel num_threads(ex->num_threads)
     {
         float *wb = malloc((size_t)REF_BLOCK * K * sizeof *wb);
+        if (!wb) {
+#pragma omp atomic write
+            oom = 1;
+        }
 #pragma omp for schedule(static)
         for (int blk = 0; blk < nblocks; blk++) {
             int n0 = blk * REF_BLOCK, nb = N - n0 < REF_BLOCK ? N - n0 : REF_BLOCK;
-            if (!wb) { /* out of memory for the block: convert one row at a time instead */
-                float w1;
-                for (int m = 0; m < M; m++)
-                    for (int j = 0; j < nb; j++) {
-                        float acc = 0.0f;
-                        for (int kk = 0; kk < K; kk++) {
-                            mat_elem_f32(&w1, W, n0 + j, kk);
-                            acc += x[(size_t)m * K + kk] * w1;
-                        }
-                        store(y, acc, ep, (size_t)m * N + n0 + j, n0 + j);
-                    }
-                continue;
-            }
-            mat_rows_f32(wb, W, n0, nb);
+            if (!wb) continue; /* out of memory: reported after the loop */
+            pi0_mat_rows_f32(wb, W, n0, nb);
             for (int m = 0; m < M; m++)
                 for (int j = 0; j < nb; j++)
                     store(y, dot(x + (size_t)m * K, wb + (size_t)j * K, K), ep, (size_t)m * N + n0 + j, n0 + j);
         }
         free(wb);
     }
-    return PI0_OK;
+    return oom ? PI0_ERR_NOMEM : PI0_OK;
 }
 
 static pi0_status ref_layernorm(const pi0_exec *ex, float *y, const float *x, int M, int D,
-                          const float *w, const float *b, float eps) {
+                                const pi0_vec *wv, const pi0_vec *bv, float eps) {
     (void)ex;
+    const float *w = wv->data, *b = bv->data;
     for (int m = 0; m < M; m++) {
         const float *xr = x + (size_t)m * D;
         float *yr = y + (size_t)m * D;
@@ -97,16 +81,35 @@ static pi0_status ref_layernorm(const pi0_exec *ex, float *y, const float *x, in
     return PI0_OK;
 }
 
+/* 1/sqrt(mean(x²) + eps) of one row, accumulated in double. */
+static double rms_inv(const float *x, int D, float eps) {
+    double ss = 0;
+    for (int i = 0; i < D; i++) ss += (double)x[i] * x[i];
+    return 1.0 / sqrt(ss / D + eps);
+}
+
 static pi0_status ref_rmsnorm(const pi0_exec *ex, float *y, const float *x, int M, int D,
-                        const float *w, float eps) {
+                              const pi0_vec *wv, float eps) {
     (void)ex;
+    const float *w = wv->data;
     for (int m = 0; m < M; m++) {
         const float *xr = x + (size_t)m * D;
         float *yr = y + (size_t)m * D;
-        double ss = 0;
-        for (int i = 0; i < D; i++) ss += (double)xr[i] * xr[i];
-        double inv = 1.0 / sqrt(ss / D + eps);
+        const double inv = rms_inv(xr, D, eps);
         for (int i = 0; i < D; i++) yr[i] = (float)(xr[i] * inv) * (1.0f + w[i]);
+    }
+    return PI0_OK;
+}
+
+static pi0_status ref_rmsnorm_mod(const pi0_exec *ex, float *y, const float *x, int M, int D,
+                                  const float *mod, float eps) {
+    (void)ex;
+    const float *scale = mod, *shift = mod + D;
+    for (int m = 0; m < M; m++) {
+        const float *xr = x + (size_t)m * D;
+        float *yr = y + (size_t)m * D;
+        const double inv = rms_inv(xr, D, eps);
+        for (int i = 0; i < D; i++) yr[i] = (float)(xr[i] * inv) * (1.0f + scale[i]) + shift[i];
     }
     return PI0_OK;
 }
@@ -135,8 +138,8 @@ static pi0_status ref_add(const pi0_exec *ex, float *x, const float *y, size_t n
     return PI0_OK;
 }
 
-static pi0_status ref_rope(const pi0_exec *ex, float *x, int M, int n_heads, int hd, const int *pos,
-                     double theta) {
+static pi0_status ref_rope(const pi0_exec *ex, float *x, int M, int n_heads, int hd, const int32_t *pos,
+                           double theta) {
     (void)ex;
     const int half = hd / 2;
     for (int m = 0; m < M; m++)
@@ -195,18 +198,30 @@ static pi0_status ref_attention(const pi0_exec *ex, float *out, const float *q, 
     return PI0_OK;
 }
 
+static void ref_describe(const void *handle, char *buf, size_t n) {
+    (void)handle;
+    snprintf(buf, n, "float32 reference");
+}
+
 const pi0_backend pi0_backend_ref = {
     .name = "ref",
-    .prepare = NULL,
-    .session_init = NULL,
-    .session_free = NULL,
+    .slot = PI0_SLOT_REF,
+    .host_memory = 1,
+    .describe = ref_describe,
     .matmul = ref_matmul,
     .layernorm = ref_layernorm,
     .rmsnorm = ref_rmsnorm,
+    .rmsnorm_mod = ref_rmsnorm_mod,
     .gelu_tanh = ref_gelu_tanh,
     .silu = ref_silu,
     .mul = ref_mul,
     .add = ref_add,
+    .add_weight = host_add_weight,
     .rope = ref_rope,
     .attention = ref_attention,
+    .patchify = host_patchify,
+    .embed = host_embed,
+    .copy_rows = host_copy_rows,
+    .time_embed = host_time_embed,
+    .axpy = host_axpy,
 };

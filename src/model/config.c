@@ -4,7 +4,10 @@
  *    "max_token_len";
  *  - lerobot: "chunk_size", "max_action_dim", "max_state_dim", "num_inference_steps" /
  *    "num_steps", "tokenizer_max_length", plus the same variant names.
- * Missing values fall back to the released π0 (spec §1). */
+ * The model kind (π0 or π0.5, spec §6) is declared by "type" / "model_type" ("pi0", "pi05") or
+ * "pi05": true, or (openpi's converted checkpoints say nothing) told by the weights; a declared
+ * kind that disagrees with the weights is refused. Missing values fall back to the released
+ * model of that kind (spec §1, §6.1: max_token_len 48 for π0, 200 for π0.5). */
 #include "config.h"
 
 #include <cjson/cJSON.h>
@@ -16,15 +19,18 @@ static const pi0_siglip_config k_so400m = {224, 14, 1152, 27, 4304, 16, 1e-6f};
 static const pi0_gemma_config k_gemma_2b = {2048, 18, 16384, 8, 1, 256, 257152, 1e-6f, 10000.0};
 static const pi0_gemma_config k_gemma_300m = {1024, 18, 4096, 8, 1, 256, 0, 1e-6f, 10000.0};
 
+static int preset_sizes(pi0_config *c, const char *name);
+
 static void config_full(pi0_config *c) {
     memset(c, 0, sizeof *c);
+    c->discrete_state_input = -1; /* resolved with the kind */
     c->vision = k_so400m;
     c->vlm = k_gemma_2b;
     c->expert = k_gemma_300m;
     c->action_dim = 32;
     c->state_dim = 32;
     c->action_horizon = 50;
-    c->max_token_len = 48;
+    c->max_token_len = -1;     /* resolved with the kind: 48 (π0) or 200 (π0.5) */
     c->num_steps = 10;
     c->num_cameras = 3;
     c->time_min_period = 4e-3;
@@ -98,13 +104,38 @@ static pi0_status parse_gemma(const cJSON *o, pi0_gemma_config *g, const char *w
     return PI0_OK;
 }
 
-static pi0_status parse_root(pi0_config *c, const cJSON *root, const char *path, pi0_err *e) {
+/* A boolean field if present: 1 / 0, -1 when absent; -2 when present but not a boolean. */
+static int get_bool(const cJSON *o, const char *key) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
+    return !j ? -1 : cJSON_IsBool(j) ? cJSON_IsTrue(j) : -2;
+}
+
+/* *declared: -1 when config.json does not say which model it is, else 0 (π0) or 1 (π0.5). */
+static pi0_status parse_root(pi0_config *c, const cJSON *root, const char *path, int *declared, pi0_err *e) {
     RETURN_ERR_IF(!cJSON_IsObject(root), e, PI0_ERR_CONFIG, "%s: not a JSON object", path);
+    *declared = -1;
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "type");
     if (!type) type = cJSON_GetObjectItemCaseSensitive(root, "model_type");
-    RETURN_ERR_IF(type && (!cJSON_IsString(type) || strcmp(type->valuestring, "pi0") != 0),
-                  e, PI0_ERR_CONFIG, "%s: field type: only \"pi0\" is supported, got %s", path,
-                  cJSON_IsString(type) ? type->valuestring : "a non-string");
+    if (type) {
+        const char *t = cJSON_IsString(type) ? type->valuestring : "";
+        RETURN_ERR_IF(!strcmp(t, "pi0fast") || !strcmp(t, "pi0_fast") || !strcmp(t, "pi0-fast"), e,
+                      PI0_ERR_UNSUPPORTED, "%s: field type \"%s\": pi0-FAST is an autoregressive model "
+                      "(action tokens decoded one by one), not the flow-matching pi0 / pi0.5 that pi0.c runs",
+                      path, t);
+        RETURN_ERR_IF(strcmp(t, "pi0") && strcmp(t, "pi05"), e, PI0_ERR_CONFIG,
+                      "%s: field type: only \"pi0\" and \"pi05\" are supported, got %s", path,
+                      cJSON_IsString(type) ? t : "a non-string");
+        *declared = !strcmp(t, "pi05");
+    }
+    const int pi05 = get_bool(root, "pi05");
+    RETURN_ERR_IF(pi05 == -2, e, PI0_ERR_CONFIG, "%s: field pi05 must be true or false", path);
+    RETURN_ERR_IF(pi05 >= 0 && *declared >= 0 && pi05 != *declared, e, PI0_ERR_CONFIG,
+                  "%s: field pi05 = %s contradicts type \"%s\"", path, pi05 ? "true" : "false",
+                  *declared ? "pi05" : "pi0");
+    if (pi05 >= 0) *declared = pi05;
+    const int dsi = get_bool(root, "discrete_state_input");
+    RETURN_ERR_IF(dsi == -2, e, PI0_ERR_CONFIG, "%s: field discrete_state_input must be true or false", path);
+    c->discrete_state_input = dsi;
 
     /* Variant names first, explicit blocks override them. */
     const char *vkeys[2] = {"paligemma_variant", "action_expert_variant"};
@@ -136,6 +167,18 @@ static pi0_status parse_root(pi0_config *c, const cJSON *root, const char *path,
         /* The expert shares the vlm's rope_theta unless it names its own. */
         c->expert.rope_theta = c->vlm.rope_theta;
         FORWARD_ERR(parse_gemma(ex, &c->expert, "expert.", path, e));
+        /* π0.5's adaptive norms: conditioned on the time MLP's output, which is expert-wide. */
+        const int adarms = get_bool(ex, "use_adarms");
+        RETURN_ERR_IF(adarms == -2, e, PI0_ERR_CONFIG, "%s: field expert.use_adarms must be true or false", path);
+        RETURN_ERR_IF(adarms >= 0 && *declared >= 0 && adarms != *declared, e, PI0_ERR_CONFIG,
+                      "%s: field expert.use_adarms = %s contradicts the model type (%s)", path,
+                      adarms ? "true" : "false", *declared ? "pi05" : "pi0");
+        if (adarms >= 0) *declared = adarms;
+        int cond = c->expert.width;
+        INT_FIELD(ex, "adarms_cond_dim", &cond, "expert.");
+        RETURN_ERR_IF(cond != c->expert.width, e, PI0_ERR_CONFIG,
+                      "%s: field expert.adarms_cond_dim = %d must equal expert.width = %d (the condition "
+                      "is the time MLP's output)", path, cond, c->expert.width);
     }
 
     /* Policy fields: openpi names, then lerobot aliases (openpi names win when both). */
@@ -157,29 +200,57 @@ static pi0_status parse_root(pi0_config *c, const cJSON *root, const char *path,
                   e, PI0_ERR_CONFIG, "%s: field num_steps must be an integer", path);
     INT_FIELD(root, "num_cameras", &c->num_cameras, "");
     c->random_weights = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "random_weights"));
-    RETURN_ERR_IF(!get_double(root, "time_min_period", &c->time_min_period) ||
+    RETURN_ERR_IF(!get_double(root, "min_period", &c->time_min_period) ||
+                  !get_double(root, "max_period", &c->time_max_period) ||
+                  !get_double(root, "time_min_period", &c->time_min_period) ||
                   !get_double(root, "time_max_period", &c->time_max_period), e, PI0_ERR_CONFIG,
-                  "%s: fields time_min_period / time_max_period must be numbers", path);
+                  "%s: fields time_min_period / time_max_period (min_period / max_period) must be numbers", path);
     return PI0_OK;
 }
 
-pi0_status config_parse(pi0_config *c, const char *json, size_t len, const char *path, pi0_err *e) {
+/* Fills what depends on the model kind: π0.5 (spec §6.1) has max_token_len 200 and
+ * discrete_state_input true by default. */
+static void resolve_kind(pi0_config *c, int pi05) {
+    c->pi05 = pi05;
+    if (c->max_token_len == -1) c->max_token_len = pi05 ? 200 : 48;
+    if (c->discrete_state_input < 0) c->discrete_state_input = pi05;
+}
+
+pi0_status config_parse_for(pi0_config *c, const char *json, size_t len, const char *path, int weights_pi05,
+                            const char *weights_path, pi0_err *e) {
     config_full(c);
     cJSON *root = cJSON_ParseWithLength(json, len);
     RETURN_ERR_IF(!root, e, PI0_ERR_CONFIG, "%s: not valid JSON", path);
-    pi0_status st = parse_root(c, root, path, e);
+    int declared = -1;
+    pi0_status st = parse_root(c, root, path, &declared, e);
     cJSON_Delete(root);
-    if (st == PI0_OK) st = config_validate(c, path, e);
+    FORWARD_ERR(st);
+    static const char *kind[2] = {"pi0 (state_proj, action_time_mlp_*)",
+                                  "pi0.5 (time_mlp_in/out, adaptive expert norms '.dense', no state_proj)"};
+    RETURN_ERR_IF(weights_pi05 >= 0 && declared >= 0 && weights_pi05 != declared, e, PI0_ERR_CONFIG,
+                  "%s says the model is %s, but the weights in %s are %s: config and checkpoint do not match",
+                  path, declared ? "pi0.5" : "pi0", weights_path ? weights_path : "the checkpoint",
+                  kind[weights_pi05]);
+    resolve_kind(c, declared >= 0 ? declared : weights_pi05 >= 0 ? weights_pi05 : 0);
+    return config_validate(c, path, e);
+}
+
+pi0_status config_parse(pi0_config *c, const char *json, size_t len, const char *path, pi0_err *e) {
+    return config_parse_for(c, json, len, path, -1, NULL, e);
+}
+
+pi0_status config_load_for(pi0_config *c, const char *path, int weights_pi05, const char *weights_path,
+                           pi0_err *e) {
+    char *buf;
+    size_t len;
+    FORWARD_ERR(read_file(path, 16u << 20, &buf, &len, e));
+    pi0_status st = config_parse_for(c, buf, len, path, weights_pi05, weights_path, e);
+    free(buf);
     return st;
 }
 
 pi0_status config_load(pi0_config *c, const char *path, pi0_err *e) {
-    char *buf;
-    size_t len;
-    FORWARD_ERR(read_file(path, 16u << 20, &buf, &len, e));
-    pi0_status st = config_parse(c, buf, len, path, e);
-    free(buf);
-    return st;
+    return config_load_for(c, path, -1, NULL, e);
 }
 
 #define CHECK_RANGE(val, lo, hi, name)                                                         \
@@ -249,8 +320,15 @@ pi0_status config_validate(const pi0_config *c, const char *path, pi0_err *e) {
     return PI0_OK;
 }
 
-int config_preset(pi0_config *c, const char *name) {
+int config_preset(pi0_config *c, const char *name, int pi05) {
     config_full(c);
+    const int found = preset_sizes(c, name);
+    if (found) resolve_kind(c, pi05);
+    return found;
+}
+
+/* The sizes of a named preset (kind-independent). */
+static int preset_sizes(pi0_config *c, const char *name) {
     if (strcmp(name, "full") == 0) return 1;
     /* tiny and small mirror the golden cases' sizes (golden/tiny-f32, golden/small-bf16). */
     if (strcmp(name, "tiny") == 0) {
@@ -290,7 +368,8 @@ char *config_to_json(const pi0_config *c) {
     const pi0_siglip_config *v = &c->vision;
     const pi0_gemma_config *g = &c->vlm, *x = &c->expert;
     snprintf(buf, 4096,
-             "{\n \"type\": \"pi0\",\n \"random_weights\": %s,\n \"action_dim\": %d,\n \"state_dim\": %d,\n"
+             "{\n \"type\": \"%s\",\n \"discrete_state_input\": %s,\n \"random_weights\": %s,\n"
+             " \"action_dim\": %d,\n \"state_dim\": %d,\n"
              " \"action_horizon\": %d,\n \"max_token_len\": %d,\n \"num_steps\": %d,\n"
              " \"num_cameras\": %d,\n \"time_min_period\": %.17g,\n \"time_max_period\": %.17g,\n"
              " \"vision\": {\"image_size\": %d, \"patch_size\": %d, \"width\": %d, \"depth\": %d, "
@@ -299,12 +378,12 @@ char *config_to_json(const pi0_config *c) {
              "\"num_kv_heads\": %d, \"head_dim\": %d, \"vocab_size\": %d, \"norm_eps\": %.9g, "
              "\"rope_theta\": %.17g},\n"
              " \"expert\": {\"width\": %d, \"depth\": %d, \"mlp_dim\": %d, \"num_heads\": %d, "
-             "\"num_kv_heads\": %d, \"head_dim\": %d, \"norm_eps\": %.9g, \"rope_theta\": %.17g}\n}\n",
-             c->random_weights ? "true" : "false", c->action_dim, c->state_dim, c->action_horizon, c->max_token_len, c->num_steps,
+             "\"num_kv_heads\": %d, \"head_dim\": %d, \"norm_eps\": %.9g, \"rope_theta\": %.17g%s}\n}\n",
+             c->pi05 ? "pi05" : "pi0", c->discrete_state_input ? "true" : "false", c->random_weights ? "true" : "false", c->action_dim, c->state_dim, c->action_horizon, c->max_token_len, c->num_steps,
              c->num_cameras, c->time_min_period, c->time_max_period, v->image_size, v->patch_size,
              v->width, v->depth, v->mlp_dim, v->num_heads, v->norm_eps, g->width, g->depth,
              g->mlp_dim, g->num_heads, g->num_kv_heads, g->head_dim, g->vocab_size, g->norm_eps,
              g->rope_theta, x->width, x->depth, x->mlp_dim, x->num_heads, x->num_kv_heads,
-             x->head_dim, x->norm_eps, x->rope_theta);
+             x->head_dim, x->norm_eps, x->rope_theta, c->pi05 ? ", \"use_adarms\": true" : "");
     return buf;
 }

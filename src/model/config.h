@@ -5,13 +5,21 @@
 
 #include "../common.h"
 
-/* Parses JSON text (`path` is for messages). Explicit fields win over variant names. */
+/* Parses JSON text (`path` is for messages). Explicit fields win over variant names. The model
+ * kind is what config.json declares, else π0. */
 pi0_status config_parse(pi0_config *c, const char *json, size_t len, const char *path, pi0_err *e);
 pi0_status config_load(pi0_config *c, const char *path, pi0_err *e);
+/* The same for a checkpoint whose weights say weights_pi05 (0 π0, 1 π0.5, -1 unknown): a
+ * config.json that declares the other kind is refused, naming both; one that declares nothing
+ * takes the weights' kind. */
+pi0_status config_parse_for(pi0_config *c, const char *json, size_t len, const char *path, int weights_pi05,
+                            const char *weights_path, pi0_err *e);
+pi0_status config_load_for(pi0_config *c, const char *path, int weights_pi05, const char *weights_path,
+                           pi0_err *e);
 /* Checks every value is in range and consistent (depths and heads shared, etc.). */
 pi0_status config_validate(const pi0_config *c, const char *path, pi0_err *e);
-/* "tiny", "small", "demo" or "full"; 0 if the name is unknown. */
-int config_preset(pi0_config *c, const char *name);
+/* "tiny", "small", "demo" or "full", as π0 (pi05 = 0) or π0.5; 0 if the name is unknown. */
+int config_preset(pi0_config *c, const char *name, int pi05);
 /* Writes c in the explicit form. Returns malloc'd text or NULL. */
 char *config_to_json(const pi0_config *c);
 

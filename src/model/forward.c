@@ -12,7 +12,10 @@
 
 /* ---------------------------------------------------------------- buffers */
 
-pi0_status buffers_alloc(pi0_buffers *b, const pi0_config *c) {
+pi0_status buffers_alloc(pi0_session *s) {
+    const pi0_config *c = s->cfg;
+    pi0_buffers *b = &s->b;
+    pi0_dispatch *d = &s->d;
     memset(b, 0, sizeof *b);
     const int n_img = pi0_config_image_tokens(c), p = c->vision.patch_size,
               S = c->vision.image_size;
@@ -20,93 +23,107 @@ pi0_status buffers_alloc(pi0_buffers *b, const pi0_config *c) {
     const int maxw = MAXI(c->vision.width, MAXI(c->vlm.width, c->expert.width));
     const int maxf = MAXI(c->vision.mlp_dim, MAXI(c->vlm.mlp_dim, c->expert.mlp_dim));
     b->max_prefix = c->num_cameras * n_img + c->max_token_len;
-    b->suffix_len = 1 + c->action_horizon;
+    b->suffix_len = c->action_horizon + (c->pi05 ? 0 : 1); /* π0 has the state token first */
     b->cap_rows = MAXI(b->max_prefix, b->suffix_len);
-    const size_t R = (size_t)b->cap_rows, keys = (size_t)b->max_prefix + b->suffix_len;
+    b->keys = b->max_prefix + b->suffix_len;
+    const size_t R = (size_t)b->cap_rows, keys = (size_t)b->keys;
     const size_t H = c->action_horizon, A = c->action_dim, We = c->expert.width;
-#define ALLOC(ptr, n) ((ptr) = calloc((n), sizeof *(ptr)), (ptr) != NULL)
-    int ok = ALLOC(b->x, R * maxw) && ALLOC(b->h, R * maxw) && ALLOC(b->tmp, R * maxw) &&
-             ALLOC(b->q, R * MAXI(c->vision.width, qd)) && ALLOC(b->att, R * MAXI(c->vision.width, qd)) &&
-             ALLOC(b->k, (size_t)n_img * c->vision.width) && ALLOC(b->v, (size_t)n_img * c->vision.width) &&
-             ALLOC(b->mlp1, R * maxf) && ALLOC(b->mlp2, R * maxf) &&
-             ALLOC(b->patches, (size_t)n_img * 3 * p * p) && ALLOC(b->black, (size_t)3 * S * S) &&
-             ALLOC(b->kcache, (size_t)c->vlm.depth * keys * kd) &&
-             ALLOC(b->vcache, (size_t)c->vlm.depth * keys * kd) && ALLOC(b->pos, R) &&
-             ALLOC(b->valid, b->max_prefix) && ALLOC(b->layout_row, b->max_prefix) &&
-             ALLOC(b->allowed, R * keys) && ALLOC(b->state_tok, We) && ALLOC(b->time_emb, We) &&
-             ALLOC(b->act_time, H * 2 * We) && ALLOC(b->x_t, H * A) && ALLOC(b->v_t, H * A) &&
-             ALLOC(b->dump, (size_t)b->max_prefix * MAXI(maxw, kd));
-#undef ALLOC
+    const size_t img = (size_t)3 * S * S, dumpn = (size_t)b->max_prefix * MAXI(maxw, kd);
+#define DEV(ptr, n) ((ptr) = be_alloc(d, (size_t)(n) * sizeof *(ptr)), (ptr) != NULL)
+#define HOST(ptr, n) ((ptr) = calloc((n), sizeof *(ptr)), (ptr) != NULL)
+    int ok = DEV(b->x, R * maxw) && DEV(b->h, R * maxw) && DEV(b->tmp, R * maxw) &&
+             DEV(b->q, R * MAXI(c->vision.width, qd)) && DEV(b->att, R * MAXI(c->vision.width, qd)) &&
+             DEV(b->k, (size_t)n_img * c->vision.width) && DEV(b->v, (size_t)n_img * c->vision.width) &&
+             DEV(b->mlp1, R * maxf) && DEV(b->mlp2, R * maxf) && DEV(b->img, img) &&
+             DEV(b->patches, (size_t)n_img * 3 * p * p) &&
+             DEV(b->kcache, (size_t)c->vlm.depth * keys * kd) &&
+             DEV(b->vcache, (size_t)c->vlm.depth * keys * kd) && DEV(b->pos, R) &&
+             DEV(b->ids, c->max_token_len) && DEV(b->allowed, R * keys) &&
+             DEV(b->state, c->state_dim) && DEV(b->state_tok, We) && DEV(b->time_emb, We) &&
+             DEV(b->act_time, H * 2 * We) && DEV(b->x_t, H * A) && DEV(b->v_t, H * A) &&
+             DEV(b->cond, We) && DEV(b->mods, (size_t)(2 * c->expert.depth + 1) * 3 * We) &&
+             HOST(b->black, img) && HOST(b->valid, b->max_prefix) &&
+             HOST(b->layout_row, b->max_prefix) && HOST(b->pos_host, R) &&
+             HOST(b->ids_host, c->max_token_len) && HOST(b->allowed_host, R * keys) &&
+             HOST(b->dump, dumpn) && HOST(b->dump_rows, dumpn);
+#undef DEV
+#undef HOST
     if (!ok) {
-        buffers_free(b);
+        buffers_free(s);
         return PI0_ERR_NOMEM;
     }
-    for (size_t i = 0; i < (size_t)3 * S * S; i++) b->black[i] = -1.0f; /* black = 0 → −1 */
+    for (size_t i = 0; i < img; i++) b->black[i] = -1.0f; /* black = 0 → −1 */
     return PI0_OK;
 }
 
-void buffers_free(pi0_buffers *b) {
-    float *fl[] = {b->x, b->h, b->tmp, b->q, b->att, b->k, b->v, b->mlp1, b->mlp2, b->patches,
-                   b->black, b->kcache, b->vcache, b->state_tok, b->time_emb, b->act_time,
-                   b->x_t, b->v_t, b->dump};
-    for (size_t i = 0; i < sizeof fl / sizeof *fl; i++) free(fl[i]);
-    free(b->pos);
-    free(b->valid);
-    free(b->layout_row);
-    free(b->allowed);
+void buffers_free(pi0_session *s) {
+    pi0_buffers *b = &s->b;
+    void *dev[] = {b->x, b->h, b->tmp, b->q, b->att, b->k, b->v, b->mlp1, b->mlp2, b->img,
+                   b->patches, b->kcache, b->vcache, b->pos, b->ids, b->allowed, b->state,
+                   b->state_tok, b->time_emb, b->act_time, b->x_t, b->v_t, b->cond, b->mods};
+    for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) be_free(&s->d, dev[i]);
+    void *host[] = {b->black, b->valid, b->layout_row, b->pos_host, b->ids_host, b->allowed_host,
+                    b->dump, b->dump_rows};
+    for (size_t i = 0; i < sizeof host / sizeof *host; i++) free(host[i]);
     memset(b, 0, sizeof *b);
 }
 
 /* ---------------------------------------------------------------- dumps */
 
-/* Hands a named intermediate to the dump callback, then to the inject callback, which may
- * overwrite it in place (pi0 check feeds each component the reference's inputs that way). */
-static void dump_tensor(pi0_session *s, const char *name, float *data, int rows, int cols) {
+/* Hands a named intermediate (backend memory) to the dump callback, then to the inject
+ * callback, which may overwrite it (pi0 check feeds each component the reference's inputs that
+ * way): the host copy is then written back. rows 0 means a vector of cols values. */
+static pi0_status dump_tensor(pi0_session *s, const char *name, float *data, int rows, int cols) {
+    const size_t bytes = (size_t)(rows ? rows : 1) * cols * sizeof(float);
+    const int ndim = rows ? 2 : 1;
     int64_t shape[2] = {rows, cols};
-    if (s->params.dump) s->params.dump(s->params.dump_user, name, data, 2, shape);
-    if (s->params.inject) s->params.inject(s->params.inject_user, name, data, 2, shape);
+    const int64_t *sh = rows ? shape : shape + 1;
+    FORWARD_ERR(op_download(&s->d, s->b.dump, data, bytes));
+    if (s->params.dump) s->params.dump(s->params.dump_user, name, s->b.dump, ndim, sh);
+    if (!s->params.inject) return PI0_OK;
+    s->params.inject(s->params.inject_user, name, s->b.dump, ndim, sh);
+    return op_upload(&s->d, data, s->b.dump, bytes);
 }
 
-/* Dumps prefix rows [n, cols] (row stride `stride`) in openpi's full prefix layout; padding
- * rows that the compact prefix dropped are zero. An inject callback's changes are copied back. */
-static void dump_prefix(pi0_session *s, const char *name, float *rows, int n, int cols, int stride) {
-    const int full = s->b.max_prefix;
-    memset(s->b.dump, 0, (size_t)full * cols * sizeof(float));
+/* Dumps prefix rows [n, cols] in openpi's full prefix layout; padding rows that the compact
+ * prefix dropped are zero. An inject callback's changes are copied back into the live rows. */
+static pi0_status dump_prefix(pi0_session *s, const char *name, float *rows, int n, int cols) {
+    pi0_buffers *b = &s->b;
+    const int full = b->max_prefix;
+    const size_t row_bytes = (size_t)cols * sizeof(float);
+    int64_t shape[2] = {full, cols};
+    FORWARD_ERR(op_download(&s->d, b->dump_rows, rows, n * row_bytes));
+    memset(b->dump, 0, full * row_bytes);
     for (int r = 0; r < n; r++)
-        memcpy(s->b.dump + (size_t)s->b.layout_row[r] * cols, rows + (size_t)r * stride,
-               cols * sizeof(float));
-    dump_tensor(s, name, s->b.dump, full, cols);
-    if (s->params.inject) /* gather what the callback may have replaced back into the live rows */
-        for (int r = 0; r < n; r++)
-            memcpy(rows + (size_t)r * stride, s->b.dump + (size_t)s->b.layout_row[r] * cols,
-                   cols * sizeof(float));
+        memcpy(b->dump + (size_t)b->layout_row[r] * cols, b->dump_rows + (size_t)r * cols, row_bytes);
+    if (s->params.dump) s->params.dump(s->params.dump_user, name, b->dump, 2, shape);
+    if (!s->params.inject) return PI0_OK;
+    s->params.inject(s->params.inject_user, name, b->dump, 2, shape);
+    for (int r = 0; r < n; r++)
+        memcpy(b->dump_rows + (size_t)r * cols, b->dump + (size_t)b->layout_row[r] * cols, row_bytes);
+    return op_upload(&s->d, rows, b->dump_rows, n * row_bytes);
+}
+
+/* A tensor of zeros under `name` (a masked camera's embedding in the compact prefix). */
+static void dump_zeros(pi0_session *s, const char *name, int rows, int cols) {
+    int64_t shape[2] = {rows, cols};
+    memset(s->b.dump, 0, (size_t)rows * cols * sizeof(float));
+    if (s->params.dump) s->params.dump(s->params.dump_user, name, s->b.dump, 2, shape);
+    if (s->params.inject) s->params.inject(s->params.inject_user, name, s->b.dump, 2, shape);
 }
 
 /* ---------------------------------------------------------------- SigLIP */
 
-/* Conv2d(3→W, kernel p, stride p) as a matmul: image [3, S, S] → patches [n_tok, 3·p·p] in
- * (channel, ky, kx) order, tokens row-major over the patch grid. */
-static void siglip_patchify(const pi0_siglip_config *v, const float *img, float *patches) {
-    const int S = v->image_size, p = v->patch_size, g = S / p;
-    for (int py = 0; py < g; py++)
-        for (int px = 0; px < g; px++) {
-            float *out = patches + ((size_t)py * g + px) * 3 * p * p;
-            for (int ch = 0; ch < 3; ch++)
-                for (int ky = 0; ky < p; ky++)
-                    for (int kx = 0; kx < p; kx++)
-                        *out++ = img[((size_t)ch * S + py * p + ky) * S + px * p + kx];
-        }
-}
-
-/* SiglipVisionEmbeddings.forward: patch_embedding(pixel_values) + position_embedding. */
+/* SiglipVisionEmbeddings.forward: patch_embedding(pixel_values) + position_embedding. The conv
+ * (kernel = stride = p) is a matmul over the image's patches. */
 static pi0_status siglip_embed(pi0_session *s, const float *img, float *x) {
     const pi0_siglip_config *v = &s->cfg->vision;
     const siglip_weights *w = &s->model->w.vision;
     const int n = pi0_config_image_tokens(s->cfg);
-    siglip_patchify(v, img, s->b.patches);
-    pi0_epilogue ep = {.bias = w->patch_b};
+    FORWARD_ERR(op_patchify(&s->d, s->b.patches, img, 3, v->image_size, v->patch_size));
+    pi0_epilogue ep = {.bias = &w->patch_b};
     FORWARD_ERR(op_matmul(&s->d, x, s->b.patches, n, &w->patch, &ep));
-    return op_add(&s->d, x, w->pos, (size_t)n * v->width);
+    return op_add_weight(&s->d, x, &w->pos, (size_t)n * v->width);
 }
 
 /* SiglipEncoderLayer.forward: x += attn(LN1(x)); x += mlp(LN2(x)). */
@@ -115,18 +132,18 @@ static pi0_status siglip_block(pi0_session *s, const siglip_layer *L, float *x, 
     pi0_dispatch *d = &s->d;
     pi0_buffers *b = &s->b;
     const int W = v->width, hd = W / v->num_heads;
-    FORWARD_ERR(op_layernorm(d, b->h, x, n, W, L->ln1_w, L->ln1_b, v->norm_eps));
-    FORWARD_ERR(op_matmul(d, b->q, b->h, n, &L->q, &(pi0_epilogue){.bias = L->q_b}));
-    FORWARD_ERR(op_matmul(d, b->k, b->h, n, &L->k, &(pi0_epilogue){.bias = L->k_b}));
-    FORWARD_ERR(op_matmul(d, b->v, b->h, n, &L->v, &(pi0_epilogue){.bias = L->v_b}));
+    FORWARD_ERR(op_layernorm(d, b->h, x, n, W, &L->ln1_w, &L->ln1_b, v->norm_eps));
+    FORWARD_ERR(op_matmul(d, b->q, b->h, n, &L->q, &(pi0_epilogue){.bias = &L->q_b}));
+    FORWARD_ERR(op_matmul(d, b->k, b->h, n, &L->k, &(pi0_epilogue){.bias = &L->k_b}));
+    FORWARD_ERR(op_matmul(d, b->v, b->h, n, &L->v, &(pi0_epilogue){.bias = &L->v_b}));
     FORWARD_ERR(op_attention(d, b->att, b->q, b->k, b->v, n, n, v->num_heads, v->num_heads, hd,
                              NULL, 1.0f / sqrtf((float)hd)));
     /* x += out_proj(att) */
-    FORWARD_ERR(op_matmul(d, x, b->att, n, &L->o, &(pi0_epilogue){.bias = L->o_b, .accumulate = 1}));
-    FORWARD_ERR(op_layernorm(d, b->h, x, n, W, L->ln2_w, L->ln2_b, v->norm_eps));
+    FORWARD_ERR(op_matmul(d, x, b->att, n, &L->o, &(pi0_epilogue){.bias = &L->o_b, .accumulate = 1}));
+    FORWARD_ERR(op_layernorm(d, b->h, x, n, W, &L->ln2_w, &L->ln2_b, v->norm_eps));
     /* x += fc2(gelu_tanh(fc1(h))) */
-    FORWARD_ERR(op_matmul(d, b->mlp1, b->h, n, &L->fc1, &(pi0_epilogue){.bias = L->fc1_b, .gelu = 1}));
-    return op_matmul(d, x, b->mlp1, n, &L->fc2, &(pi0_epilogue){.bias = L->fc2_b, .accumulate = 1});
+    FORWARD_ERR(op_matmul(d, b->mlp1, b->h, n, &L->fc1, &(pi0_epilogue){.bias = &L->fc1_b, .gelu = 1}));
+    return op_matmul(d, x, b->mlp1, n, &L->fc2, &(pi0_epilogue){.bias = &L->fc2_b, .accumulate = 1});
 }
 
 /* PaliGemma get_image_features: vision tower → post_layernorm → multi_modal_projector.
@@ -141,17 +158,17 @@ static pi0_status embed_image(pi0_session *s, const float *img, float *out, int 
     FORWARD_ERR(siglip_embed(s, img, x));
     if (dump) {
         snprintf(name, sizeof name, "vision_patch.%d", cam);
-        dump_tensor(s, name, x, n, v->width);
+        FORWARD_ERR(dump_tensor(s, name, x, n, v->width));
     }
     for (int l = 0; l < v->depth; l++) {
         FORWARD_ERR(siglip_block(s, &w->layers[l], x, n));
         if (dump && l == 0) {
             snprintf(name, sizeof name, "vision_block0.%d", cam);
-            dump_tensor(s, name, x, n, v->width);
+            FORWARD_ERR(dump_tensor(s, name, x, n, v->width));
         }
     }
-    FORWARD_ERR(op_layernorm(&s->d, x, x, n, v->width, w->post_w, w->post_b, v->norm_eps));
-    return op_matmul(&s->d, out, x, n, &w->proj, &(pi0_epilogue){.bias = w->proj_b});
+    FORWARD_ERR(op_layernorm(&s->d, x, x, n, v->width, &w->post_w, &w->post_b, v->norm_eps));
+    return op_matmul(&s->d, out, x, n, &w->proj, &(pi0_epilogue){.bias = &w->proj_b});
 }
 
 /* ---------------------------------------------------------------- prefix */
@@ -159,64 +176,68 @@ static pi0_status embed_image(pi0_session *s, const float *img, float *out, int 
 /* pi0.py embed_prefix: [cam0 tokens, cam1, cam2, text tokens·√width] with the pad mask, then
  * make_attn_mask (all ar = 0 → attend to every valid token) and positions = cumsum(pad) − 1.
  * With compact_prefix, masked cameras and padded tokens are left out: they are never attended
- * to and do not advance positions, so every valid row computes exactly the same values. */
-static pi0_status embed_prefix(pi0_session *s, const pi0_item *it, int *n_rows, int dump) {
+ * to and do not advance positions, so every valid row computes exactly the same values.
+ * Sets *allowed to the prefix mask in backend memory, or NULL when every row is valid. */
+static pi0_status embed_prefix(pi0_session *s, const pi0_item *it, int *n_rows, const uint8_t **allowed,
+                               int dump) {
     const pi0_config *c = s->cfg;
     pi0_buffers *b = &s->b;
     const int C = c->num_cameras, n_img = pi0_config_image_tokens(c), D = c->vlm.width;
     const int S = c->vision.image_size, compact = s->params.compact_prefix;
     char name[32];
     int row = 0;
+    s->d.ex.comp = COMP_VISION;
     for (int cam = 0; cam < C; cam++) {
         const int given = cam < it->num_cameras;
         const int valid = given && (!it->image_masks || it->image_masks[cam]);
+        snprintf(name, sizeof name, "img_emb.%d", cam);
         if (compact && !valid) {
-            if (dump) { /* a masked camera's embedding is padding: dumped as zeros */
-                memset(b->dump, 0, (size_t)n_img * D * sizeof(float));
-                snprintf(name, sizeof name, "img_emb.%d", cam);
-                dump_tensor(s, name, b->dump, n_img, D);
-            }
+            if (dump) dump_zeros(s, name, n_img, D); /* a masked camera's embedding is padding */
             continue;
         }
         const float *img = given ? it->images + (size_t)cam * 3 * S * S : b->black;
-        FORWARD_ERR(embed_image(s, img, b->x + (size_t)row * D, cam, dump));
-        if (dump) {
-            snprintf(name, sizeof name, "img_emb.%d", cam);
-            dump_tensor(s, name, b->x + (size_t)row * D, n_img, D);
-        }
+        FORWARD_ERR(op_upload(&s->d, b->img, img, (size_t)3 * S * S * sizeof(float)));
+        FORWARD_ERR(embed_image(s, b->img, b->x + (size_t)row * D, cam, dump));
+        if (dump) FORWARD_ERR(dump_tensor(s, name, b->x + (size_t)row * D, n_img, D));
         for (int t = 0; t < n_img; t++) {
             b->valid[row + t] = (uint8_t)valid;
             b->layout_row[row + t] = cam * n_img + t;
         }
         row += n_img;
     }
-    /* embed_language_tokens: embedding row × sqrt(width). */
-    const pi0_mat *E = &s->model->w.embed;
-    const float scale = sqrtf((float)D);
+    /* embed_language_tokens: embedding row × sqrt(width); an id outside the vocabulary (only
+     * possible on a padded token of the full layout) gives a zero row. */
+    const int text0 = row;
     for (int i = 0; i < c->max_token_len; i++) {
-        const int valid = it->token_mask[i] != 0, id = it->tokens[i];
+        const int valid = it->token_mask[i] != 0;
         if (compact && !valid) continue;
-        float *xr = b->x + (size_t)row * D;
-        if (id >= 0 && id < E->rows) {
-            convert_to_f32(xr, (const char *)E->data + (size_t)id * D * dtype_size(E->dtype),
-                           E->dtype, D);
-            for (int d = 0; d < D; d++) xr[d] *= scale;
-        } else { /* only reachable for padded tokens in the full layout */
-            memset(xr, 0, D * sizeof *xr);
-        }
+        b->ids_host[row - text0] = it->tokens[i];
         b->valid[row] = (uint8_t)valid;
         b->layout_row[row] = C * n_img + i;
         row++;
     }
+    s->d.ex.comp = COMP_PREFIX;
+    if (row > text0) {
+        FORWARD_ERR(op_upload(&s->d, b->ids, b->ids_host, (size_t)(row - text0) * sizeof(int32_t)));
+        FORWARD_ERR(op_embed(&s->d, b->x + (size_t)text0 * D, &s->model->w.embed, b->ids, row - text0,
+                             sqrtf((float)D)));
+    }
     *n_rows = row;
-    if (dump) dump_prefix(s, "prefix_emb", b->x, row, D, D);
-    int cum = 0;
+    if (dump) FORWARD_ERR(dump_prefix(s, "prefix_emb", b->x, row, D));
+    int cum = 0, all_valid = 1;
     for (int r = 0; r < row; r++) {
         cum += b->valid[r];
-        b->pos[r] = cum - 1;
+        b->pos_host[r] = cum - 1;
+        all_valid &= b->valid[r];
     }
-    for (int i = 0; i < row; i++)
-        for (int j = 0; j < row; j++) b->allowed[(size_t)i * row + j] = b->valid[i] && b->valid[j];
+    FORWARD_ERR(op_upload(&s->d, b->pos, b->pos_host, (size_t)row * sizeof(int32_t)));
+    *allowed = NULL;
+    if (!all_valid) {
+        for (int i = 0; i < row; i++)
+            for (int j = 0; j < row; j++) b->allowed_host[(size_t)i * row + j] = b->valid[i] && b->valid[j];
+        FORWARD_ERR(op_upload(&s->d, b->allowed, b->allowed_host, (size_t)row * row));
+        *allowed = b->allowed;
+    }
     return PI0_OK;
 }
 
@@ -225,28 +246,40 @@ static pi0_status embed_prefix(pi0_session *s, const pi0_item *it, int *n_rows, 
 /* Row stride of one layer's K/V cache: the prefix rows, then room for the suffix. */
 static float *cache_layer(pi0_session *s, float *cache, int l) {
     const pi0_gemma_config *g = &s->cfg->vlm;
-    return cache + (size_t)l * (s->b.max_prefix + s->b.suffix_len) * g->num_kv_heads * g->head_dim;
+    return cache + (size_t)l * s->b.keys * g->num_kv_heads * g->head_dim;
 }
 
-/* Gemma MLP (gemma.py FeedForward): x += down(gelu_tanh(gate(h)) ⊙ up(h)). */
-static pi0_status gemma_mlp(pi0_session *s, const gemma_layer *L, const float *h, int n, float *x) {
+/* Gemma MLP (gemma.py FeedForward): x += down(gelu_tanh(gate(h)) ⊙ up(h)), the residual branch
+ * multiplied by `gate` [D] when given (π0.5's gated residual). */
+static pi0_status gemma_mlp(pi0_session *s, const gemma_layer *L, const float *h, int n, float *x,
+                            const float *gate) {
     FORWARD_ERR(op_matmul(&s->d, s->b.mlp2, h, n, &L->up, NULL));
     FORWARD_ERR(op_matmul(&s->d, s->b.mlp1, h, n, &L->gate, &(pi0_epilogue){.gelu = 1, .mul = s->b.mlp2}));
-    return op_matmul(&s->d, x, s->b.mlp1, n, &L->down, &(pi0_epilogue){.accumulate = 1});
+    return op_matmul(&s->d, x, s->b.mlp1, n, &L->down, &(pi0_epilogue){.gate = gate, .accumulate = 1});
+}
+
+/* Gemma RMSNorm (1 + w), or with mod (π0.5's adaRMS, gemma_pytorch.py / gemma.py RMSNorm with
+ * cond): rms(x)·(1 + scale) + shift with [scale | shift | gate] = mod. */
+static pi0_status gemma_norm(pi0_session *s, float *y, const float *x, int n, const pi0_gemma_config *g,
+                             const pi0_vec *w, const float *mod) {
+    if (mod) return op_rmsnorm_mod(&s->d, y, x, n, g->width, mod, g->norm_eps);
+    return op_rmsnorm(&s->d, y, x, n, g->width, w, g->norm_eps);
 }
 
 /* One Gemma block over n rows of x (gemma.py Block / PaliGemmaWithExpert layer loop):
  *   h = RMSNorm(x); q,k,v = h·W; RoPE(q, k); the layer's K/V go to the cache at row k0;
  *   x += o(attention(q, cache rows [0, k0 + n))); x += mlp(RMSNorm(x)).
- * With kv_only, stops after writing K/V (the prefix's last layer: nothing else reaches the
- * actions). */
+ * π0.5's expert passes mod_in / mod_post ([scale | shift | gate], 3D each): adaptive norms, and
+ * each residual branch multiplied by its gate. With kv_only, stops after writing K/V (the
+ * prefix's last layer: nothing else reaches the actions). */
 static pi0_status gemma_block(pi0_session *s, const gemma_layer *L, const pi0_gemma_config *g,
-                              int l, float *x, int n, int k0, const uint8_t *allowed, int kv_only) {
+                              int l, float *x, int n, int k0, const uint8_t *allowed, int kv_only,
+                              const float *mod_in, const float *mod_post) {
     pi0_dispatch *d = &s->d;
     pi0_buffers *b = &s->b;
     const int D = g->width, kd = g->num_kv_heads * g->head_dim;
     float *kc = cache_layer(s, b->kcache, l), *vc = cache_layer(s, b->vcache, l);
-    FORWARD_ERR(op_rmsnorm(d, b->h, x, n, D, L->in_norm, g->norm_eps));
+    FORWARD_ERR(gemma_norm(s, b->h, x, n, g, &L->in_norm, mod_in));
     FORWARD_ERR(op_matmul(d, kc + (size_t)k0 * kd, b->h, n, &L->k, NULL));
     FORWARD_ERR(op_matmul(d, vc + (size_t)k0 * kd, b->h, n, &L->v, NULL));
     FORWARD_ERR(op_rope(d, kc + (size_t)k0 * kd, n, g->num_kv_heads, g->head_dim, b->pos, g->rope_theta));
@@ -255,26 +288,28 @@ static pi0_status gemma_block(pi0_session *s, const gemma_layer *L, const pi0_ge
     FORWARD_ERR(op_rope(d, b->q, n, g->num_heads, g->head_dim, b->pos, g->rope_theta));
     FORWARD_ERR(op_attention(d, b->att, b->q, kc, vc, n, k0 + n, g->num_heads, g->num_kv_heads,
                              g->head_dim, allowed, 1.0f / sqrtf((float)g->head_dim)));
-    FORWARD_ERR(op_matmul(d, x, b->att, n, &L->o, &(pi0_epilogue){.accumulate = 1})); /* x += o(att) */
-    FORWARD_ERR(op_rmsnorm(d, b->h, x, n, D, L->post_norm, g->norm_eps));
-    return gemma_mlp(s, L, b->h, n, x);
+    /* x += o(att) (·gate) */
+    FORWARD_ERR(op_matmul(d, x, b->att, n, &L->o,
+                          &(pi0_epilogue){.gate = mod_in ? mod_in + 2 * D : NULL, .accumulate = 1}));
+    FORWARD_ERR(gemma_norm(s, b->h, x, n, g, &L->post_norm, mod_post));
+    return gemma_mlp(s, L, b->h, n, x, mod_post ? mod_post + 2 * D : NULL);
 }
 
 /* pi0.py sample_actions: the prefix pass with the VLM weights, filling the KV cache. */
-static pi0_status prefix_pass(pi0_session *s, int np, int dump) {
+static pi0_status prefix_pass(pi0_session *s, int np, const uint8_t *allowed, int dump) {
     const pi0_gemma_config *g = &s->cfg->vlm;
     const int kd = g->num_kv_heads * g->head_dim;
     char name[32];
     s->d.ex.comp = COMP_PREFIX;
     for (int l = 0; l < g->depth; l++) {
-        FORWARD_ERR(gemma_block(s, &s->model->w.vlm.layers[l], g, l, s->b.x, np, 0, s->b.allowed,
-                                l == g->depth - 1));
-        if (dump && l == 0 && g->depth > 1) dump_prefix(s, "vlm_layer0", s->b.x, np, g->width, g->width);
+        FORWARD_ERR(gemma_block(s, &s->model->w.vlm.layers[l], g, l, s->b.x, np, 0, allowed,
+                                l == g->depth - 1, NULL, NULL));
+        if (dump && l == 0 && g->depth > 1) FORWARD_ERR(dump_prefix(s, "vlm_layer0", s->b.x, np, g->width));
         if (dump) {
             snprintf(name, sizeof name, "prefix_k.%d", l);
-            dump_prefix(s, name, cache_layer(s, s->b.kcache, l), np, kd, kd);
+            FORWARD_ERR(dump_prefix(s, name, cache_layer(s, s->b.kcache, l), np, kd));
             snprintf(name, sizeof name, "prefix_v.%d", l);
-            dump_prefix(s, name, cache_layer(s, s->b.vcache, l), np, kd, kd);
+            FORWARD_ERR(dump_prefix(s, name, cache_layer(s, s->b.vcache, l), np, kd));
         }
     }
     return PI0_OK;
@@ -282,51 +317,64 @@ static pi0_status prefix_pass(pi0_session *s, int np, int dump) {
 
 /* ---------------------------------------------------------------- suffix */
 
-/* pi0.py posemb_sincos: f = linspace(0, 1, d/2); period = min·(max/min)^f;
- * [sin(t·2π/period), cos(t·2π/period)]. */
-static void time_embedding(double t, int d, double min_p, double max_p, float *out) {
-    const int half = d / 2;
-    for (int i = 0; i < half; i++) {
-        double f = half > 1 ? (double)i / (half - 1) : 0.0;
-        double period = min_p * pow(max_p / min_p, f);
-        double arg = t * 2.0 * M_PI / period;
-        out[i] = (float)sin(arg);
-        out[half + i] = (float)cos(arg);
-    }
-}
-
 /* pi0.py embed_suffix for one step: y = [state_tok; action_time_mlp_out(silu(
  * action_time_mlp_in(concat[action_in_proj(x_t), time_emb])))]. */
 static pi0_status embed_suffix(pi0_session *s, double t, float *y) {
     const pi0_config *c = s->cfg;
     const pi0_weights *w = &s->model->w;
+    pi0_dispatch *d = &s->d;
     pi0_buffers *b = &s->b;
     const int H = c->action_horizon, We = c->expert.width;
-    FORWARD_ERR(op_matmul(&s->d, b->tmp, b->x_t, H, &w->action_in, &(pi0_epilogue){.bias = w->action_in_b}));
-    time_embedding(t, We, c->time_min_period, c->time_max_period, b->time_emb);
-    for (int r = 0; r < H; r++) {
-        memcpy(b->act_time + (size_t)r * 2 * We, b->tmp + (size_t)r * We, We * sizeof(float));
-        memcpy(b->act_time + (size_t)r * 2 * We + We, b->time_emb, We * sizeof(float));
-    }
-    FORWARD_ERR(op_matmul(&s->d, b->tmp, b->act_time, H, &w->time_in, &(pi0_epilogue){.bias = w->time_in_b}));
-    FORWARD_ERR(op_silu(&s->d, b->tmp, (size_t)H * We));
-    memcpy(y, b->state_tok, We * sizeof(float));
-    return op_matmul(&s->d, y + We, b->tmp, H, &w->time_out, &(pi0_epilogue){.bias = w->time_out_b});
+    FORWARD_ERR(op_matmul(d, b->tmp, b->x_t, H, &w->action_in, &(pi0_epilogue){.bias = &w->action_in_b}));
+    FORWARD_ERR(op_time_embed(d, b->time_emb, t, We, c->time_min_period, c->time_max_period));
+    FORWARD_ERR(op_copy_rows(d, b->act_time, 2 * We, b->tmp, We, H, We));          /* actions first */
+    FORWARD_ERR(op_copy_rows(d, b->act_time + We, 2 * We, b->time_emb, 0, H, We)); /* then time */
+    FORWARD_ERR(op_matmul(d, b->tmp, b->act_time, H, &w->time_in, &(pi0_epilogue){.bias = &w->time_in_b}));
+    FORWARD_ERR(op_silu(d, b->tmp, (size_t)H * We));
+    FORWARD_ERR(op_copy_rows(d, y, We, b->state_tok, We, 1, We));
+    return op_matmul(d, y + We, b->tmp, H, &w->time_out, &(pi0_epilogue){.bias = &w->time_out_b});
 }
 
-/* Suffix attention (make_attn_mask with ar = [1, 1, 0…]): every row sees the valid prefix; the
- * state row sees itself; action rows see the state and every action. */
-static void suffix_mask_and_positions(pi0_session *s, int np) {
+/* pi0.py embed_suffix, π0.5 (spec §6.4): the flow time conditions every expert norm.
+ *   c = silu(time_mlp_out(silu(time_mlp_in(time_emb))))      the adaRMS condition [We]
+ *   mods = [every *norm.dense(c)]                             one stacked GEMM, once per step
+ *   y = action_in_proj(x_t)                                   [H, We], no state token */
+static pi0_status embed_suffix_pi05(pi0_session *s, double t, float *y, int step, int dump) {
+    const pi0_config *c = s->cfg;
+    const pi0_weights *w = &s->model->w;
+    pi0_dispatch *d = &s->d;
     pi0_buffers *b = &s->b;
-    const int S = b->suffix_len, keys = np + S;
+    const int H = c->action_horizon, We = c->expert.width;
+    char name[32];
+    FORWARD_ERR(op_time_embed(d, b->time_emb, t, We, c->time_min_period, c->time_max_period));
+    FORWARD_ERR(op_matmul(d, b->tmp, b->time_emb, 1, &w->time_in, &(pi0_epilogue){.bias = &w->time_in_b}));
+    FORWARD_ERR(op_silu(d, b->tmp, (size_t)We));
+    FORWARD_ERR(op_matmul(d, b->cond, b->tmp, 1, &w->time_out, &(pi0_epilogue){.bias = &w->time_out_b}));
+    FORWARD_ERR(op_silu(d, b->cond, (size_t)We));
+    if (dump) {
+        snprintf(name, sizeof name, "adarms_cond.%d", step);
+        FORWARD_ERR(dump_tensor(s, name, b->cond, 0, We));
+    }
+    FORWARD_ERR(op_matmul(d, b->mods, b->cond, 1, &w->mods, &(pi0_epilogue){.bias = &w->mods_b}));
+    return op_matmul(d, y, b->x_t, H, &w->action_in, &(pi0_epilogue){.bias = &w->action_in_b});
+}
+
+/* Suffix attention (make_attn_mask): every row sees the valid prefix. π0 (ar = [1, 1, 0…]): the
+ * state row sees itself, action rows see the state and every action. π0.5 (ar = [1, 0…]): the
+ * action rows see each other. Positions continue after the valid prefix. */
+static pi0_status suffix_mask_and_positions(pi0_session *s, int np) {
+    pi0_buffers *b = &s->b;
+    const int S = b->suffix_len, keys = np + S, pi05 = s->cfg->pi05;
     int n_valid = 0;
     for (int j = 0; j < np; j++) n_valid += b->valid[j];
     for (int i = 0; i < S; i++) {
-        uint8_t *row = b->allowed + (size_t)i * keys;
+        uint8_t *row = b->allowed_host + (size_t)i * keys;
         for (int j = 0; j < np; j++) row[j] = b->valid[j];
-        for (int j = 0; j < S; j++) row[np + j] = i == 0 ? j == 0 : 1;
-        b->pos[i] = n_valid + i;
+        for (int j = 0; j < S; j++) row[np + j] = pi05 || i > 0 || j == 0;
+        b->pos_host[i] = n_valid + i;
     }
+    FORWARD_ERR(op_upload(&s->d, b->allowed, b->allowed_host, (size_t)S * keys));
+    return op_upload(&s->d, b->pos, b->pos_host, (size_t)S * sizeof(int32_t));
 }
 
 /* One Euler step's velocity (pi0.py sample_actions step()): suffix through the expert layers
@@ -336,26 +384,31 @@ static pi0_status denoise_step(pi0_session *s, int np, double t, int step, int d
     const pi0_weights *w = &s->model->w;
     const pi0_gemma_config *g = &c->expert;
     pi0_buffers *b = &s->b;
-    const int S = b->suffix_len, We = g->width;
+    const int S = b->suffix_len, We = g->width, first = S - c->action_horizon, D3 = 3 * We;
     float *y = b->x; /* the prefix stream is no longer needed: the cache holds its K/V */
+    const float *mods = c->pi05 ? b->mods : NULL; /* π0.5: [layer l: in, post][final], 3We each */
     char name[32];
-    FORWARD_ERR(embed_suffix(s, t, y));
+    FORWARD_ERR(c->pi05 ? embed_suffix_pi05(s, t, y, step, dump) : embed_suffix(s, t, y));
     if (dump) {
         snprintf(name, sizeof name, "suffix_emb.%d", step);
-        dump_tensor(s, name, y, S, We);
+        FORWARD_ERR(dump_tensor(s, name, y, S, We));
     }
     for (int l = 0; l < g->depth; l++) {
-        FORWARD_ERR(gemma_block(s, &w->expert.layers[l], g, l, y, S, np, b->allowed, 0));
+        FORWARD_ERR(gemma_block(s, &w->expert.layers[l], g, l, y, S, np, b->allowed, 0,
+                                mods ? mods + (size_t)(2 * l) * D3 : NULL,
+                                mods ? mods + (size_t)(2 * l + 1) * D3 : NULL));
         if (dump && l == 0) {
             snprintf(name, sizeof name, "expert_layer0.%d", step);
-            dump_tensor(s, name, y, S, We);
+            FORWARD_ERR(dump_tensor(s, name, y, S, We));
         }
     }
-    FORWARD_ERR(op_rmsnorm(&s->d, b->h, y, S, We, w->expert.final_norm, g->norm_eps));
-    FORWARD_ERR(op_matmul(&s->d, b->v_t, b->h + We, S - 1, &w->action_out, &(pi0_epilogue){.bias = w->action_out_b}));
+    /* the final norm (π0.5: adaptive, its gate unused), then action_out_proj on the action rows */
+    FORWARD_ERR(gemma_norm(s, b->h, y, S, g, &w->expert.final_norm, mods ? mods + (size_t)2 * g->depth * D3 : NULL));
+    FORWARD_ERR(op_matmul(&s->d, b->v_t, b->h + (size_t)first * We, c->action_horizon, &w->action_out,
+                          &(pi0_epilogue){.bias = &w->action_out_b}));
     if (dump) {
         snprintf(name, sizeof name, "v_t.%d", step);
-        dump_tensor(s, name, b->v_t, S - 1, c->action_dim);
+        FORWARD_ERR(dump_tensor(s, name, b->v_t, c->action_horizon, c->action_dim));
     }
     return PI0_OK;
 }
@@ -365,27 +418,36 @@ static pi0_status denoise_step(pi0_session *s, int np, double t, int step, int d
 pi0_status pi0_forward(pi0_session *s, const pi0_item *it, float *actions, int dump) {
     const pi0_config *c = s->cfg;
     const pi0_weights *w = &s->model->w;
+    pi0_dispatch *d = &s->d;
     pi0_buffers *b = &s->b;
     const size_t HA = (size_t)c->action_horizon * c->action_dim;
     double t0 = now_ms();
     int np = 0;
-    FORWARD_ERR(embed_prefix(s, it, &np, dump));
+    const uint8_t *prefix_allowed = NULL;
+    FORWARD_ERR(embed_prefix(s, it, &np, &prefix_allowed, dump));
+    FORWARD_ERR(op_sync(d));
     double t1 = now_ms();
-    FORWARD_ERR(prefix_pass(s, np, dump));
+    FORWARD_ERR(prefix_pass(s, np, prefix_allowed, dump));
+    FORWARD_ERR(op_sync(d));
     double t2 = now_ms();
 
-    /* The state token is the same at every step: computed once. */
-    s->d.ex.comp = COMP_SUFFIX;
-    FORWARD_ERR(op_matmul(&s->d, b->state_tok, it->state, 1, &w->state_proj, &(pi0_epilogue){.bias = w->state_proj_b}));
-    suffix_mask_and_positions(s, np);
-    memcpy(b->x_t, it->noise, HA * sizeof(float));
+    /* π0: the state token is the same at every step: computed once. (π0.5 reads the state only
+     * as text in the prompt.) */
+    d->ex.comp = COMP_SUFFIX;
+    if (!c->pi05) {
+        FORWARD_ERR(op_upload(d, b->state, it->state, (size_t)c->state_dim * sizeof(float)));
+        FORWARD_ERR(op_matmul(d, b->state_tok, b->state, 1, &w->state_proj,
+                              &(pi0_epilogue){.bias = &w->state_proj_b}));
+    }
+    FORWARD_ERR(suffix_mask_and_positions(s, np));
+    FORWARD_ERR(op_upload(d, b->x_t, it->noise, HA * sizeof(float)));
     const float dt = -1.0f / (float)c->num_steps;
     for (int step = 0; step < c->num_steps; step++) {
         const double t = 1.0 - (double)step / c->num_steps;
         FORWARD_ERR(denoise_step(s, np, t, step, dump));
-        for (size_t i = 0; i < HA; i++) b->x_t[i] += dt * b->v_t[i]; /* x_t + dt·v_t */
+        FORWARD_ERR(op_axpy(d, b->x_t, b->v_t, dt, HA)); /* x_t + dt·v_t */
     }
-    memcpy(actions, b->x_t, HA * sizeof(float));
+    FORWARD_ERR(op_download(d, actions, b->x_t, HA * sizeof(float)));
     double t3 = now_ms();
     s->timing.vision_ms += t1 - t0; /* embed_prefix is dominated by SigLIP */
     s->timing.prefix_ms += t2 - t1;

@@ -9,41 +9,55 @@
 #include "weights.h"
 
 #define PI0_MAX_SHARDS 64
-#define PI0_DEFAULT_BACKEND "fast"
 
 struct pi0_model {
     pi0_config cfg;
     int loaded;
     pthread_mutex_t prepare_lock;   /* backend weight preparation, once per backend */
-    void *fast;                     /* fast backend's prepared weights (fast.c) */
+    void *prepared[PI0_SLOTS];      /* each backend's prepared-weights handle (prepare()) */
+    const pi0_backend *preparer[PI0_SLOTS];
+    pi0_weight_list wl;             /* every weight handle, as handed to prepare() */
     st_file files[PI0_MAX_SHARDS];
     int nfiles;
     pi0_weights w;
     pi0_err err;
 };
 
-/* Every activation buffer, allocated once at session init (llama2.c's RunState). */
+/* Every activation buffer, allocated once at session init by the session's backend (llama2.c's
+ * RunState). Pointers marked [dev] are backend memory (device memory for a GPU backend): the
+ * forward only passes them to ops. The rest is host bookkeeping. */
 typedef struct {
     int cap_rows;         /* max rows any stage has: prefix, image tokens, suffix         */
     int max_prefix;       /* num_cameras · image tokens + max_token_len                   */
-    int suffix_len;       /* 1 + action_horizon                                           */
+    int suffix_len;       /* suffix rows: 1 + action_horizon (π0), action_horizon (π0.5)  */
+    int keys;             /* max_prefix + suffix_len: rows of a layer's K/V cache         */
+    /* [dev] */
     float *x, *h, *tmp;   /* [cap_rows, max width] residual stream, normed, block output  */
     float *q, *att;       /* [cap_rows, max(vision width, Hq·hd)]                         */
-    float *k, *v;         /* [cap_rows, vision width] (SigLIP only)                       */
+    float *k, *v;         /* [image tokens, vision width] (SigLIP only)                   */
     float *mlp1, *mlp2;   /* [cap_rows, max mlp dim]                                      */
+    float *img;           /* [3, S, S] the camera being embedded                          */
     float *patches;       /* [image tokens, 3·p·p]                                        */
-    float *black;         /* [3, S, S] of −1: an absent camera                            */
-    float *kcache, *vcache; /* [depth, max_prefix + suffix_len, Hkv·hd]                   */
-    int *pos;             /* [cap_rows]                                                   */
-    uint8_t *valid;       /* [max_prefix] pad mask of the prefix rows                     */
-    int *layout_row;      /* [max_prefix] row of each prefix token in openpi's full layout */
-    uint8_t *allowed;     /* [cap_rows, max_prefix + suffix_len]                          */
+    float *kcache, *vcache; /* [depth, keys, Hkv·hd]                                      */
+    int32_t *pos;         /* [cap_rows]                                                   */
+    int32_t *ids;         /* [max_token_len] prompt token ids of the compact/full prefix  */
+    uint8_t *allowed;     /* [cap_rows, keys] attention mask                              */
+    float *state;         /* [state_dim]                                                  */
     float *state_tok;     /* [expert width]                                               */
     float *time_emb;      /* [expert width]                                               */
     float *act_time;      /* [H, 2·expert width]  concat(action_in, time)                 */
+    float *cond;          /* [expert width] π0.5: the adaRMS condition of the step         */
+    float *mods;          /* [(2·depth + 1)·3·expert width] π0.5: every modulation of the step */
     float *x_t;           /* [H, A] the flow state                                        */
     float *v_t;           /* [H, A] velocity                                              */
-    float *dump;          /* [max_prefix, max width] scatter buffer for dumps             */
+    /* host */
+    float *black;         /* [3, S, S] of −1: an absent camera                            */
+    uint8_t *valid;       /* [max_prefix] pad mask of the prefix rows                     */
+    int *layout_row;      /* [max_prefix] row of each prefix token in openpi's full layout */
+    int32_t *pos_host, *ids_host;   /* staging for pos / ids                              */
+    uint8_t *allowed_host;          /* staging for allowed                                */
+    float *dump;          /* [max_prefix, max width] host copy of a dumped tensor          */
+    float *dump_rows;     /* [max_prefix, max width] its rows before scattering           */
 } pi0_buffers;
 
 struct pi0_session {
@@ -70,10 +84,8 @@ typedef struct {
 } pi0_item;
 
 pi0_status pi0_forward(pi0_session *s, const pi0_item *it, float *actions, int dump);
-void fast_release(pi0_model *m);                 /* frees the fast backend's weights */
-const char *fast_path_name(const pi0_model *m);  /* "bf16 (...)" / "f32 (...)" */
-size_t fast_weight_bytes(const pi0_model *m);
-pi0_status buffers_alloc(pi0_buffers *b, const pi0_config *c);
-void buffers_free(pi0_buffers *b);
+/* Allocates every buffer through the session's backend (s->d must be set up). */
+pi0_status buffers_alloc(pi0_session *s);
+void buffers_free(pi0_session *s);
 
 #endif

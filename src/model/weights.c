@@ -1,5 +1,6 @@
-/* weights.c — one walk over the π0 tensor list (names and shapes from the config), used both to
- * bind a checkpoint (weights_bind) and to enumerate it for the generator (weights_visit). */
+/* weights.c — one walk over the π0 / π0.5 tensor list (names and shapes from the config), used to
+ * bind a checkpoint (weights_bind), to list the weight handles for a backend (weights_list) and
+ * to enumerate the tensors for the generator (weights_visit). */
 #include "weights.h"
 
 #include <stdio.h>
@@ -10,16 +11,23 @@
 #define VT P "vision_tower.vision_model."
 #define EMBED "paligemma_with_expert.paligemma.lm_head.weight"
 
-/* kind: 'm' matrix, 'e' table converted to f32, 'l' LayerNorm scale, 'n' RMSNorm scale,
- * 'b' bias / LayerNorm shift. dst is a pi0_mat* for 'm', a float** otherwise. */
+/* kind: 'm' matrix (a GEMM operand), 't' matrix only indexed by rows (the token embedding),
+ * 'd' π0.5 adaRMS dense matrix (a GEMM operand only as part of the per-step stack, see
+ * weights.h), 'e' table converted to f32, 'l' LayerNorm scale, 'n' RMSNorm scale, 'b' bias /
+ * LayerNorm shift, 'g' adaRMS dense bias (scale, shift, gate). dst is a pi0_mat* for 'm', 't'
+ * and 'd', a pi0_vec* otherwise. */
+static int is_matrix(char kind) { return kind == 'm' || kind == 't' || kind == 'd'; }
+
 typedef struct walker walker;
 struct walker {
     pi0_status (*tensor)(walker *wk, void *dst, const char *name, int ndim, const int64_t *shape,
                          char kind, int fan_in);
 };
 
+/* A Gemma stack's tensors. With adaptive (the π0.5 expert) every RMSNorm is the adaRMS dense
+ * layer `<norm>.dense` [3D, D] instead of a scale. */
 static pi0_status walk_gemma(walker *wk, gemma_weights *g, const pi0_gemma_config *c,
-                             const char *prefix) {
+                             const char *prefix, int adaptive) {
     char nm[256];
     const int64_t D = c->width, F = c->mlp_dim, QD = (int64_t)c->num_heads * c->head_dim,
                   KD = (int64_t)c->num_kv_heads * c->head_dim;
@@ -31,19 +39,36 @@ static pi0_status walk_gemma(walker *wk, gemma_weights *g, const pi0_gemma_confi
     for (int i = 0; i < c->depth; i++) {
         gemma_layer *L = &g->layers[i];
 #define N(suffix) snprintf(nm, sizeof nm, "%slayers.%d." suffix, prefix, i)
-        N("input_layernorm.weight"); T(&L->in_norm, 'n', 0, D);
+        if (adaptive) {
+            N("input_layernorm.dense.weight"); T(&L->in_mod, 'd', D, 3 * D, D);
+            N("input_layernorm.dense.bias"); T(&L->in_mod_b, 'g', 0, 3 * D);
+        } else {
+            N("input_layernorm.weight"); T(&L->in_norm, 'n', 0, D);
+        }
         N("self_attn.q_proj.weight"); T(&L->q, 'm', D, QD, D);
         N("self_attn.k_proj.weight"); T(&L->k, 'm', D, KD, D);
         N("self_attn.v_proj.weight"); T(&L->v, 'm', D, KD, D);
         N("self_attn.o_proj.weight"); T(&L->o, 'm', QD, D, QD);
-        N("post_attention_layernorm.weight"); T(&L->post_norm, 'n', 0, D);
+        if (adaptive) {
+            N("post_attention_layernorm.dense.weight"); T(&L->post_mod, 'd', D, 3 * D, D);
+            N("post_attention_layernorm.dense.bias"); T(&L->post_mod_b, 'g', 0, 3 * D);
+        } else {
+            N("post_attention_layernorm.weight"); T(&L->post_norm, 'n', 0, D);
+        }
         N("mlp.gate_proj.weight"); T(&L->gate, 'm', D, F, D);
         N("mlp.up_proj.weight"); T(&L->up, 'm', D, F, D);
         N("mlp.down_proj.weight"); T(&L->down, 'm', F, D, F);
 #undef N
     }
-    snprintf(nm, sizeof nm, "%snorm.weight", prefix);
-    T(&g->final_norm, 'n', 0, D);
+    if (adaptive) {
+        snprintf(nm, sizeof nm, "%snorm.dense.weight", prefix);
+        T(&g->final_mod, 'd', D, 3 * D, D);
+        snprintf(nm, sizeof nm, "%snorm.dense.bias", prefix);
+        T(&g->final_mod_b, 'g', 0, 3 * D);
+    } else {
+        snprintf(nm, sizeof nm, "%snorm.weight", prefix);
+        T(&g->final_norm, 'n', 0, D);
+    }
     return PI0_OK;
 }
 
@@ -83,19 +108,28 @@ static pi0_status walk_all(walker *wk, pi0_weights *w, const pi0_config *c) {
     S(VT "post_layernorm.bias"); T(&s->post_b, 'b', 0, W);
     S(P "multi_modal_projector.linear.weight"); T(&s->proj, 'm', W, D, W);
     S(P "multi_modal_projector.linear.bias"); T(&s->proj_b, 'b', 0, D);
-    S(EMBED); T(&w->embed, 'm', D, c->vlm.vocab_size, D);
-    FORWARD_ERR(walk_gemma(wk, &w->vlm, &c->vlm, P "language_model."));
-    FORWARD_ERR(walk_gemma(wk, &w->expert, &c->expert, X));
-    S("state_proj.weight"); T(&w->state_proj, 'm', c->state_dim, We, c->state_dim);
-    S("state_proj.bias"); T(&w->state_proj_b, 'b', 0, We);
+    S(EMBED); T(&w->embed, 't', D, c->vlm.vocab_size, D);
+    FORWARD_ERR(walk_gemma(wk, &w->vlm, &c->vlm, P "language_model.", 0));
+    FORWARD_ERR(walk_gemma(wk, &w->expert, &c->expert, X, c->pi05));
+    if (!c->pi05) {
+        S("state_proj.weight"); T(&w->state_proj, 'm', c->state_dim, We, c->state_dim);
+        S("state_proj.bias"); T(&w->state_proj_b, 'b', 0, We);
+    }
     S("action_in_proj.weight"); T(&w->action_in, 'm', A, We, A);
     S("action_in_proj.bias"); T(&w->action_in_b, 'b', 0, We);
     S("action_out_proj.weight"); T(&w->action_out, 'm', We, A, We);
     S("action_out_proj.bias"); T(&w->action_out_b, 'b', 0, A);
-    S("action_time_mlp_in.weight"); T(&w->time_in, 'm', 2 * We, We, 2 * We);
-    S("action_time_mlp_in.bias"); T(&w->time_in_b, 'b', 0, We);
-    S("action_time_mlp_out.weight"); T(&w->time_out, 'm', We, We, We);
-    S("action_time_mlp_out.bias"); T(&w->time_out_b, 'b', 0, We);
+    if (c->pi05) { /* the time MLP feeding adaRMS (lerobot also names it action_time_mlp_*) */
+        S("time_mlp_in.weight"); T(&w->time_in, 'm', We, We, We);
+        S("time_mlp_in.bias"); T(&w->time_in_b, 'b', 0, We);
+        S("time_mlp_out.weight"); T(&w->time_out, 'm', We, We, We);
+        S("time_mlp_out.bias"); T(&w->time_out_b, 'b', 0, We);
+    } else {
+        S("action_time_mlp_in.weight"); T(&w->time_in, 'm', 2 * We, We, 2 * We);
+        S("action_time_mlp_in.bias"); T(&w->time_in_b, 'b', 0, We);
+        S("action_time_mlp_out.weight"); T(&w->time_out, 'm', We, We, We);
+        S("action_time_mlp_out.bias"); T(&w->time_out_b, 'b', 0, We);
+    }
 #undef S
 #undef T
     return PI0_OK;
@@ -122,7 +156,9 @@ typedef struct {
 } binder;
 
 /* Names under which a canonical key may be stored: as is, with a "model." prefix (lerobot
- * fine-tunes), in the lerobot v1 layout, and for the token embedding, embed_tokens. */
+ * fine-tunes), in the lerobot v1 layout, for the token embedding embed_tokens, and for π0.5's
+ * time_mlp_{in,out} lerobot's action_time_mlp_{in,out} (the shape, [We, We] against π0's
+ * [We, 2We], tells them apart). */
 static int key_variants(const char *name, char out[8][320]) {
     static const char *pg = "paligemma_with_expert.paligemma.";
     char base[4][320];
@@ -137,6 +173,8 @@ static int key_variants(const char *name, char out[8][320]) {
                  name + strlen(P "language_model."));
     } else if (strncmp(name, P, strlen(P)) == 0) {
         snprintf(base[nb++], 320, "%s%s", pg, name + strlen(P));
+    } else if (strncmp(name, "time_mlp_", 9) == 0) {
+        snprintf(base[nb++], 320, "action_%.300s", name);
     }
     int n = 0;
     for (int i = 0; i < nb; i++) {
@@ -146,13 +184,13 @@ static int key_variants(const char *name, char out[8][320]) {
     return n;
 }
 
-static const st_tensor *find_tensor(const binder *b, const char *name, const char **file) {
+static const st_tensor *find_tensor(const st_file *files, int nfiles, const char *name, const char **file) {
     char cand[8][320];
     int n = key_variants(name, cand);
     for (int i = 0; i < n; i++)
-        for (int f = 0; f < b->nfiles; f++) {
-            const st_tensor *t = st_find(&b->files[f], cand[i]);
-            if (t) { *file = b->files[f].path; return t; }
+        for (int f = 0; f < nfiles; f++) {
+            const st_tensor *t = st_find(&files[f], cand[i]);
+            if (t) { *file = files[f].path; return t; }
         }
     return NULL;
 }
@@ -170,10 +208,7 @@ static pi0_status bind_tensor(walker *wk, void *dst, const char *name, int ndim,
     (void)fan_in;
     binder *b = (binder *)wk;
     const char *file = b->files[0].path;
-    const st_tensor *t = find_tensor(b, name, &file);
-    if (!t && !strcmp(name, "state_proj.weight") && find_tensor(b, "time_mlp_in.weight", &file))
-        return pi0_fail(b->e, PI0_ERR_UNSUPPORTED, "%s: this is a pi0.5 checkpoint (time_mlp_in, no state_proj); "
-                        "pi0.c runs pi0 only", file);
+    const st_tensor *t = find_tensor(b->files, b->nfiles, name, &file);
     RETURN_ERR_IF(!t, b->e, PI0_ERR_TENSOR, "%s: missing tensor '%s'", file, name);
     RETURN_ERR_IF(t->dtype != DT_F32 && t->dtype != DT_BF16 && t->dtype != DT_F16, b->e,
                   PI0_ERR_TENSOR, "%s: tensor '%s' has dtype %s (expected F32, BF16 or F16)",
@@ -188,7 +223,7 @@ static pi0_status bind_tensor(walker *wk, void *dst, const char *name, int ndim,
                         "%s: tensor '%s' has shape %s, config.json implies %s", file, t->name,
                         got, want);
     }
-    if (kind == 'm') {
+    if (is_matrix(kind)) {
         pi0_mat *m = dst;
         m->data = t->data;
         m->dtype = t->dtype;
@@ -208,7 +243,34 @@ static pi0_status bind_tensor(walker *wk, void *dst, const char *name, int ndim,
     RETURN_ERR_IF(!v, b->e, PI0_ERR_NOMEM, "out of memory");
     b->owned[b->nowned++] = v;
     convert_to_f32(v, t->data, t->dtype, t->numel);
-    *(float **)dst = v;
+    pi0_vec *vec = dst;
+    vec->data = v;
+    vec->n = t->numel;
+    vec->name = t->name;
+    return PI0_OK;
+}
+
+/* π0.5: the 2·depth + 1 adaRMS dense layers of the expert as one stacked matrix (layer l's
+ * input norm, its post-attention norm, ..., the final norm) with their biases concatenated, so
+ * that one GEMM per denoise step computes every modulation. The stack points at the bound
+ * parts; the bias is a new vector. */
+static pi0_status stack_modulations(pi0_weights *w, const pi0_config *c, binder *b) {
+    const int L = c->expert.depth, n = 2 * L + 1, D3 = 3 * c->expert.width;
+    w->mod_parts = malloc((size_t)n * sizeof *w->mod_parts);
+    float *bias = malloc((size_t)n * D3 * sizeof *bias);
+    if (!w->mod_parts || !bias) { free(bias); return pi0_fail(b->e, PI0_ERR_NOMEM, "out of memory"); }
+    for (int i = 0; i < n; i++) {
+        const gemma_layer *Ly = &w->expert.layers[i / 2];
+        const pi0_mat *m = i == 2 * L ? &w->expert.final_mod : i % 2 ? &Ly->post_mod : &Ly->in_mod;
+        const pi0_vec *v = i == 2 * L ? &w->expert.final_mod_b : i % 2 ? &Ly->post_mod_b : &Ly->in_mod_b;
+        w->mod_parts[i] = m;
+        memcpy(bias + (size_t)i * D3, v->data, (size_t)D3 * sizeof *bias);
+    }
+    w->mods = (pi0_mat){.dtype = DT_F32, .rows = n * D3, .cols = c->expert.width,
+                        .name = "expert adaRMS modulations (every *norm.dense, stacked)",
+                        .parts = w->mod_parts, .nparts = n};
+    w->mods_b = (pi0_vec){.data = bias, .n = (size_t)n * D3, .name = "expert adaRMS modulation biases"};
+    w->mods_bias = bias;
     return PI0_OK;
 }
 
@@ -218,10 +280,33 @@ pi0_status weights_bind(pi0_weights *w, const pi0_config *c, const st_file *file
     FORWARD_ERR(alloc_layers(w, c, e));
     binder b = {{bind_tensor}, files, nfiles, e, NULL, 0, 0};
     pi0_status st = walk_all(&b.base, w, c);
+    if (st == PI0_OK && c->pi05) st = stack_modulations(w, c, &b);
     w->owned = b.owned;
     w->nowned = b.nowned;
     if (st != PI0_OK) weights_free(w, c);
     return st;
+}
+
+/* A tensor stored under exactly `name` or "model." + name (no other alias), or NULL. */
+static const st_tensor *find_exact(const st_file *files, int nfiles, const char *name) {
+    char prefixed[320];
+    snprintf(prefixed, sizeof prefixed, "model.%.300s", name);
+    for (int f = 0; f < nfiles; f++) {
+        const st_tensor *t = st_find(&files[f], name);
+        if (t || (t = st_find(&files[f], prefixed))) return t;
+    }
+    return NULL;
+}
+
+int weights_detect_pi05(const st_file *files, int nfiles) {
+    if (find_exact(files, nfiles, X "layers.0.input_layernorm.dense.weight") ||
+        find_exact(files, nfiles, "time_mlp_in.weight"))
+        return 1;
+    const st_tensor *t = find_exact(files, nfiles, "action_time_mlp_in.weight");
+    const int has_state_proj = find_exact(files, nfiles, "state_proj.weight") != NULL;
+    /* lerobot's π0.5 may name its time MLP action_time_mlp_in: square there, [We, 2We] in π0 */
+    if (t && t->ndim == 2 && t->shape[0] == t->shape[1] && !has_state_proj) return 1;
+    return t || has_state_proj ? 0 : -1;
 }
 
 void weights_free(pi0_weights *w, const pi0_config *c) {
@@ -229,32 +314,66 @@ void weights_free(pi0_weights *w, const pi0_config *c) {
     if (!w) return;
     for (int i = 0; i < w->nowned; i++) free(w->owned[i]);
     free(w->owned);
+    free(w->mods_bias);
+    free(w->mod_parts);
     free(w->vision.layers);
     free(w->vlm.layers);
     free(w->expert.layers);
     memset(w, 0, sizeof *w);
 }
 
-int weights_matrices(pi0_weights *w, const pi0_config *c, pi0_mat **out, int cap) {
-    int n = 0;
-#define ADD(m) do { if (n < cap) out[n] = (m); n++; } while (0)
-    if (!w->vision.layers || !w->vlm.layers || !w->expert.layers) return 0;
-    ADD(&w->vision.patch);
-    for (int i = 0; i < c->vision.depth; i++) {
-        siglip_layer *L = &w->vision.layers[i];
-        ADD(&L->q); ADD(&L->k); ADD(&L->v); ADD(&L->o); ADD(&L->fc1); ADD(&L->fc2);
+/* ---------------------------------------------------------------- listing */
+
+typedef struct {
+    walker base;
+    pi0_weight_list *wl;
+    int capm, capv;
+} lister;
+
+/* Appends p to the growable pointer array arr of n entries (capacity cap). */
+#define PUSH_PTR(arr, n, cap, p)                                                    \
+    do {                                                                            \
+        if ((n) == (cap)) {                                                         \
+            int nc_ = (cap) ? 2 * (cap) : 256;                                      \
+            void *na_ = realloc((arr), nc_ * sizeof *(arr));                        \
+            if (!na_) return PI0_ERR_NOMEM;                                         \
+            (arr) = na_;                                                            \
+            (cap) = nc_;                                                            \
+        }                                                                           \
+        (arr)[(n)++] = (p);                                                         \
+    } while (0)
+
+static pi0_status list_tensor(walker *wk, void *dst, const char *name, int ndim,
+                              const int64_t *shape, char kind, int fan_in) {
+    (void)name; (void)ndim; (void)shape; (void)fan_in;
+    lister *l = (lister *)wk;
+    pi0_weight_list *wl = l->wl;
+    if (kind == 'd' || kind == 'g') return PI0_OK; /* used through the stack (stack_modulations) */
+    if (kind == 't') {
+        if (wl->ntables == (int)(sizeof wl->tables / sizeof *wl->tables)) return PI0_ERR_ARG;
+        wl->tables[wl->ntables++] = dst;
+        return PI0_OK;
     }
-    ADD(&w->vision.proj);
-    gemma_weights *g[2] = {&w->vlm, &w->expert};
-    int depth[2] = {c->vlm.depth, c->expert.depth};
-    for (int k = 0; k < 2; k++)
-        for (int i = 0; i < depth[k]; i++) {
-            gemma_layer *L = &g[k]->layers[i];
-            ADD(&L->q); ADD(&L->k); ADD(&L->v); ADD(&L->o); ADD(&L->gate); ADD(&L->up); ADD(&L->down);
-        }
-    ADD(&w->state_proj); ADD(&w->action_in); ADD(&w->action_out); ADD(&w->time_in); ADD(&w->time_out);
-#undef ADD
-    return n;
+    if (kind == 'm') PUSH_PTR(wl->mats, wl->nmats, l->capm, dst);
+    else PUSH_PTR(wl->vecs, wl->nvecs, l->capv, dst);
+    return PI0_OK;
+}
+
+pi0_status weights_list(pi0_weights *w, const pi0_config *c, pi0_weight_list *wl) {
+    memset(wl, 0, sizeof *wl);
+    if (!w->vision.layers || !w->vlm.layers || !w->expert.layers) return PI0_ERR_ARG;
+    lister l = {{list_tensor}, wl, 0, 0};
+    pi0_status st = walk_all(&l.base, w, c);
+    if (st == PI0_OK && c->pi05) st = list_tensor(&l.base, &w->mods, "", 0, NULL, 'm', 0);
+    if (st == PI0_OK && c->pi05) st = list_tensor(&l.base, &w->mods_b, "", 0, NULL, 'b', 0);
+    if (st != PI0_OK) weights_list_free(wl);
+    return st;
+}
+
+void weights_list_free(pi0_weight_list *wl) {
+    free(wl->mats);
+    free(wl->vecs);
+    memset(wl, 0, sizeof *wl);
 }
 
 /* ---------------------------------------------------------------- visiting */
