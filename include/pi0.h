@@ -186,6 +186,25 @@ pi0_status pi0_tokenizer_decode(pi0_tokenizer *t, const int32_t *ids, int n, cha
 pi0_status pi0_tokenize_prompt(pi0_tokenizer *t, const char *prompt, int max_len, int32_t *tokens,
                                uint8_t *mask, int *n_valid, int *truncated_from);
 
+/* Id of <bos>, or -1 when the vocabulary has none. */
+int pi0_tokenizer_bos(const pi0_tokenizer *t);
+
+/* π0.5's prompt (spec §6.3, openpi with discrete_state_input): the normalized state, at the
+ * robot's native length n, discretized into 256 bins (pi0_discretize_state) and written into
+ *     "Task: " + prompt.strip() with '_' / '
+' → ' ' + ", State: " + "d1 d2 ..." + ";
+Action: "
+ * tokens = [bos] + encode(that text), right-padded with 0 to max_len, truncated as
+ * pi0_tokenize_prompt. A NaN in the state is refused (PI0_ERR_INPUT; the caller names it). */
+pi0_status pi0_tokenize_prompt_pi05(pi0_tokenizer *t, const char *prompt, const float *state, int n,
+                                    int max_len, int32_t *tokens, uint8_t *mask, int *n_valid,
+                                    int *truncated_from);
+/* The text itself, malloc'd into *text (free it). */
+pi0_status pi0_prompt_text_pi05(const char *prompt, const float *state, int n, char **text);
+/* openpi's bin of a normalized state value: np.digitize(s, linspace(-1, 1, 257)[:-1]) - 1, i.e.
+ * -1 below -1, 255 at and above 0.9921875 (and +inf); edges compared exactly. */
+int pi0_discretize_state(float s);
+
 /* ---- normalization statistics (openpi norm_stats.json) ---- */
 typedef struct pi0_norm_stats pi0_norm_stats;
 
@@ -216,11 +235,14 @@ pi0_status pi0_obs_set_image_file(pi0_obs *o, const char *camera, const char *pa
 /* The same from a raw uint8 buffer, HWC (chw = 0) or CHW (chw = 1), 1/3/4 channels. */
 pi0_status pi0_obs_set_image_u8(pi0_obs *o, const char *camera, const uint8_t *data, int width,
                                 int height, int channels, int chw);
+/* π0: tokenized now (openpi's format). π0.5 with discrete_state_input: kept, and tokenized with
+ * the normalized state by pi0_obs_inputs (the tokenizer must outlive that call). */
 pi0_status pi0_obs_set_prompt(pi0_obs *o, pi0_tokenizer *t, const char *prompt);
-/* Robot state (n values, 1..state_dim), normalized with ns (may be NULL), zero-padded. */
+/* Robot state (n values, 1..state_dim, the robot's own length), normalized with ns (may be
+ * NULL; π0.5 models take quantile stats), zero-padded. */
 pi0_status pi0_obs_set_state(pi0_obs *o, const float *state, int n, const pi0_norm_stats *ns);
-/* The ready inputs (batch 1, noise NULL); NULL when the prompt or state is missing. Valid
- * until the next call on o. */
+/* The ready inputs (batch 1, noise NULL); NULL when the prompt or state is missing or the π0.5
+ * prompt cannot be built (see pi0_obs_error). Valid until the next call on o. */
 const pi0_inputs *pi0_obs_inputs(pi0_obs *o);
 const char *pi0_obs_error(const pi0_obs *o);
 const char *pi0_obs_warning(const pi0_obs *o);  /* e.g. prompt truncated; NULL if none */

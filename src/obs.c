@@ -1,6 +1,9 @@
 /* obs.c — the observation builder: raw camera images, a prompt and a robot state in, a ready
  * pi0_inputs out, preprocessed exactly as openpi does (resize_with_pad, [-1, 1], tokenized and
- * padded prompt, normalized and zero-padded state). Missing cameras are black and masked. */
+ * padded prompt, normalized and zero-padded state). Missing cameras are black and masked.
+ * π0.5 with discrete_state_input: the prompt carries the normalized state as text, so the
+ * tokens are built when both are known (pi0_obs_inputs). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -13,8 +16,11 @@ struct pi0_obs {
     uint8_t masks[16];
     int32_t *tokens;    /* [max_token_len] */
     uint8_t *token_mask;
-    float *state;       /* [state_dim] */
+    float *state;       /* [state_dim] normalized, zero-padded */
+    int n_state;        /* the robot's own state length */
     int have_prompt, have_state;
+    char *prompt;       /* π0.5 with the state in the prompt: the raw text, tokenized later */
+    pi0_tokenizer *tok;
     pi0_inputs in;
     pi0_err err;
     char warning[256];
@@ -38,6 +44,7 @@ void pi0_obs_free(pi0_obs *o) {
     free(o->tokens);
     free(o->token_mask);
     free(o->state);
+    free(o->prompt);
     free(o);
 }
 
@@ -57,6 +64,9 @@ void pi0_obs_clear(pi0_obs *o) {
     memset(o->token_mask, 0, o->cfg.max_token_len);
     memset(o->state, 0, o->cfg.state_dim * sizeof *o->state);
     o->have_prompt = o->have_state = 0;
+    o->n_state = 0;
+    free(o->prompt);
+    o->prompt = NULL;
     o->warning[0] = 0;
 }
 
@@ -127,14 +137,8 @@ pi0_status pi0_obs_set_image_u8(pi0_obs *o, const char *camera, const uint8_t *d
     return st;
 }
 
-pi0_status pi0_obs_set_prompt(pi0_obs *o, pi0_tokenizer *t, const char *prompt) {
-    if (!o) return PI0_ERR_ARG;
-    RETURN_ERR_IF(!o->tokens, &o->err, PI0_ERR_ARG, "observation is not initialised");
-    RETURN_ERR_IF(!t || !prompt, &o->err, PI0_ERR_ARG, "prompt: tokenizer or text is NULL");
-    int n_valid = 0, truncated_from = 0;
-    pi0_status st = pi0_tokenize_prompt(t, prompt, o->cfg.max_token_len, o->tokens, o->token_mask,
-                                        &n_valid, &truncated_from);
-    RETURN_ERR_IF(st != PI0_OK, &o->err, st, "prompt: %s", pi0_tokenizer_error(t));
+/* Checks the ids against the model's vocabulary and records a truncation warning. */
+static pi0_status check_tokens(pi0_obs *o, int n_valid, int truncated_from) {
     for (int i = 0; i < n_valid; i++)
         RETURN_ERR_IF(o->tokens[i] >= o->cfg.vlm.vocab_size, &o->err, PI0_ERR_INPUT,
                       "prompt: token id %d is outside the model's vocabulary of %d (tokenizer and "
@@ -144,6 +148,30 @@ pi0_status pi0_obs_set_prompt(pi0_obs *o, pi0_tokenizer *t, const char *prompt) 
         snprintf(o->warning, sizeof o->warning,
                  "prompt is %d tokens long, truncated to max_token_len = %d", truncated_from,
                  o->cfg.max_token_len);
+    return PI0_OK;
+}
+
+static int state_in_prompt(const pi0_obs *o) { return o->cfg.pi05 && o->cfg.discrete_state_input; }
+
+pi0_status pi0_obs_set_prompt(pi0_obs *o, pi0_tokenizer *t, const char *prompt) {
+    if (!o) return PI0_ERR_ARG;
+    RETURN_ERR_IF(!o->tokens, &o->err, PI0_ERR_ARG, "observation is not initialised");
+    RETURN_ERR_IF(!t || !prompt, &o->err, PI0_ERR_ARG, "prompt: tokenizer or text is NULL");
+    if (state_in_prompt(o)) { /* tokenized with the state, in pi0_obs_inputs */
+        char *copy = malloc(strlen(prompt) + 1);
+        RETURN_ERR_IF(!copy, &o->err, PI0_ERR_NOMEM, "out of memory");
+        strcpy(copy, prompt);
+        free(o->prompt);
+        o->prompt = copy;
+        o->tok = t;
+        o->have_prompt = 1;
+        return PI0_OK;
+    }
+    int n_valid = 0, truncated_from = 0;
+    pi0_status st = pi0_tokenize_prompt(t, prompt, o->cfg.max_token_len, o->tokens, o->token_mask,
+                                        &n_valid, &truncated_from);
+    RETURN_ERR_IF(st != PI0_OK, &o->err, st, "prompt: %s", pi0_tokenizer_error(t));
+    FORWARD_ERR(check_tokens(o, n_valid, truncated_from));
     o->have_prompt = 1;
     return PI0_OK;
 }
@@ -162,6 +190,7 @@ pi0_status pi0_obs_set_state(pi0_obs *o, const float *state, int n, const pi0_no
     memset(o->state, 0, o->cfg.state_dim * sizeof *o->state);
     memcpy(o->state, state, n * sizeof *state);
     pi0_norm_stats_normalize_state(ns, o->state, n); /* then zero-padded to state_dim */
+    o->n_state = n;
     o->have_state = 1;
     return PI0_OK;
 }
@@ -171,6 +200,22 @@ const pi0_inputs *pi0_obs_inputs(pi0_obs *o) {
     if (!o->images) { pi0_fail(&o->err, PI0_ERR_ARG, "observation is not initialised"); return NULL; }
     if (!o->have_prompt) { pi0_fail(&o->err, PI0_ERR_INPUT, "observation has no prompt"); return NULL; }
     if (!o->have_state) { pi0_fail(&o->err, PI0_ERR_INPUT, "observation has no state"); return NULL; }
+    if (state_in_prompt(o)) { /* π0.5: the normalized state, at the robot's length, as text */
+        int n_valid = 0, truncated_from = 0;
+        for (int i = 0; i < o->n_state; i++)
+            if (isnan(o->state[i])) {
+                pi0_fail(&o->err, PI0_ERR_INPUT, "state[%d] is NaN after normalization: it cannot be "
+                         "written into the pi0.5 prompt", i);
+                return NULL;
+            }
+        pi0_status st = pi0_tokenize_prompt_pi05(o->tok, o->prompt, o->state, o->n_state, o->cfg.max_token_len,
+                                                 o->tokens, o->token_mask, &n_valid, &truncated_from);
+        if (st != PI0_OK) {
+            pi0_fail(&o->err, st, "prompt: %s", pi0_tokenizer_error(o->tok));
+            return NULL;
+        }
+        if (check_tokens(o, n_valid, truncated_from) != PI0_OK) return NULL;
+    }
     o->in = (pi0_inputs){
         .batch = 1, .num_cameras = o->cfg.num_cameras, .images = o->images, .image_masks = o->masks,
         .tokens = o->tokens, .token_mask = o->token_mask, .state = o->state, .noise = NULL, .seed = 0,

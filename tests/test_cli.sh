@@ -16,7 +16,7 @@ expect() {
   else bad "$* -> rc $rc (want $code), stderr: $(cat "$TMP/err")"; fi
 }
 
-for c in tiny-f32 small-bf16; do
+for c in tiny-f32 small-bf16 pi05-tiny-f32 pi05-small-bf16; do
   for be in ref fast; do
     if "$PI0" run --model "$GOLDEN/$c" --inputs "$GOLDEN/$c/inputs.safetensors" --out "$TMP/$c.$be.st" --dump --backend $be; then
       ok
@@ -63,6 +63,14 @@ cmp -s "$TMP/gen-tiny/model.safetensors" "$TMP/gen-tiny2/model.safetensors" && o
 PI0_FAST_F32=1 "$PI0" verify --model "$TMP/gen-small" 2>&1 | grep -q "fast: f32" && ok || bad "PI0_FAST_F32 does not select the f32 path"
 "$PI0" bench --model "$TMP/gen-small" --cameras 1 --runs 1 >"$TMP/bench.txt" 2>&1 && grep -q "of peak" "$TMP/bench.txt" \
   && ok || bad "pi0 bench: $(cat "$TMP/bench.txt")"
+# pi0.5: generated, checked component by component (the adaRMS condition too), verified
+"$PI0" gen-model --config small --pi05 --dtype bf16 --seed 4 --out "$TMP/gen-small05" 2>/dev/null \
+  && grep -q '"type": "pi05"' "$TMP/gen-small05/config.json" && ok || bad "gen-model --pi05"
+"$PI0" check --model "$TMP/gen-small05" >"$TMP/check05.txt" 2>&1 && grep -q "check passed" "$TMP/check05.txt" \
+  && [ "$(grep -c PASS "$TMP/check05.txt")" -eq 12 ] && grep -q "adaRMS condition .* PASS" "$TMP/check05.txt" \
+  && ok || bad "pi0 check (pi0.5): $(cat "$TMP/check05.txt")"
+"$PI0" verify --model "$TMP/gen-small05" >"$TMP/verify05.txt" 2>&1 && grep -q "accelerated path: 100.00% of FLOPs" "$TMP/verify05.txt" \
+  && grep -q "rmsnorm_mod" "$TMP/verify05.txt" && grep -q "0 fallback" "$TMP/verify05.txt" && ok || bad "pi0 verify (pi0.5): $(cat "$TMP/verify05.txt")"
 expect 1 "--dtype must be" -- "$PI0" gen-model --config tiny --dtype f64 --out "$TMP/x"
 expect 2 "cannot open" -- "$PI0" gen-model --config nonesuch.json --out "$TMP/x"
 

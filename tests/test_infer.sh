@@ -96,5 +96,32 @@ expect 2 "no tokenizer" -- env PI0_TOKENIZER= "$PI0" infer --model "$M" --prompt
 expect 2 "outside the model's vocabulary" -- "$PI0" infer --model "$TMP/tiny" --tokenizer "$TOK/tokenizer.json" --prompt "hello" --state 1
 expect 1 "--format must be" -- "$PI0" infer "${COMMON[@]}" --format xml
 expect 1 "infer needs" -- "$PI0" infer --model "$M"
+
+# 6. pi0.5: quantile norm stats, the state enters only as discretized text in the prompt
+M5="$TMP/model05"
+"$PI0" gen-model --config demo --pi05 --dtype bf16 --seed 6 --out "$M5" 2>/dev/null || bad "gen-model --pi05"
+C5=(--model "$M5" --tokenizer "$TOK/tokenizer.json" --image base_0_rgb="$PHOTO" --prompt "pick up the coffee cup"
+    --seed 11 --format csv --norm-stats "$TMP/norm_stats.json")
+# q01 = 0, q99 = 1: s = (x - 0)/(1 + 1e-6)·2 - 1; x = 0.30 and 0.2995 fall in bin 76, 0.31 in 79
+"$PI0" infer "${C5[@]}" --state 0.1,0.2,0.30,0.4,0.5,0.6,0.7 --save-inputs "$TMP/obs05.st" >"$TMP/p5a.csv" 2>"$TMP/p5.err" \
+  && ok || bad "pi0.5 infer: $(cat "$TMP/p5.err")"
+"$PI0" infer "${C5[@]}" --state 0.1,0.2,0.2995,0.4,0.5,0.6,0.7 >"$TMP/p5b.csv" 2>/dev/null && cmp -s "$TMP/p5a.csv" "$TMP/p5b.csv" \
+  && ok || bad "pi0.5: a state change inside one bin changed the actions"
+"$PI0" infer "${C5[@]}" --state 0.1,0.2,0.31,0.4,0.5,0.6,0.7 >"$TMP/p5c.csv" 2>/dev/null && ! cmp -s "$TMP/p5a.csv" "$TMP/p5c.csv" \
+  && ok || bad "pi0.5: a state change across a bin edge left the actions unchanged"
+"$PI0" run --model "$M5" --inputs "$TMP/obs05.st" --out "$TMP/run05.st" 2>/dev/null && ok || bad "pi0 run on pi0.5 inputs"
+$PY - "$TMP/p5a.csv" "$TMP/run05.st" <<'PY' && ok || bad "pi0.5 actions not unnormalized with quantiles"
+import json, struct, sys, array
+un = [list(map(float, l.split(","))) for l in open(sys.argv[1]).read().split("\n")[1:] if l]
+b = open(sys.argv[2], "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+s, e = h["actions"]["data_offsets"]; a = array.array("f", b[8 + n + s:8 + n + e])
+A = h["actions"]["shape"][1]
+err = max(abs(un[r][d] - ((a[r * A + d] + 1) / 2 * (1 - 0 + 1e-6) + 0)) for r in range(len(un)) for d in range(7))
+print(f"pi0.5 unnormalized actions vs (a+1)/2*(q99-q01+1e-6)+q01: max |diff| {err:.2e}")
+assert len(un[0]) == 7 and err < 1e-5
+PY
+LONG5=$(printf 'pick up the red block and put it in the bowl %.0s' $(seq 1 25))
+"$PI0" infer "${C5[@]}" --state 0.1,0.2,0.3,0.4,0.5,0.6,0.7 --prompt "$LONG5" >/dev/null 2>"$TMP/long5.err" \
+  && grep -q "warning: prompt is .* truncated to max_token_len = 200" "$TMP/long5.err" && ok || bad "pi0.5 long prompt: $(cat "$TMP/long5.err")"
 echo "infer: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -26,4 +26,34 @@ rc=$?
 cat "$TMP/server.log"
 if [ $rc -ne 0 ]; then echo "FAIL: server exited with $rc after SIGTERM"; fail=1; fi
 grep -q "shut down after" "$TMP/server.log" || { echo "FAIL: no clean shutdown message"; fail=1; }
+
+# pi0.5: the server answers with the same actions as `pi0 infer` on the same observation
+"$PI0" gen-model --config demo --pi05 --dtype bf16 --seed 8 --out "$TMP/model05" 2>/dev/null || { echo "FAIL: gen-model --pi05"; exit 1; }
+cat >"$TMP/model05/norm_stats.json" <<'J'
+{"norm_stats": {"state": {"q01": [-1,-1,-1,-1,-1,-1,-1,-1], "q99": [1,1,1,1,1,1,1,1]},
+                "actions": {"q01": [0,0,0,0,0,0,0], "q99": [2,2,2,2,2,2,2]}}}
+J
+$PY -c "
+import numpy as np; from PIL import Image
+a = np.asarray(Image.open('$PHOTO').convert('RGB')); Image.fromarray(a[::2, ::2].copy()).save('$TMP/wrist.png')"
+"$PI0" serve --model "$TMP/model05" --tokenizer "$TOK/tokenizer.json" --port "$PORT" --preset libero 2>"$TMP/server05.log" &
+SERVER=$!
+for i in $(seq 1 100); do
+  $PY -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$PORT/healthz', timeout=1)" 2>/dev/null && break
+  sleep 0.2
+done
+STATE05=0.1,-0.2,0.3,0.05,0.5,-0.6,0.9,0.2
+$PY "$(dirname "$0")/serve_client.py" once "$PORT" "$PHOTO" "open the drawer" "$STATE05" >"$TMP/once05.json" 2>"$TMP/once05.err" \
+  || { echo "FAIL: pi0.5 request: $(cat "$TMP/once05.err")"; fail=1; }
+kill -TERM $SERVER; wait $SERVER
+"$PI0" infer --model "$TMP/model05" --tokenizer "$TOK/tokenizer.json" --image base_0_rgb="$PHOTO" \
+  --image left_wrist_0_rgb="$TMP/wrist.png" --prompt "open the drawer" --state "$STATE05" --format json \
+  --action-dims 7 >"$TMP/infer05.json" 2>"$TMP/infer05.err" || { echo "FAIL: pi0.5 infer: $(cat "$TMP/infer05.err")"; fail=1; }
+$PY - "$TMP/once05.json" "$TMP/infer05.json" <<'PY' || fail=1
+import json, sys
+s = json.load(open(sys.argv[1]))["actions"]; i = json.load(open(sys.argv[2]))["actions"]
+d = max(abs(a - b) for r, q in zip(s, i) for a, b in zip(r, q))
+print(f"pi0.5 serve vs infer: {len(s)}x{len(s[0])} actions, max |diff| {d:.3g}")
+assert len(s) == len(i) and len(s[0]) == 7 and d < 1e-5, "pi0.5 served actions differ from pi0 infer"
+PY
 exit $fail

@@ -23,9 +23,11 @@ const char *cli_find_tokenizer(const char *model_dir, char *buf, size_t n);
  * checkpoints). Returns how many were found; the first is written to buf. */
 int cli_find_norm_stats(const char *model_dir, char *buf, size_t n);
 /* Loads the norm stats at path, or (path NULL) the ones cli_find_norm_stats finds, saying so on
- * stderr as `who`; *out stays NULL when there are none. Returns 0, or the exit code after an
- * error message. The caller frees *out. */
+ * stderr as `who`; *out stays NULL when there are none. quantile: openpi's quantile
+ * normalization (every model but π0), else z-score. Returns 0, or the exit code after an error
+ * message. The caller frees *out. */
 #include "pi0.h"
-int cli_load_norm_stats(const char *model_dir, const char *path, const char *who, pi0_norm_stats **out);
+int cli_load_norm_stats(const char *model_dir, const char *path, const char *who, int quantile,
+                        pi0_norm_stats **out);
 
 #endif

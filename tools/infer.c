@@ -144,17 +144,19 @@ int cmd_infer(int argc, char **argv) {
     }
     double t0 = now_ms();
     if (pi0_tokenizer_load(t, tok_path) != PI0_OK) { rc = cli_error(2, "%s", pi0_tokenizer_error(t)); goto done; }
-    if ((rc = cli_load_norm_stats(model_dir, ns_path, "pi0", &ns))) goto done;
+    if ((rc = cli_load_norm_stats(model_dir, ns_path, "pi0", c->pi05, &ns))) goto done;
     if (pi0_obs_init(o, m) != PI0_OK) { rc = cli_error(2, "%s", pi0_obs_error(o)); goto done; }
     double t1 = now_ms();
     if (pi0_obs_set_prompt(o, t, prompt) != PI0_OK) { rc = cli_error(2, "%s", pi0_obs_error(o)); goto done; }
+    if (pi0_obs_set_state(o, state, n_state, ns) != PI0_OK) { rc = cli_error(2, "%s", pi0_obs_error(o)); goto done; }
+    const pi0_inputs *ready = pi0_obs_inputs(o); /* π0.5: the prompt is tokenized with the state here */
+    if (!ready) { rc = cli_error(2, "%s", pi0_obs_error(o)); goto done; }
     if (pi0_obs_warning(o)) fprintf(stderr, "pi0: warning: %s\n", pi0_obs_warning(o));
     double t2 = now_ms();
     for (int i = 0; i < n_img; i++)
         if (pi0_obs_set_image_file(o, cams[i], files[i]) != PI0_OK) { rc = cli_error(2, "%s", pi0_obs_error(o)); goto done; }
-    if (pi0_obs_set_state(o, state, n_state, ns) != PI0_OK) { rc = cli_error(2, "%s", pi0_obs_error(o)); goto done; }
     double t3 = now_ms();
-    pi0_inputs in = *pi0_obs_inputs(o);
+    pi0_inputs in = *ready;
 
     const int H = c->action_horizon, A = c->action_dim;
     noise = malloc((size_t)H * A * sizeof *noise);

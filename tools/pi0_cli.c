@@ -61,7 +61,8 @@ int cli_find_norm_stats(const char *model, char *buf, size_t n) {
     return found;
 }
 
-int cli_load_norm_stats(const char *model, const char *path, const char *who, pi0_norm_stats **out) {
+int cli_load_norm_stats(const char *model, const char *path, const char *who, int quantile,
+                        pi0_norm_stats **out) {
     char buf[4200];
     *out = NULL;
     if (!path) {
@@ -71,10 +72,10 @@ int cli_load_norm_stats(const char *model, const char *path, const char *who, pi
                              "--norm-stats", model, found);
         if (!found) return 0;
         path = buf;
-        fprintf(stderr, "%s: using norm stats %s\n", who, path);
+        fprintf(stderr, "%s: using norm stats %s (%s)\n", who, path, quantile ? "quantile" : "z-score");
     }
     *out = pi0_norm_stats_create();
-    if (!*out || pi0_norm_stats_load(*out, path, 0) != PI0_OK) return cli_error(2, "%s", pi0_norm_stats_error(*out));
+    if (!*out || pi0_norm_stats_load(*out, path, quantile) != PI0_OK) return cli_error(2, "%s", pi0_norm_stats_error(*out));
     return 0;
 }
 
@@ -97,7 +98,7 @@ static void usage(FILE *fp) {
           "             [--action-dims N] [--max-message-mb 64] [--adapt-to-pi true|false]\n"
           "             [--backend NAME] [--threads N]\n"
           "             openpi-compatible WebSocket policy server (GET /healthz answers OK)\n"
-          "  gen-model  --config tiny|small|demo|full|FILE.json --out DIR [--dtype f32|bf16] [--seed N]\n"
+          "  gen-model  --config tiny|small|demo|full|FILE.json --out DIR [--dtype f32|bf16] [--seed N] [--pi05]\n"
           "             write a random-weight checkpoint (for tests and benchmarks)\n"
           "  gen-image  --out FILE.png [--width W --height H]   a synthetic tabletop scene\n"
           "  check      --model DIR [--inputs FILE] [--cameras N] [--tokens N]\n"

@@ -385,7 +385,7 @@ int cmd_serve(int argc, char **argv) {
     if (!tok_path) tok_path = cli_find_tokenizer(model_dir, buf, sizeof buf);
     if (!tok_path) { rc = cli_error(2, "no tokenizer: pass --tokenizer FILE or set PI0_TOKENIZER"); goto done; }
     if (pi0_tokenizer_load(tok, tok_path) != PI0_OK) { rc = cli_error(2, "%s", pi0_tokenizer_error(tok)); goto done; }
-    if ((rc = cli_load_norm_stats(model_dir, ns_path, "pi0 serve", &ns))) goto done;
+    if ((rc = cli_load_norm_stats(model_dir, ns_path, "pi0 serve", c->pi05, &ns))) goto done;
     pi0_params p = pi0_default_params();
     p.backend = backend;
     p.num_threads = threads;

@@ -682,3 +682,5 @@ pi0_status pi0_tokenize_prompt(pi0_tokenizer *t, const char *prompt, int max_len
     }
     return PI0_OK;
 }
+
+int pi0_tokenizer_bos(const pi0_tokenizer *t) { return t ? t->bos_id : -1; }
