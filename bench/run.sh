@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# bench/run.sh [OUT_DIR] — full-size π0 benchmark on this machine: generates the random bf16
-# full-size checkpoint (3.2 B parameters, 6.5 GB; once) and a small one, then runs
-# `pi0 bench` with 1 and 3 cameras (48-token prompt, 10 steps). Measures; asserts nothing.
+# bench/run.sh [OUT_DIR] — full-size π0 and π0.5 benchmark on this machine: generates the random
+# bf16 full-size checkpoints (3.2 B parameters, 6.5 GB each; once) and a small one, then runs
+# `pi0 bench` with 1 and 3 cameras, 10 steps: π0 with a 48-token prompt (its whole budget), π0.5
+# with a realistic 60-token prompt in its 200-token budget. Measures; asserts nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-bench/out}
@@ -11,8 +12,11 @@ bash scripts/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)" >/dev/null
 [ -f "$OUT/pi0-full-bf16/model.safetensors" ] || ./build/pi0 gen-model --config full --dtype bf16 --seed 1 --out "$OUT/pi0-full-bf16"
+[ -f "$OUT/pi05-full-bf16/model.safetensors" ] || ./build/pi0 gen-model --config full --pi05 --dtype bf16 --seed 1 --out "$OUT/pi05-full-bf16"
 [ -f "$OUT/pi0-small/model.safetensors" ] || ./build/pi0 gen-model --config small --dtype bf16 --seed 1 --out "$OUT/pi0-small"
 for cams in 1 3; do
-  echo "=== $cams camera(s) ==="
+  echo "=== pi0, $cams camera(s) ==="
   ./build/pi0 bench --model "$OUT/pi0-full-bf16" --cameras "$cams" --runs "$RUNS" --small "$OUT/pi0-small"
+  echo "=== pi0.5, $cams camera(s) ==="
+  ./build/pi0 bench --model "$OUT/pi05-full-bf16" --cameras "$cams" --runs "$RUNS" --tokens 60
 done
