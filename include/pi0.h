@@ -40,7 +40,8 @@ typedef enum {
     PI0_ERR_TENSOR,     /* a tensor is missing, or has the wrong shape / dtype  */
     PI0_ERR_INPUT,      /* bad observation (lengths, masks, token ids, ...)     */
     PI0_ERR_NOMEM,      /* allocation failed                                    */
-    PI0_ERR_UNSUPPORTED /* feature or backend not available in this build       */
+    PI0_ERR_UNSUPPORTED,/* feature or backend not available in this build       */
+    PI0_ERR_DEVICE      /* the accelerator failed (CUDA error, no GPU)            */
 } pi0_status;
 
 /* Short constant name of a status ("ok", "io error", ...). */

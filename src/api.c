@@ -255,6 +255,7 @@ pi0_status pi0_session_infer(pi0_session *s, const pi0_inputs *in, float *action
     if (!s) return PI0_ERR_ARG;
     RETURN_ERR_IF(!s->d.be, &s->err, PI0_ERR_ARG, "session is not initialised");
     RETURN_ERR_IF(!actions, &s->err, PI0_ERR_ARG, "actions output is NULL");
+    s->err.msg[0] = 0;
     FORWARD_ERR(validate_inputs(s, in));
     const pi0_config *c = s->cfg;
     const size_t HA = (size_t)c->action_horizon * c->action_dim;
@@ -280,8 +281,11 @@ pi0_status pi0_session_infer(pi0_session *s, const pi0_inputs *in, float *action
             .noise = (in->noise ? in->noise : noise) + b * HA,
         };
         st = pi0_forward(s, &it, actions + b * HA, b == 0 && (s->params.dump || s->params.inject));
-        if (st == PI0_ERR_NOMEM) pi0_fail(&s->err, st, "out of memory during the forward pass");
-        else if (st != PI0_OK) pi0_fail(&s->err, st, "forward pass failed: %s", pi0_status_str(st));
+        const char *why = st != PI0_OK && s->d.be->last_error ? s->d.be->last_error(&s->d.ex) : NULL;
+        if (st == PI0_OK || (st == PI0_ERR_UNSUPPORTED && s->err.msg[0])) continue; /* a refused op said why */
+        if (why) pi0_fail(&s->err, st, "%s backend: %s", s->d.be->name, why);
+        else if (st == PI0_ERR_NOMEM) pi0_fail(&s->err, st, "out of memory during the forward pass");
+        else pi0_fail(&s->err, st, "forward pass failed: %s", pi0_status_str(st));
     }
     s->timing.total_ms = now_ms() - t0;
     free(noise);

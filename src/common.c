@@ -28,6 +28,7 @@ const char *pi0_status_str(pi0_status s) {
     case PI0_ERR_INPUT: return "bad input";
     case PI0_ERR_NOMEM: return "out of memory";
     case PI0_ERR_UNSUPPORTED: return "unsupported";
+    case PI0_ERR_DEVICE: return "device error";
     }
     return "unknown status";
 }

@@ -138,7 +138,16 @@ int main(int argc, char **argv) {
             p.dump = on_dump;
             p.dump_user = &got;
             pi0_session *s = pi0_session_create();
-            CHECK(pi0_session_init(s, m, &p) == PI0_OK, "init: %s", pi0_session_error(s));
+            pi0_status ist = pi0_session_init(s, m, &p);
+            if (ist == PI0_ERR_DEVICE) { /* a GPU backend on a machine without a GPU */
+                printf("SKIP: %s\n", pi0_session_error(s));
+                pi0_session_free(s);
+                st_close(&exp);
+                inputs_free(&in);
+                pi0_model_free(m);
+                return 77;
+            }
+            CHECK(ist == PI0_OK, "init: %s", pi0_session_error(s));
             float actions[65536];
             int64_t shape[2] = {c->action_horizon, c->action_dim};
             CHECK(pi0_session_infer(s, &in.in, actions) == PI0_OK, "infer: %s", pi0_session_error(s));

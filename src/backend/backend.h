@@ -113,6 +113,8 @@ typedef struct pi0_backend {
     pi0_status (*upload)(const pi0_exec *ex, void *dst, const void *src, size_t bytes);
     pi0_status (*download)(const pi0_exec *ex, void *dst, const void *src, size_t bytes);
     pi0_status (*sync)(const pi0_exec *ex);                    /* wait for queued work */
+    /* The message behind the last failed op of this session (e.g. a CUDA error), or NULL. */
+    const char *(*last_error)(const pi0_exec *ex);
 
     /* ---- ops ---- */
     /* y[M,N] (=|+=) epilogue(x[M,K]·Wᵀ); W is [N, K]. y may not alias x, ep->mul or ep->gate. */

@@ -1,0 +1,269 @@
+/* cuda_backend.cu — the `cuda` backend: NVIDIA GPUs through the CUDA runtime and cuBLASLt.
+ *
+ * At prepare() every matrix goes to the device once as bf16 (≈ 6.5 GB for the full model) and
+ * every vector as float32. A session owns a stream, a cuBLASLt handle and workspace, and the
+ * scratch the GEMM needs; its activation buffers are device memory (alloc), so the forward moves
+ * only the observation in and the actions out. Norms, RoPE, softmax and the Euler state stay
+ * float32. Ops run asynchronously on the session's stream; download and sync wait for it.
+ *
+ * Nothing here is model-specific: the forward (model/forward.c) drives these ops like any other
+ * backend's. */
+#include "cuda_common.cuh"
+
+#include <cstdlib>
+#include <cstring>
+
+void cuda_plans_free(cuda_gemm_plan *plans); /* cuda_matmul.cu */
+
+pi0_status cuda_fail(const pi0_exec *ex, const char *what, const char *why) {
+    cuda_session *cs = ex ? cuda_ctx(ex) : nullptr;
+    if (cs) snprintf(cs->err, sizeof cs->err, "%s: %s", what, why);
+    return PI0_ERR_DEVICE;
+}
+
+extern "C" int pi0_cuda_device_count(void) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        cudaGetLastError(); /* no driver / no device: clear the sticky-free error state */
+        return 0;
+    }
+    return n;
+}
+
+/* ---------------------------------------------------------------- weights */
+
+static void weights_free(cuda_weights *cw) {
+    if (!cw) return;
+    for (int i = 0; i < cw->n; i++) cudaFree(cw->ptrs[i]);
+    free(cw->ptrs);
+    free(cw->mats);
+    free(cw->vecs);
+    free(cw);
+}
+
+static void *dev_alloc(cuda_weights *cw, size_t bytes) {
+    if (cw->n == cw->cap) {
+        const int cap = cw->cap ? 2 * cw->cap : 1024;
+        void **np = (void **)realloc(cw->ptrs, cap * sizeof *np);
+        if (!np) return nullptr;
+        cw->ptrs = np;
+        cw->cap = cap;
+    }
+    void *p = nullptr;
+    if (cudaMalloc(&p, bytes ? bytes : 1) != cudaSuccess) return nullptr;
+    cw->ptrs[cw->n++] = p;
+    cw->bytes += bytes;
+    return p;
+}
+
+/* One matrix to the device as bf16, converted on the host in blocks of rows (a checkpoint may
+ * be F32/F16/BF16, or a stack of several tensors). */
+static pi0_status upload_mat(cuda_weights *cw, const pi0_mat *W, cuda_mat *out, pi0_err *e) {
+    const size_t n = (size_t)W->rows * W->cols;
+    out->N = W->rows;
+    out->K = W->cols;
+    out->w = (__nv_bfloat16 *)dev_alloc(cw, n * 2);
+    RETURN_ERR_IF(!out->w, e, PI0_ERR_NOMEM, "cuda backend: out of GPU memory for '%s' (%zu MB so far)", W->name,
+                  cw->bytes >> 20);
+    if (!W->parts && W->dtype == DT_BF16) {
+        cudaError_t ce = cudaMemcpy(out->w, W->data, n * 2, cudaMemcpyHostToDevice);
+        RETURN_ERR_IF(ce != cudaSuccess, e, PI0_ERR_DEVICE, "cuda backend: upload of '%s': %s", W->name,
+                      cudaGetErrorString(ce));
+        return PI0_OK;
+    }
+    const int block = (int)(((size_t)1 << 22) / (size_t)W->cols) + 1; /* ≈ 4 M values at a time */
+    float *f = (float *)malloc((size_t)block * W->cols * sizeof *f);
+    uint16_t *h = (uint16_t *)malloc((size_t)block * W->cols * sizeof *h);
+    pi0_status st = f && h ? PI0_OK : pi0_fail(e, PI0_ERR_NOMEM, "out of memory");
+    for (int r = 0; r < W->rows && st == PI0_OK; r += block) {
+        const int nr = W->rows - r < block ? W->rows - r : block;
+        const size_t m = (size_t)nr * W->cols;
+        pi0_mat_rows_f32(f, W, r, nr);
+        for (size_t i = 0; i < m; i++) h[i] = f32_to_bf16(f[i]);
+        cudaError_t ce = cudaMemcpy(out->w + (size_t)r * W->cols, h, m * 2, cudaMemcpyHostToDevice);
+        if (ce != cudaSuccess)
+            st = pi0_fail(e, PI0_ERR_DEVICE, "cuda backend: upload of '%s': %s", W->name, cudaGetErrorString(ce));
+    }
+    free(f);
+    free(h);
+    return st;
+}
+
+static pi0_status cuda_prepare(const pi0_weight_list *wl, void **handle, pi0_err *e) {
+    RETURN_ERR_IF(pi0_cuda_device_count() < 1, e, PI0_ERR_DEVICE,
+                  "cuda backend: no CUDA GPU found (no device, or no NVIDIA driver); use --backend fast or ref");
+    cuda_weights *cw = (cuda_weights *)calloc(1, sizeof *cw);
+    RETURN_ERR_IF(!cw, e, PI0_ERR_NOMEM, "out of memory");
+    cw->mats = (cuda_mat *)calloc((size_t)wl->nmats + wl->ntables + 1, sizeof *cw->mats);
+    cw->vecs = (cuda_vec *)calloc((size_t)wl->nvecs + 1, sizeof *cw->vecs);
+    pi0_status st = cw->mats && cw->vecs ? PI0_OK : pi0_fail(e, PI0_ERR_NOMEM, "out of memory");
+    cudaDeviceProp prop;
+    if (st == PI0_OK && cudaGetDeviceProperties(&prop, 0) == cudaSuccess)
+        snprintf(cw->device, sizeof cw->device, "%.100s, sm_%d%d", prop.name, prop.major, prop.minor);
+    for (int i = 0; i < wl->nmats + wl->ntables && st == PI0_OK; i++) {
+        pi0_mat *W = i < wl->nmats ? wl->mats[i] : wl->tables[i - wl->nmats];
+        st = upload_mat(cw, W, &cw->mats[i], e);
+        if (st == PI0_OK) W->prepared[PI0_SLOT_CUDA] = &cw->mats[i];
+    }
+    for (int i = 0; i < wl->nvecs && st == PI0_OK; i++) {
+        pi0_vec *v = wl->vecs[i];
+        cw->vecs[i].n = v->n;
+        cw->vecs[i].v = (float *)dev_alloc(cw, v->n * sizeof(float));
+        if (!cw->vecs[i].v) {
+            st = pi0_fail(e, PI0_ERR_NOMEM, "cuda backend: out of GPU memory for '%s'", v->name);
+            break;
+        }
+        cudaError_t ce = cudaMemcpy(cw->vecs[i].v, v->data, v->n * sizeof(float), cudaMemcpyHostToDevice);
+        if (ce != cudaSuccess) st = pi0_fail(e, PI0_ERR_DEVICE, "cuda backend: upload of '%s': %s", v->name,
+                                             cudaGetErrorString(ce));
+        else v->prepared[PI0_SLOT_CUDA] = &cw->vecs[i];
+    }
+    if (st != PI0_OK) {
+        for (int i = 0; i < wl->nmats; i++) wl->mats[i]->prepared[PI0_SLOT_CUDA] = nullptr;
+        for (int i = 0; i < wl->ntables; i++) wl->tables[i]->prepared[PI0_SLOT_CUDA] = nullptr;
+        for (int i = 0; i < wl->nvecs; i++) wl->vecs[i]->prepared[PI0_SLOT_CUDA] = nullptr;
+        weights_free(cw);
+        return st;
+    }
+    *handle = cw;
+    return PI0_OK;
+}
+
+static void cuda_release(void *handle, const pi0_weight_list *wl) {
+    for (int i = 0; i < wl->nmats; i++) wl->mats[i]->prepared[PI0_SLOT_CUDA] = nullptr;
+    for (int i = 0; i < wl->ntables; i++) wl->tables[i]->prepared[PI0_SLOT_CUDA] = nullptr;
+    for (int i = 0; i < wl->nvecs; i++) wl->vecs[i]->prepared[PI0_SLOT_CUDA] = nullptr;
+    weights_free((cuda_weights *)handle);
+}
+
+static void cuda_describe(const void *handle, char *buf, size_t n) {
+    const cuda_weights *cw = (const cuda_weights *)handle;
+    if (cw) snprintf(buf, n, "bf16 (cuBLASLt; %s; weights %.2f GB)", cw->device, cw->bytes / 1e9);
+    else snprintf(buf, n, "bf16 (cuBLASLt)");
+}
+
+/* ---------------------------------------------------------------- session */
+
+static void cuda_session_free(pi0_exec *ex) {
+    cuda_session *cs = cuda_ctx(ex);
+    if (!cs) return;
+    if (cs->stream) cudaStreamSynchronize(cs->stream);
+    cuda_plans_free(cs->plans);
+    free(cs->plans);
+    cudaFree(cs->workspace);
+    cudaFree(cs->xb);
+    cudaFree(cs->tmp);
+    if (cs->lt) cublasLtDestroy(cs->lt);
+    if (cs->stream) cudaStreamDestroy(cs->stream);
+    free(cs);
+    ex->ctx = nullptr;
+}
+
+static pi0_status cuda_session_init(pi0_exec *ex, const pi0_config *c, pi0_err *e) {
+    cuda_session *cs = (cuda_session *)calloc(1, sizeof *cs);
+    RETURN_ERR_IF(!cs, e, PI0_ERR_NOMEM, "out of memory");
+    ex->ctx = cs;
+    /* The largest GEMM operands of any stage: rows × the widest K and N. */
+    const size_t n_img = (size_t)pi0_config_image_tokens(c);
+    const size_t rows = (size_t)c->num_cameras * n_img + c->max_token_len + 1 + c->action_horizon;
+    size_t wide = 0;
+    const size_t dims[] = {(size_t)c->vision.mlp_dim, (size_t)c->vlm.mlp_dim, (size_t)c->expert.mlp_dim,
+                           (size_t)c->vision.width, (size_t)c->vlm.width, (size_t)c->expert.width,
+                           (size_t)c->vlm.num_heads * c->vlm.head_dim, 3u * c->vision.patch_size * c->vision.patch_size,
+                           2u * c->expert.width, (size_t)c->state_dim, (size_t)c->action_dim,
+                           (2u * c->expert.depth + 1) * 3u * c->expert.width};
+    for (size_t d : dims) wide = d > wide ? d : wide;
+    cs->xb_cap = rows * wide;
+    cs->tmp_cap = rows * wide;
+    cs->workspace_bytes = 32u << 20;
+    int dev = 0, smem = 0;
+    cudaError_t ce = cudaGetDevice(&dev);
+    if (ce == cudaSuccess) ce = cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlock, dev);
+    if (ce == cudaSuccess) ce = cudaStreamCreateWithFlags(&cs->stream, cudaStreamNonBlocking);
+    if (ce == cudaSuccess) ce = cudaMalloc(&cs->workspace, cs->workspace_bytes);
+    if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->xb, cs->xb_cap * sizeof *cs->xb);
+    if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->tmp, cs->tmp_cap * sizeof *cs->tmp);
+    RETURN_ERR_IF(ce != cudaSuccess, e, PI0_ERR_DEVICE, "cuda backend: session setup: %s", cudaGetErrorString(ce));
+    cs->max_smem = smem;
+    RETURN_ERR_IF(cublasLtCreate(&cs->lt) != CUBLAS_STATUS_SUCCESS, e, PI0_ERR_DEVICE,
+                  "cuda backend: cuBLASLt could not be initialised");
+    cs->plans = (cuda_gemm_plan *)calloc(CUDA_GEMM_SLOTS, sizeof *cs->plans);
+    RETURN_ERR_IF(!cs->plans, e, PI0_ERR_NOMEM, "out of memory");
+    return PI0_OK;
+}
+
+static void *cuda_alloc(const pi0_exec *ex, size_t bytes) {
+    void *p = nullptr;
+    if (cudaMalloc(&p, bytes) != cudaSuccess) return nullptr;
+    if (cudaMemsetAsync(p, 0, bytes, cuda_ctx(ex)->stream) != cudaSuccess ||
+        cudaStreamSynchronize(cuda_ctx(ex)->stream) != cudaSuccess) {
+        cudaFree(p);
+        return nullptr;
+    }
+    return p;
+}
+
+static void cuda_free_mem(const pi0_exec *ex, void *p) {
+    (void)ex;
+    cudaFree(p);
+}
+
+static pi0_status cuda_upload(const pi0_exec *ex, void *dst, const void *src, size_t bytes) {
+    CUDA_TRY(ex, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cuda_ctx(ex)->stream));
+    return PI0_OK;
+}
+
+static pi0_status cuda_download(const pi0_exec *ex, void *dst, const void *src, size_t bytes) {
+    CUDA_TRY(ex, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, cuda_ctx(ex)->stream));
+    CUDA_TRY(ex, cudaStreamSynchronize(cuda_ctx(ex)->stream));
+    return PI0_OK;
+}
+
+static pi0_status cuda_sync(const pi0_exec *ex) {
+    CUDA_TRY(ex, cudaStreamSynchronize(cuda_ctx(ex)->stream));
+    return PI0_OK;
+}
+
+static const char *cuda_last_error(const pi0_exec *ex) {
+    const cuda_session *cs = cuda_ctx(ex);
+    return cs && cs->err[0] ? cs->err : nullptr;
+}
+
+/* The table, filled field by field (C++17 has no designated initializers). */
+static pi0_backend make_table() {
+    pi0_backend b;
+    memset(&b, 0, sizeof b);
+    b.name = "cuda";
+    b.slot = PI0_SLOT_CUDA;
+    b.host_memory = 0;
+    b.prepare = cuda_prepare;
+    b.release = cuda_release;
+    b.describe = cuda_describe;
+    b.session_init = cuda_session_init;
+    b.session_free = cuda_session_free;
+    b.alloc = cuda_alloc;
+    b.free = cuda_free_mem;
+    b.upload = cuda_upload;
+    b.download = cuda_download;
+    b.sync = cuda_sync;
+    b.last_error = cuda_last_error;
+    b.matmul = cuda_matmul;
+    b.layernorm = cuda_layernorm;
+    b.rmsnorm = cuda_rmsnorm;
+    b.rmsnorm_mod = cuda_rmsnorm_mod;
+    b.gelu_tanh = cuda_gelu;
+    b.silu = cuda_silu;
+    b.mul = cuda_mul;
+    b.add = cuda_add;
+    b.add_weight = cuda_add_weight;
+    b.rope = cuda_rope;
+    b.attention = cuda_attention;
+    b.patchify = cuda_patchify;
+    b.embed = cuda_embed;
+    b.copy_rows = cuda_copy_rows;
+    b.time_embed = cuda_time_embed;
+    b.axpy = cuda_axpy;
+    return b;
+}
+
+extern "C" const pi0_backend pi0_backend_cuda = make_table();

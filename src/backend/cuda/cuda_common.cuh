@@ -1,0 +1,122 @@
+/* cuda_common.cuh — shared by the cuda backend's files: the per-session state, the prepared
+ * weights, and the checks that turn a CUDA / cuBLASLt failure into a pi0_status with a message
+ * kept in the session (reported by the backend's last_error). CUDA C++ lives only in this
+ * directory; the rest of pi0.c sees the C op table (backend.h). */
+#ifndef PI0_CUDA_COMMON_CUH
+#define PI0_CUDA_COMMON_CUH
+
+#include <cublasLt.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdio>
+
+extern "C" {
+#include "../backend.h"
+}
+
+/* A weight matrix on the device: bf16 [N, K] row-major (the checkpoint's [out, in]). */
+struct cuda_mat {
+    __nv_bfloat16 *w;
+    int N, K;
+};
+
+/* A weight vector on the device, float32. */
+struct cuda_vec {
+    float *v;
+    size_t n;
+};
+
+/* Every device allocation of a model's prepared weights (freed by release). */
+struct cuda_weights {
+    void **ptrs;
+    int n, cap;
+    size_t bytes;
+    cuda_mat *mats;
+    cuda_vec *vecs;
+    char device[128];
+};
+
+enum { CUDA_GEMM_SLOTS = 512 };
+
+/* A cuBLASLt matmul set up for one shape and epilogue, reused on every call with that key. */
+struct cuda_gemm_plan {
+    unsigned long long key[4];
+    int used;
+    cublasLtMatmulDesc_t desc;
+    cublasLtMatrixLayout_t a, b, c;
+    cublasLtMatmulAlgo_t algo;
+};
+
+struct cuda_session {
+    cudaStream_t stream;
+    cublasLtHandle_t lt;
+    void *workspace;
+    size_t workspace_bytes;
+    __nv_bfloat16 *xb;   /* GEMM inputs rounded to bf16 */
+    size_t xb_cap;
+    float *tmp;          /* GEMM output before an epilogue the library does not fuse */
+    size_t tmp_cap;
+    cuda_gemm_plan *plans;
+    int max_smem;        /* dynamic shared memory a block may use */
+    char err[256];
+};
+
+/* Records the failure of `what` in the session and returns PI0_ERR_DEVICE. */
+pi0_status cuda_fail(const pi0_exec *ex, const char *what, const char *why);
+
+#define CUDA_TRY(ex, call)                                                                  \
+    do {                                                                                    \
+        cudaError_t e_ = (call);                                                            \
+        if (e_ != cudaSuccess) return cuda_fail((ex), #call, cudaGetErrorString(e_));       \
+    } while (0)
+/* After a kernel launch: a bad configuration shows up here, a fault at the next sync. */
+#define CUDA_LAUNCHED(ex, name)                                                             \
+    do {                                                                                    \
+        cudaError_t e_ = cudaGetLastError();                                                \
+        if (e_ != cudaSuccess) return cuda_fail((ex), name, cudaGetErrorString(e_));        \
+    } while (0)
+#define LT_TRY(ex, call)                                                                    \
+    do {                                                                                    \
+        cublasStatus_t s_ = (call);                                                         \
+        if (s_ != CUBLAS_STATUS_SUCCESS) return cuda_fail((ex), #call, cublasLtGetStatusString(s_)); \
+    } while (0)
+
+static inline cuda_session *cuda_ctx(const pi0_exec *ex) { return (cuda_session *)ex->ctx; }
+static inline const cuda_mat *cuda_mat_of(const pi0_mat *W) {
+    return (const cuda_mat *)W->prepared[PI0_SLOT_CUDA];
+}
+static inline const float *cuda_vec_of(const pi0_vec *v) {
+    return v ? ((const cuda_vec *)v->prepared[PI0_SLOT_CUDA])->v : nullptr;
+}
+static inline unsigned blocks_for(size_t n, unsigned threads) { return (unsigned)((n + threads - 1) / threads); }
+
+/* ---- ops (cuda_kernels.cu, cuda_matmul.cu), with the op table's signatures ---- */
+pi0_status cuda_matmul(const pi0_exec *ex, float *y, const float *x, int M, const pi0_mat *W,
+                       const pi0_epilogue *ep);
+pi0_status cuda_layernorm(const pi0_exec *ex, float *y, const float *x, int M, int D, const pi0_vec *w,
+                          const pi0_vec *b, float eps);
+pi0_status cuda_rmsnorm(const pi0_exec *ex, float *y, const float *x, int M, int D, const pi0_vec *w, float eps);
+pi0_status cuda_rmsnorm_mod(const pi0_exec *ex, float *y, const float *x, int M, int D, const float *mod,
+                            float eps);
+pi0_status cuda_gelu(const pi0_exec *ex, float *x, size_t n);
+pi0_status cuda_silu(const pi0_exec *ex, float *x, size_t n);
+pi0_status cuda_mul(const pi0_exec *ex, float *x, const float *y, size_t n);
+pi0_status cuda_add(const pi0_exec *ex, float *x, const float *y, size_t n);
+pi0_status cuda_add_weight(const pi0_exec *ex, float *x, const pi0_vec *w, size_t n);
+pi0_status cuda_rope(const pi0_exec *ex, float *x, int M, int n_heads, int hd, const int32_t *pos, double theta);
+pi0_status cuda_attention(const pi0_exec *ex, float *out, const float *q, const float *k, const float *v,
+                          int M, int Nk, int Hq, int Hkv, int hd, const uint8_t *allowed, float scale);
+pi0_status cuda_patchify(const pi0_exec *ex, float *patches, const float *img, int C, int S, int p);
+pi0_status cuda_embed(const pi0_exec *ex, float *out, const pi0_mat *E, const int32_t *ids, int n, float scale);
+pi0_status cuda_copy_rows(const pi0_exec *ex, float *dst, size_t dst_stride, const float *src, size_t src_stride,
+                          int rows, int cols);
+pi0_status cuda_time_embed(const pi0_exec *ex, float *out, double t, int d, double min_period, double max_period);
+pi0_status cuda_axpy(const pi0_exec *ex, float *x, const float *v, float alpha, size_t n);
+
+/* Kernels the matmul needs from cuda_kernels.cu. */
+pi0_status cuda_to_bf16(const pi0_exec *ex, __nv_bfloat16 *dst, const float *src, size_t n);
+pi0_status cuda_epilogue(const pi0_exec *ex, float *y, const float *t, const float *bias, int gelu,
+                         const float *mul, const float *gate, int accumulate, int M, int N);
+
+#endif

@@ -1,0 +1,118 @@
+/* cuda_matmul.cu — the one GEMM entry of the cuda backend: y[M, N] (=|+=) epilogue(x[M, K]·Wᵀ)
+ * through cuBLASLt, bf16 operands (the activations rounded once per call), float32 accumulation
+ * and output. The bias, GELU(tanh) and the residual add (beta = 1, C = D = y) run in cuBLASLt's
+ * epilogue; the GeGLU product and π0.5's gate are not cuBLASLt epilogues, so those calls write
+ * to a scratch and one elementwise kernel finishes them.
+ *
+ * Layout: cuBLASLt is column-major. The row-major y [M, N] is the column-major N×M matrix
+ * D = W·xᵀ, with W (row-major [N, K] = column-major K×N, ld K) transposed and xᵀ (row-major
+ * [M, K] = column-major K×M, ld K) as is; the bias is per row of D (length N). A matmul set up
+ * for a (shape, epilogue, alignment) is kept in a small cache of plans, so the heuristic runs
+ * once per shape. */
+#include "cuda_common.cuh"
+
+#include <cstring>
+
+namespace {
+
+/* The largest power of two (≤ 256) dividing the address: cuBLASLt picks kernels by alignment. */
+unsigned alignment(const void *p) {
+    const unsigned long long a = (unsigned long long)(uintptr_t)p;
+    unsigned al = 256;
+    while (al > 1 && a % al) al >>= 1;
+    return al;
+}
+
+void plan_clear(cuda_gemm_plan *p) {
+    if (p->desc) cublasLtMatmulDescDestroy(p->desc);
+    if (p->a) cublasLtMatrixLayoutDestroy(p->a);
+    if (p->b) cublasLtMatrixLayoutDestroy(p->b);
+    if (p->c) cublasLtMatrixLayoutDestroy(p->c);
+    memset(p, 0, sizeof *p);
+}
+
+pi0_status plan_create(const pi0_exec *ex, cuda_gemm_plan *p, int M, int N, int K, cublasLtEpilogue_t epi,
+                       unsigned align_y) {
+    cuda_session *cs = cuda_ctx(ex);
+    const cublasOperation_t trans = CUBLAS_OP_T;
+    LT_TRY(ex, cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    LT_TRY(ex, cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &trans, sizeof trans));
+    LT_TRY(ex, cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+    LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->a, CUDA_R_16BF, K, N, K));
+    LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->b, CUDA_R_16BF, K, M, K));
+    LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, N, M, N));
+    cublasLtMatmulPreference_t pref;
+    LT_TRY(ex, cublasLtMatmulPreferenceCreate(&pref));
+    const uint32_t al = align_y;
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cs->workspace_bytes,
+                                         sizeof cs->workspace_bytes);
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al, sizeof al);
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al, sizeof al);
+    cublasLtMatmulHeuristicResult_t best;
+    int found = 0;
+    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(cs->lt, p->desc, p->a, p->b, p->c, p->c, pref, 1, &best, &found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (st != CUBLAS_STATUS_SUCCESS || found == 0) {
+        char why[160];
+        snprintf(why, sizeof why, "no cuBLASLt algorithm for M=%d N=%d K=%d (epilogue %d): %s", M, N, K, (int)epi,
+                 st == CUBLAS_STATUS_SUCCESS ? "none found" : cublasLtGetStatusString(st));
+        return cuda_fail(ex, "cublasLtMatmulAlgoGetHeuristic", why);
+    }
+    p->algo = best.algo;
+    return PI0_OK;
+}
+
+/* D[N, M] (col-major) = epi(W·xᵀ) (+ beta·D). */
+pi0_status gemm(const pi0_exec *ex, float *y, const __nv_bfloat16 *xb, int M, const cuda_mat *W, const float *bias,
+                int gelu, float beta) {
+    cuda_session *cs = cuda_ctx(ex);
+    const cublasLtEpilogue_t epi = gelu ? (bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU)
+                                        : (bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT);
+    const unsigned al = alignment(y);
+    const unsigned long long key[4] = {(unsigned long long)M, (unsigned long long)W->N << 32 | (unsigned)W->K,
+                                       (unsigned long long)epi, al};
+    unsigned long long h = 1469598103934665603ull;
+    for (int i = 0; i < 4; i++) h = (h ^ key[i]) * 1099511628211ull;
+    cuda_gemm_plan *p = &cs->plans[(h ^ (h >> 29)) % CUDA_GEMM_SLOTS];
+    if (!p->used || memcmp(p->key, key, sizeof key) != 0) {
+        plan_clear(p);
+        pi0_status st = plan_create(ex, p, M, W->N, W->K, epi, al);
+        if (st != PI0_OK) { plan_clear(p); return st; }
+        memcpy(p->key, key, sizeof key);
+        p->used = 1;
+    }
+    if (bias)
+        LT_TRY(ex, cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    const float alpha = 1.0f;
+    LT_TRY(ex, cublasLtMatmul(cs->lt, p->desc, &alpha, W->w, p->a, xb, p->b, &beta, y, p->c, y, p->c, &p->algo,
+                              cs->workspace, cs->workspace_bytes, cs->stream));
+    return PI0_OK;
+}
+
+} // namespace
+
+pi0_status cuda_matmul(const pi0_exec *ex, float *y, const float *x, int M, const pi0_mat *W, const pi0_epilogue *ep) {
+    cuda_session *cs = cuda_ctx(ex);
+    const cuda_mat *w = cuda_mat_of(W);
+    if (!cs || !w) return PI0_ERR_UNSUPPORTED;
+    if (M <= 0) return PI0_OK;
+    const int N = W->rows, K = W->cols;
+    if ((size_t)M * K > cs->xb_cap || (size_t)M * N > cs->tmp_cap) {
+        char why[128];
+        snprintf(why, sizeof why, "matmul [%d x %d] x [%d x %d]ᵀ exceeds the session's scratch", M, K, N, K);
+        return cuda_fail(ex, W->name, why);
+    }
+    FORWARD_ERR(cuda_to_bf16(ex, cs->xb, x, (size_t)M * K));
+    const float *bias = ep && ep->bias ? cuda_vec_of(ep->bias) : nullptr;
+    const int gelu = ep && ep->gelu, acc = ep && ep->accumulate;
+    if (ep && (ep->mul || ep->gate)) { /* GEMM + bias (+ GELU) to scratch, then ⊙ mul ⊙ gate (+ y) */
+        FORWARD_ERR(gemm(ex, cs->tmp, cs->xb, M, w, bias, gelu, 0.0f));
+        return cuda_epilogue(ex, y, cs->tmp, nullptr, 0, ep->mul, ep->gate, acc, M, N);
+    }
+    return gemm(ex, y, cs->xb, M, w, bias, gelu, acc ? 1.0f : 0.0f);
+}
+
+void cuda_plans_free(cuda_gemm_plan *plans) {
+    if (!plans) return;
+    for (int i = 0; i < CUDA_GEMM_SLOTS; i++) plan_clear(&plans[i]);
+}
