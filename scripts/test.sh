@@ -9,7 +9,7 @@ bash scripts/fetch_tokenizer.sh --with-js
 golden=${PI0_GOLDEN_DIR:-$(cd .. && pwd)/shared/golden}
 # The CUDA toolkit, when installed, is found and the cuda backend compiled (its tests skip
 # without a GPU).
-[ -x /usr/local/cuda/bin/nvcc ] && ! command -v nvcc >/dev/null && export PATH="$PATH:/usr/local/cuda/bin"
+if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH="$PATH:/usr/local/cuda/bin"; fi
 cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DPI0_SANITIZE=ON -DPI0_GOLDEN_DIR="$golden" >/dev/null
 cmake --build build-test -j"$(nproc)"
 ctest --test-dir build-test --output-on-failure
