@@ -166,6 +166,14 @@ typedef struct {
 /* Writes up to cap rows; returns the number of rows available. */
 int pi0_session_op_report(const pi0_session *s, pi0_op_report *out, int cap);
 
+/* For a GPU session: the device's ceilings measured now (a large bf16 GEMM, a large
+ * device-to-device copy counting bytes read and written) and its memory in use.
+ * PI0_ERR_UNSUPPORTED for the CPU backends. */
+typedef struct {
+    double gemm_tflops, copy_gb_per_s, mem_used_gb, mem_total_gb;
+} pi0_device_ceilings;
+pi0_status pi0_session_measure_device(pi0_session *s, pi0_device_ceilings *out);
+
 /* ---- tokenizer: PaliGemma SentencePiece BPE with byte fallback ---- */
 typedef struct pi0_tokenizer pi0_tokenizer;
 

@@ -301,6 +301,22 @@ const char *pi0_session_backend_info(const pi0_session *s) {
     return buf;
 }
 
+pi0_status pi0_session_measure_device(pi0_session *s, pi0_device_ceilings *out) {
+    if (!s || !out) return PI0_ERR_ARG;
+    RETURN_ERR_IF(!s->d.be, &s->err, PI0_ERR_ARG, "session is not initialised");
+    RETURN_ERR_IF(!s->d.be->measure, &s->err, PI0_ERR_UNSUPPORTED, "the %s backend has no device to measure",
+                  s->d.be->name);
+    double f = 0, c = 0, u = 0, t = 0;
+    pi0_status st = s->d.be->measure(&s->d.ex, &f, &c, &u, &t);
+    if (st != PI0_OK) {
+        const char *why = s->d.be->last_error ? s->d.be->last_error(&s->d.ex) : NULL;
+        return pi0_fail(&s->err, st, "%s backend: measuring the device failed%s%s", s->d.be->name, why ? ": " : "",
+                        why ? why : "");
+    }
+    *out = (pi0_device_ceilings){f / 1e12, c / 1e9, u / 1e9, t / 1e9};
+    return PI0_OK;
+}
+
 int pi0_session_op_report(const pi0_session *s, pi0_op_report *out, int cap) {
     if (!s || !s->d.be) return 0;
     int n = 0;

@@ -183,23 +183,31 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* FLOPs and matmul-only FLOPs / time per component from the op report of the last run. */
-static void component_work(pi0_session *s, const char *comp, double *flops, double *mm_flops, double *mm_ms) {
+/* FLOPs, matmul-only FLOPs / time and the weight bytes the matmuls read (bf16) per component,
+ * from the op report of the last run. */
+static void component_work(pi0_session *s, const char *comp, double *flops, double *mm_flops, double *mm_ms,
+                           double *weight_bytes) {
     pi0_op_report rows[128];
     int n = pi0_session_op_report(s, rows, 128);
-    *flops = *mm_flops = *mm_ms = 0;
+    *flops = *mm_flops = *mm_ms = *weight_bytes = 0;
     for (int i = 0; i < n && i < 128; i++) {
         if (strcmp(rows[i].component, comp)) continue;
         *flops += rows[i].flops;
-        if (!strcmp(rows[i].op, "matmul")) { *mm_flops += rows[i].flops; *mm_ms += rows[i].ms; }
+        if (!strcmp(rows[i].op, "matmul")) {
+            *mm_flops += rows[i].flops;
+            *mm_ms += rows[i].ms;
+            *weight_bytes += rows[i].bytes;
+        }
     }
 }
 
-/* Median wall time of `runs` inferences (after one warm-up). */
-static double time_runs(pi0_session *s, const pi0_inputs *in, int runs, double *stage_med) {
+/* Median wall time of `runs` inferences after one warm-up, whose time goes to *first_ms (first-call
+ * overhead: oneDNN JIT, cuBLASLt heuristics, CUDA graph capture). */
+static double time_runs(pi0_session *s, const pi0_inputs *in, int runs, double *stage_med, double *first_ms) {
     float *act = malloc(sizeof(float) * 65536 * 4);
     double *tot = calloc(runs, sizeof *tot), *st[3] = {calloc(runs, sizeof(double)), calloc(runs, sizeof(double)), calloc(runs, sizeof(double))};
     pi0_session_infer(s, in, act);
+    if (first_ms) *first_ms = pi0_session_timing(s).total_ms;
     for (int r = 0; r < runs; r++) {
         pi0_session_infer(s, in, act);
         pi0_timing t = pi0_session_timing(s);
@@ -224,32 +232,57 @@ int cmd_bench(int argc, char **argv) {
     const pi0_config *c = pi0_model_config(m);
     synth_obs obs;
     if (!synth_make(&obs, c, o.cameras, o.tokens, 1)) { rc = cli_error(2, "out of memory"); goto done; }
-    const char *peak_what;
-    double peak = measure_peak(o.threads > 0 ? o.threads : 2, &peak_what);
+    /* The ceilings, measured in this run: a GPU's (a large bf16 GEMM, a large copy), else the
+     * CPU's bf16 dot-product peak. */
+    pi0_device_ceilings dev;
+    const int gpu = pi0_session_measure_device(s, &dev) == PI0_OK;
+    const char *peak_what = "";
+    double peak = gpu ? dev.gemm_tflops * 1e3 : measure_peak(o.threads > 0 ? o.threads : 2, &peak_what);
     printf("pi0 bench: %s, %d camera(s), %d prompt tokens, %d steps, %d run(s) after 1 warm-up\n",
            o.model, o.cameras, o.tokens, c->num_steps, o.runs);
     printf("backend:   %s\n", pi0_session_backend_info(s));
-    printf("peak:      %.1f GFLOP/s measured now (%s, all threads)\n", peak, peak_what);
-    printf("load:      %.1f s (read, check, reorder weights)\n", load_ms / 1e3);
-    double stage[3];
-    double total = time_runs(s, &obs.in, o.runs, stage);
+    if (gpu)
+        printf("ceilings:  %.1f TFLOP/s (bf16 GEMM 8192^3, cuBLASLt), %.0f GB/s (device-to-device copy, read + "
+               "written), measured now\n", dev.gemm_tflops, dev.copy_gb_per_s);
+    else
+        printf("peak:      %.1f GFLOP/s measured now (%s, all threads)\n", peak, peak_what);
+    printf("load:      %.1f s (read, check, %s weights)\n", load_ms / 1e3, gpu ? "upload" : "reorder");
+    double stage[3], first_ms = 0;
+    double total = time_runs(s, &obs.in, o.runs, stage, &first_ms);
     const char *names[3] = {"vision", "prefix", "suffix"};
     const char *labels[3] = {"vision (SigLIP+proj)", "prefix LLM (KV cache)", "denoise (all steps)"};
-    printf("\n%-24s %10s %10s %9s %8s %13s %8s\n", "stage", "median ms", "GFLOP", "GFLOP/s", "of peak",
-           "GEMM GFLOP/s", "of peak");
-    double all_flops = 0;
+    if (gpu) printf("\n%-24s %10s %10s %9s %8s %12s %8s\n", "stage", "median ms", "GFLOP", "TFLOP/s", "of peak",
+                    "weights GB/s", "of copy");
+    else printf("\n%-24s %10s %10s %9s %8s %13s %8s\n", "stage", "median ms", "GFLOP", "GFLOP/s", "of peak",
+                "GEMM GFLOP/s", "of peak");
+    double all_flops = 0, all_bytes = 0;
     for (int k = 0; k < 3; k++) {
-        double f, mf, mms;
-        component_work(s, names[k], &f, &mf, &mms);
+        double f, mf, mms, wb;
+        component_work(s, names[k], &f, &mf, &mms, &wb);
         all_flops += f;
-        const double gemm = mms > 0 ? mf / 1e6 / mms : 0.0;
-        printf("%-24s %10.1f %10.1f %9.1f %7.1f%% %13.1f %7.1f%%\n", labels[k], stage[k], f / 1e9,
-               f / 1e6 / stage[k], 100.0 * (f / 1e6 / stage[k]) / peak, gemm, 100.0 * gemm / peak);
-        if (k == 2)
-            printf("%-24s %10.1f\n", "  one denoise step", stage[k] / c->num_steps);
+        all_bytes += wb;
+        const double rate = f / 1e6 / stage[k]; /* GFLOP/s */
+        if (gpu) { /* op times are launch times on a GPU: only stage times (CUDA events) are rates */
+            const double gbs = wb / 1e6 / stage[k];
+            printf("%-24s %10.3f %10.1f %9.1f %7.1f%% %12.0f %7.1f%%\n", labels[k], stage[k], f / 1e9, rate / 1e3,
+                   100.0 * rate / peak, gbs, 100.0 * gbs / dev.copy_gb_per_s);
+        } else {
+            const double gemm = mms > 0 ? mf / 1e6 / mms : 0.0;
+            printf("%-24s %10.1f %10.1f %9.1f %7.1f%% %13.1f %7.1f%%\n", labels[k], stage[k], f / 1e9, rate,
+                   100.0 * rate / peak, gemm, 100.0 * gemm / peak);
+        }
+        if (k == 2) printf("%-24s %10.3f\n", "  one denoise step", stage[k] / c->num_steps);
     }
-    printf("%-24s %10.1f %10.1f %9.1f %7.1f%%\n", "total", total, all_flops / 1e9,
-           all_flops / 1e6 / total, 100.0 * (all_flops / 1e6 / total) / peak);
+    const double rate = all_flops / 1e6 / total;
+    if (gpu)
+        printf("%-24s %10.3f %10.1f %9.1f %7.1f%% %12.0f %7.1f%%\n", "total", total, all_flops / 1e9, rate / 1e3,
+               100.0 * rate / peak, all_bytes / 1e6 / total, 100.0 * all_bytes / 1e6 / total / dev.copy_gb_per_s);
+    else
+        printf("%-24s %10.1f %10.1f %9.1f %7.1f%%\n", "total", total, all_flops / 1e9, rate, 100.0 * rate / peak);
+    printf("first call: %.1f ms (one-time: kernel JIT / GEMM heuristics / graph capture), not in the medians\n",
+           first_ms);
+    if (gpu && pi0_session_measure_device(s, &dev) == PI0_OK)
+        printf("GPU memory: %.2f GB in use of %.1f GB\n", dev.mem_used_gb, dev.mem_total_gb);
     printf("peak RSS:  %ld MB\n", peak_rss_mb());
     synth_free(&obs);
     if (o.small) {
@@ -261,7 +294,7 @@ int cmd_bench(int argc, char **argv) {
             if ((rc = load_session(o.small, be[k], o.threads, &sm_m[k], &sm_s[k], NULL, NULL, NULL, NULL))) break;
             synth_obs so;
             synth_make(&so, pi0_model_config(sm_m[k]), o.cameras, o.tokens, 1);
-            t[k] = time_runs(sm_s[k], &so.in, o.runs, NULL);
+            t[k] = time_runs(sm_s[k], &so.in, o.runs, NULL, NULL);
             synth_free(&so);
             pi0_session_free(sm_s[k]);
             pi0_model_free(sm_m[k]);
@@ -292,7 +325,7 @@ int cmd_verify(int argc, char **argv) {
     int n = pi0_session_op_report(s, rows, 128);
     printf("pi0 verify: %s, %d camera(s), %d prompt tokens; backend %s\n\n", o.model, o.cameras, o.tokens,
            pi0_session_backend_info(s));
-    printf("%-8s %-12s %-8s %8s %12s %10s %10s\n", "stage", "op", "ran on", "calls", "GFLOP", "MB moved", "ms");
+    printf("%-8s %-12s %-8s %8s %12s %10s %10s\n", "stage", "op", "ran on", "calls", "GFLOP", "MB", "ms");
     double f_all = 0, f_fast = 0, t_all = 0, t_fast = 0, up = 0, down = 0;
     int fallbacks = 0;
     for (int i = 0; i < n && i < 128; i++) {
@@ -309,8 +342,11 @@ int cmd_verify(int argc, char **argv) {
     printf("\naccelerated path: %.2f%% of FLOPs, %.2f%% of op time; %d fallback row(s)%s\n",
            f_all > 0 ? 100 * f_fast / f_all : 0, t_all > 0 ? 100 * t_fast / t_all : 0, fallbacks,
            fallbacks ? " (listed above)" : "");
-    printf("host -> backend memory: %.3f MB in %s; backend -> host: %.3f MB (per call)\n", up / 1e6,
-           "uploads", down / 1e6);
+    if (!strcmp(pi0_session_backend(s), "cuda"))
+        printf("(cuda: op times are host launch times, the GPU runs asynchronously; `pi0 bench` times stages "
+               "with CUDA events)\n");
+    printf("host -> backend memory: %.3f MB (uploads); backend -> host: %.3f MB (downloads), per call\n"
+           "(MB: bytes moved for upload/download, weight bytes read (bf16) for matmul)\n", up / 1e6, down / 1e6);
 done:
     pi0_session_free(s);
     pi0_model_free(m);

@@ -21,6 +21,8 @@
 
 /* Each backend's slot in the weight handles' `prepared` arrays. */
 enum { PI0_SLOT_REF, PI0_SLOT_FAST, PI0_SLOT_CUDA, PI0_SLOTS };
+/* Timing points of a forward pass: start, vision done, prefix done, denoise done. */
+enum { PI0_MARKS = 4 };
 
 /* A [rows, cols] matrix in the checkpoint, in its stored dtype (F32/BF16/F16). A stacked matrix
  * (data NULL, parts != NULL) is the row-wise concatenation of nparts matrices with the same
@@ -74,6 +76,14 @@ typedef struct {
     pi0_op_stats op[COMP_COUNT][OP_COUNT];
 } pi0_stats;
 
+/* What one recorded graph ran, added to the statistics at each replay. */
+typedef struct {
+    uint64_t key;
+    int used;
+    pi0_stats ops;
+} pi0_graph_stats;
+enum { PI0_GRAPH_STATS = 16 };
+
 typedef struct {
     int num_threads;      /* >= 1 */
     void *ctx;            /* backend-private per-session state (fast: oneDNN stream, scratch) */
@@ -115,6 +125,19 @@ typedef struct pi0_backend {
     pi0_status (*sync)(const pi0_exec *ex);                    /* wait for queued work */
     /* The message behind the last failed op of this session (e.g. a CUDA error), or NULL. */
     const char *(*last_error)(const pi0_exec *ex);
+    /* Optional, for asynchronous backends. mark(i) records timing point i (< PI0_MARKS) in the
+     * queue; elapsed_ms(i, j) is the time between two marks once they completed (CUDA events). */
+    pi0_status (*mark)(const pi0_exec *ex, int i);
+    double (*elapsed_ms)(const pi0_exec *ex, int i, int j);
+    /* Optional: record the ops between graph_begin and graph_end once per key and replay them
+     * afterwards (CUDA graphs). graph_begin sets *replayed = 1 when it launched a recorded
+     * graph (the caller then skips those ops); graph_end sets *rerun = 1 when recording failed
+     * and the ops it saw did not run. */
+    pi0_status (*graph_begin)(const pi0_exec *ex, uint64_t key, int *replayed);
+    pi0_status (*graph_end)(const pi0_exec *ex, uint64_t key, int *rerun);
+    /* Optional: the device's ceilings measured now, and its memory in use. */
+    pi0_status (*measure)(const pi0_exec *ex, double *gemm_flops_per_s, double *copy_bytes_per_s,
+                          double *mem_used_bytes, double *mem_total_bytes);
 
     /* ---- ops ---- */
     /* y[M,N] (=|+=) epilogue(x[M,K]·Wᵀ); W is [N, K]. y may not alias x, ep->mul or ep->gate. */
@@ -180,6 +203,8 @@ typedef struct {
     const pi0_backend *be;
     pi0_exec ex;
     pi0_err *err;         /* where a refused op is explained */
+    pi0_stats at_capture; /* statistics when the graph being recorded began */
+    pi0_graph_stats graphs[PI0_GRAPH_STATS];
 } pi0_dispatch;
 
 void *be_alloc(pi0_dispatch *d, size_t bytes);
@@ -187,6 +212,12 @@ void be_free(pi0_dispatch *d, void *p);
 pi0_status op_upload(pi0_dispatch *d, void *dst, const void *src, size_t bytes);
 pi0_status op_download(pi0_dispatch *d, void *dst, const void *src, size_t bytes);
 pi0_status op_sync(pi0_dispatch *d);
+/* Timing point i (host clock, or the backend's events); ms between two points after a sync. */
+pi0_status op_mark(pi0_dispatch *d, int i, double host_ms[PI0_MARKS]);
+double op_elapsed_ms(pi0_dispatch *d, int i, int j, const double host_ms[PI0_MARKS]);
+/* Graph recording around a run of ops (no-ops for backends without it); see the table. */
+pi0_status op_graph_begin(pi0_dispatch *d, uint64_t key, int *replayed);
+pi0_status op_graph_end(pi0_dispatch *d, uint64_t key, int *rerun);
 
 pi0_status op_matmul(pi0_dispatch *d, float *y, const float *x, int M, const pi0_mat *W,
                      const pi0_epilogue *ep);

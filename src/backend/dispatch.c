@@ -111,18 +111,79 @@ pi0_status op_download(pi0_dispatch *d, void *dst, const void *src, size_t bytes
 
 pi0_status op_sync(pi0_dispatch *d) { return d->be->sync ? d->be->sync(&d->ex) : PI0_OK; }
 
+pi0_status op_mark(pi0_dispatch *d, int i, double host_ms[PI0_MARKS]) {
+    host_ms[i] = now_ms();
+    return d->be->mark ? d->be->mark(&d->ex, i) : PI0_OK;
+}
+
+double op_elapsed_ms(pi0_dispatch *d, int i, int j, const double host_ms[PI0_MARKS]) {
+    return d->be->mark && d->be->elapsed_ms ? d->be->elapsed_ms(&d->ex, i, j) : host_ms[j] - host_ms[i];
+}
+
+/* ---------------------------------------------------------------- graphs */
+
+static void stats_add(pi0_stats *to, const pi0_stats *a, const pi0_stats *b, double sign) {
+    for (int c = 0; c < COMP_COUNT; c++)
+        for (int o = 0; o < OP_COUNT; o++)
+            for (int f = 0; f < 2; f++) {
+                to->op[c][o].calls[f] += (long)sign * (a->op[c][o].calls[f] - (b ? b->op[c][o].calls[f] : 0));
+                to->op[c][o].flops[f] += sign * (a->op[c][o].flops[f] - (b ? b->op[c][o].flops[f] : 0));
+                to->op[c][o].bytes[f] += sign * (a->op[c][o].bytes[f] - (b ? b->op[c][o].bytes[f] : 0));
+                to->op[c][o].ms[f] += sign * (a->op[c][o].ms[f] - (b ? b->op[c][o].ms[f] : 0));
+            }
+}
+
+/* A replayed graph runs the ops it recorded: their calls, FLOPs and bytes count again (their
+ * time is the replay's, added to the graph row by the caller's stage timing). */
+pi0_status op_graph_begin(pi0_dispatch *d, uint64_t key, int *replayed) {
+    *replayed = 0;
+    if (!d->be->graph_begin) return PI0_OK;
+    FORWARD_ERR(d->be->graph_begin(&d->ex, key, replayed));
+    if (*replayed && d->ex.stats) {
+        for (int i = 0; i < PI0_GRAPH_STATS; i++)
+            if (d->graphs[i].used && d->graphs[i].key == key) {
+                pi0_stats zero;
+                memset(&zero, 0, sizeof zero);
+                pi0_stats ops = d->graphs[i].ops;
+                for (int c = 0; c < COMP_COUNT; c++) /* times of a replay are not per op */
+                    for (int o = 0; o < OP_COUNT; o++) ops.op[c][o].ms[0] = ops.op[c][o].ms[1] = 0;
+                stats_add(d->ex.stats, &ops, &zero, 1.0);
+            }
+    } else if (d->ex.stats) {
+        d->at_capture = *d->ex.stats;
+    }
+    return PI0_OK;
+}
+
+pi0_status op_graph_end(pi0_dispatch *d, uint64_t key, int *rerun) {
+    *rerun = 0;
+    if (!d->be->graph_end) return PI0_OK;
+    FORWARD_ERR(d->be->graph_end(&d->ex, key, rerun));
+    if (d->ex.stats && !*rerun) { /* remember what the graph runs */
+        pi0_graph_stats *g = &d->graphs[key % PI0_GRAPH_STATS];
+        memset(g, 0, sizeof *g);
+        g->key = key;
+        g->used = 1;
+        stats_add(&g->ops, d->ex.stats, &d->at_capture, 1.0);
+    }
+    if (d->ex.stats && *rerun) *d->ex.stats = d->at_capture; /* the ops will be counted again */
+    return PI0_OK;
+}
+
 /* ---------------------------------------------------------------- ops */
 
 /* Calls the backend's op if it has one; on NULL or PI0_ERR_UNSUPPORTED runs ref's op when the
  * backend's buffers are host memory (the ref call receives ex with ctx and weights NULL: ref
- * keeps no state), else fails naming the op. */
-#define DISPATCH(op_id, field, flops, ...)                                                   \
+ * keeps no state), else fails naming the op. `bytes`: weight bytes the op reads (a matmul's
+ * matrix, counted as bf16: what the accelerated backends keep). */
+#define DISPATCH(op_id, field, flops, ...) DISPATCH_B(op_id, field, flops, 0, __VA_ARGS__)
+#define DISPATCH_B(op_id, field, flops, bytes, ...)                                          \
     do {                                                                                     \
         double t0_ = now_ms();                                                               \
         if (d->be->field) {                                                                  \
             pi0_status st_ = d->be->field(&d->ex, __VA_ARGS__);                              \
             if (st_ != PI0_ERR_UNSUPPORTED) {                                                \
-                record(d, op_id, 0, flops, 0, t0_);                                          \
+                record(d, op_id, 0, flops, bytes, t0_);                                      \
                 return st_;                                                                  \
             }                                                                                \
         }                                                                                    \
@@ -133,13 +194,13 @@ pi0_status op_sync(pi0_dispatch *d) { return d->be->sync ? d->be->sync(&d->ex) :
         rex_.ctx = NULL;                                                                     \
         rex_.weights = NULL;                                                                 \
         pi0_status st_ = pi0_backend_ref.field(&rex_, __VA_ARGS__);                          \
-        record(d, op_id, d->be != &pi0_backend_ref, flops, 0, t0_);                          \
+        record(d, op_id, d->be != &pi0_backend_ref, flops, bytes, t0_);                      \
         return st_;                                                                          \
     } while (0)
 
 pi0_status op_matmul(pi0_dispatch *d, float *y, const float *x, int M, const pi0_mat *W,
                      const pi0_epilogue *ep) {
-    DISPATCH(OP_MATMUL, matmul, 2.0 * M * W->rows * W->cols, y, x, M, W, ep);
+    DISPATCH_B(OP_MATMUL, matmul, 2.0 * M * W->rows * W->cols, 2.0 * W->rows * W->cols, y, x, M, W, ep);
 }
 pi0_status op_layernorm(pi0_dispatch *d, float *y, const float *x, int M, int D, const pi0_vec *w,
                         const pi0_vec *b, float eps) {

@@ -415,21 +415,45 @@ static pi0_status denoise_step(pi0_session *s, int np, double t, int step, int d
 
 /* ---------------------------------------------------------------- policy */
 
+/* The Euler loop (pi0.py sample_actions): every step's velocity, x_t += dt·v_t. Its op sequence
+ * and buffers are the same for every call with the same prefix length, so a backend may record
+ * it once and replay it (CUDA graphs): keyed by the prefix length. */
+static pi0_status denoise(pi0_session *s, int np, int dump) {
+    const pi0_config *c = s->cfg;
+    pi0_dispatch *d = &s->d;
+    const size_t HA = (size_t)c->action_horizon * c->action_dim;
+    const float dt = -1.0f / (float)c->num_steps;
+    const uint64_t key = (uint64_t)np;
+    int replayed = 0, rerun = 0;
+    if (!dump) FORWARD_ERR(op_graph_begin(d, key, &replayed));
+    if (replayed) return PI0_OK;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int step = 0; step < c->num_steps; step++) {
+            const double t = 1.0 - (double)step / c->num_steps; /* in double: spec §6.5 */
+            FORWARD_ERR(denoise_step(s, np, t, step, dump));
+            FORWARD_ERR(op_axpy(d, s->b.x_t, s->b.v_t, dt, HA)); /* x_t + dt·v_t */
+        }
+        if (dump || pass) break;
+        FORWARD_ERR(op_graph_end(d, key, &rerun)); /* recorded (and launched), or run again */
+        if (!rerun) break;
+    }
+    return PI0_OK;
+}
+
 pi0_status pi0_forward(pi0_session *s, const pi0_item *it, float *actions, int dump) {
     const pi0_config *c = s->cfg;
     const pi0_weights *w = &s->model->w;
     pi0_dispatch *d = &s->d;
     pi0_buffers *b = &s->b;
     const size_t HA = (size_t)c->action_horizon * c->action_dim;
-    double t0 = now_ms();
+    double host[PI0_MARKS];
     int np = 0;
     const uint8_t *prefix_allowed = NULL;
+    FORWARD_ERR(op_mark(d, 0, host));
     FORWARD_ERR(embed_prefix(s, it, &np, &prefix_allowed, dump));
-    FORWARD_ERR(op_sync(d));
-    double t1 = now_ms();
+    FORWARD_ERR(op_mark(d, 1, host));
     FORWARD_ERR(prefix_pass(s, np, prefix_allowed, dump));
-    FORWARD_ERR(op_sync(d));
-    double t2 = now_ms();
+    FORWARD_ERR(op_mark(d, 2, host));
 
     /* π0: the state token is the same at every step: computed once. (π0.5 reads the state only
      * as text in the prompt.) */
@@ -441,16 +465,11 @@ pi0_status pi0_forward(pi0_session *s, const pi0_item *it, float *actions, int d
     }
     FORWARD_ERR(suffix_mask_and_positions(s, np));
     FORWARD_ERR(op_upload(d, b->x_t, it->noise, HA * sizeof(float)));
-    const float dt = -1.0f / (float)c->num_steps;
-    for (int step = 0; step < c->num_steps; step++) {
-        const double t = 1.0 - (double)step / c->num_steps;
-        FORWARD_ERR(denoise_step(s, np, t, step, dump));
-        FORWARD_ERR(op_axpy(d, b->x_t, b->v_t, dt, HA)); /* x_t + dt·v_t */
-    }
-    FORWARD_ERR(op_download(d, actions, b->x_t, HA * sizeof(float)));
-    double t3 = now_ms();
-    s->timing.vision_ms += t1 - t0; /* embed_prefix is dominated by SigLIP */
-    s->timing.prefix_ms += t2 - t1;
-    s->timing.denoise_ms += t3 - t2;
+    FORWARD_ERR(denoise(s, np, dump));
+    FORWARD_ERR(op_mark(d, 3, host));
+    FORWARD_ERR(op_download(d, actions, b->x_t, HA * sizeof(float))); /* waits for the queue */
+    s->timing.vision_ms += op_elapsed_ms(d, 0, 1, host); /* embed_prefix is dominated by SigLIP */
+    s->timing.prefix_ms += op_elapsed_ms(d, 1, 2, host);
+    s->timing.denoise_ms += op_elapsed_ms(d, 2, 3, host);
     return PI0_OK;
 }

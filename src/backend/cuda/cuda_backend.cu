@@ -144,9 +144,24 @@ static void cuda_describe(const void *handle, char *buf, size_t n) {
 
 /* ---------------------------------------------------------------- session */
 
+/* Ends a capture that an op's failure left open, discarding it. */
+static void capture_abandon(cuda_session *cs) {
+    if (!cs->capturing) return;
+    cudaGraph_t g = nullptr;
+    cudaStreamEndCapture(cs->stream, &g);
+    if (g) cudaGraphDestroy(g);
+    cudaGetLastError();
+    cs->capturing = 0;
+}
+
 static void cuda_session_free(pi0_exec *ex) {
     cuda_session *cs = cuda_ctx(ex);
     if (!cs) return;
+    capture_abandon(cs);
+    for (int i = 0; i < CUDA_GRAPHS; i++)
+        if (cs->graphs[i].exec) cudaGraphExecDestroy(cs->graphs[i].exec);
+    for (int i = 0; i < PI0_MARKS; i++)
+        if (cs->marks[i]) cudaEventDestroy(cs->marks[i]);
     if (cs->stream) cudaStreamSynchronize(cs->stream);
     cuda_plans_free(cs->plans);
     free(cs->plans);
@@ -180,6 +195,7 @@ static pi0_status cuda_session_init(pi0_exec *ex, const pi0_config *c, pi0_err *
     cudaError_t ce = cudaGetDevice(&dev);
     if (ce == cudaSuccess) ce = cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlock, dev);
     if (ce == cudaSuccess) ce = cudaStreamCreateWithFlags(&cs->stream, cudaStreamNonBlocking);
+    for (int i = 0; i < PI0_MARKS && ce == cudaSuccess; i++) ce = cudaEventCreate(&cs->marks[i]);
     if (ce == cudaSuccess) ce = cudaMalloc(&cs->workspace, cs->workspace_bytes);
     if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->xb, cs->xb_cap * sizeof *cs->xb);
     if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->tmp, cs->tmp_cap * sizeof *cs->tmp);
@@ -189,7 +205,158 @@ static pi0_status cuda_session_init(pi0_exec *ex, const pi0_config *c, pi0_err *
                   "cuda backend: cuBLASLt could not be initialised");
     cs->plans = (cuda_gemm_plan *)calloc(CUDA_GEMM_SLOTS, sizeof *cs->plans);
     RETURN_ERR_IF(!cs->plans, e, PI0_ERR_NOMEM, "out of memory");
+    const char *g = getenv("PI0_CUDA_GRAPHS");
+    cs->graphs_off = g && !strcmp(g, "0");
     return PI0_OK;
+}
+
+/* ---------------------------------------------------------------- timing and graphs */
+
+static pi0_status cuda_mark(const pi0_exec *ex, int i) {
+    CUDA_TRY(ex, cudaEventRecord(cuda_ctx(ex)->marks[i], cuda_ctx(ex)->stream));
+    return PI0_OK;
+}
+
+static double cuda_elapsed_ms(const pi0_exec *ex, int i, int j) {
+    float ms = 0;
+    if (cudaEventElapsedTime(&ms, cuda_ctx(ex)->marks[i], cuda_ctx(ex)->marks[j]) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return ms;
+}
+
+/* A recorded graph for the key is launched; otherwise the stream starts recording (the ops
+ * that follow are captured, not run, until graph_end). PI0_CUDA_GRAPHS=0 turns this off. */
+static pi0_status cuda_graph_begin(const pi0_exec *ex, uint64_t key, int *replayed) {
+    cuda_session *cs = cuda_ctx(ex);
+    *replayed = 0;
+    capture_abandon(cs);
+    if (cs->graphs_off) return PI0_OK;
+    for (int i = 0; i < CUDA_GRAPHS; i++)
+        if (cs->graphs[i].exec && cs->graphs[i].key == key) {
+            cs->graphs[i].last_use = ++cs->uses;
+            CUDA_TRY(ex, cudaGraphLaunch(cs->graphs[i].exec, cs->stream));
+            *replayed = 1;
+            return PI0_OK;
+        }
+    if (cudaStreamBeginCapture(cs->stream, cudaStreamCaptureModeThreadLocal) == cudaSuccess) cs->capturing = 1;
+    else cudaGetLastError(); /* not capturable here: the ops simply run */
+    return PI0_OK;
+}
+
+/* Ends the recording, keeps the graph (evicting the least recently used) and launches it; if
+ * recording failed, *rerun asks the caller to run the ops again without it. */
+static pi0_status cuda_graph_end(const pi0_exec *ex, uint64_t key, int *rerun) {
+    cuda_session *cs = cuda_ctx(ex);
+    *rerun = 0;
+    if (!cs->capturing) return PI0_OK;
+    cs->capturing = 0;
+    cudaGraph_t g = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    if (cudaStreamEndCapture(cs->stream, &g) != cudaSuccess || !g ||
+        cudaGraphInstantiate(&exec, g, 0) != cudaSuccess) {
+        cudaGetLastError();
+        if (g) cudaGraphDestroy(g);
+        cs->graphs_off = 1; /* do not try again every call */
+        *rerun = 1;
+        return PI0_OK;
+    }
+    cudaGraphDestroy(g);
+    cuda_graph *slot = &cs->graphs[0];
+    for (int i = 1; i < CUDA_GRAPHS; i++)
+        if (cs->graphs[i].last_use < slot->last_use) slot = &cs->graphs[i];
+    if (slot->exec) cudaGraphExecDestroy(slot->exec);
+    slot->key = key;
+    slot->exec = exec;
+    slot->last_use = ++cs->uses;
+    CUDA_TRY(ex, cudaGraphLaunch(exec, cs->stream));
+    return PI0_OK;
+}
+
+/* ---------------------------------------------------------------- ceilings */
+
+__global__ static void fill_kernel(__nv_bfloat16 *p, size_t n, unsigned seed) {
+    const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    unsigned x = (unsigned)i * 2654435761u ^ seed; /* not zeros: they time faster than data */
+    x ^= x >> 13;
+    x *= 0x5bd1e995u;
+    x ^= x >> 15;
+    p[i] = __float2bfloat16_rn(((x & 0xffff) / 65536.0f - 0.5f) * 0.1f);
+}
+
+/* A large bf16 GEMM through cuBLASLt and a large device-to-device copy, each timed with events
+ * (median of 7 after 2 warm-ups), and the memory in use. */
+static pi0_status cuda_measure(const pi0_exec *ex, double *flops, double *copy, double *used, double *total) {
+    cuda_session *cs = cuda_ctx(ex);
+    const int n = 8192, iters = 7;
+    const size_t nn = (size_t)n * n, copy_bytes = (size_t)1 << 30;
+    __nv_bfloat16 *a = nullptr, *b = nullptr, *c = nullptr;
+    void *src = nullptr, *dst = nullptr;
+    cudaEvent_t e0 = nullptr, e1 = nullptr;
+    cublasLtMatmulDesc_t desc = nullptr;
+    cublasLtMatrixLayout_t la = nullptr;
+    float t[iters], tc[iters];
+    pi0_status st = PI0_OK;
+    size_t free_b = 0, total_b = 0;
+    CUDA_TRY(ex, cudaMemGetInfo(&free_b, &total_b)); /* before the probe's own buffers */
+    *used = (double)(total_b - free_b);
+    *total = (double)total_b;
+#define M_TRY(call) do { if (st == PI0_OK) { cudaError_t e_ = (call); if (e_ != cudaSuccess) st = cuda_fail(ex, #call, cudaGetErrorString(e_)); } } while (0)
+#define L_TRY(call) do { if (st == PI0_OK) { cublasStatus_t s_ = (call); if (s_ != CUBLAS_STATUS_SUCCESS) st = cuda_fail(ex, #call, cublasLtGetStatusString(s_)); } } while (0)
+    M_TRY(cudaMalloc((void **)&a, nn * 2));
+    M_TRY(cudaMalloc((void **)&b, nn * 2));
+    M_TRY(cudaMalloc((void **)&c, nn * 2));
+    M_TRY(cudaMalloc(&src, copy_bytes));
+    M_TRY(cudaMalloc(&dst, copy_bytes));
+    M_TRY(cudaEventCreate(&e0));
+    M_TRY(cudaEventCreate(&e1));
+    if (st == PI0_OK) {
+        fill_kernel<<<blocks_for(nn, 256), 256, 0, cs->stream>>>(a, nn, 1);
+        fill_kernel<<<blocks_for(nn, 256), 256, 0, cs->stream>>>(b, nn, 2);
+        fill_kernel<<<blocks_for(copy_bytes / 2, 256), 256, 0, cs->stream>>>((__nv_bfloat16 *)src, copy_bytes / 2, 3);
+        M_TRY(cudaGetLastError());
+    }
+    L_TRY(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    L_TRY(cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, n, n, n));
+    const float alpha = 1.0f, beta = 0.0f;
+    for (int i = -2; i < iters && st == PI0_OK; i++) {
+        M_TRY(cudaEventRecord(e0, cs->stream));
+        L_TRY(cublasLtMatmul(cs->lt, desc, &alpha, a, la, b, la, &beta, c, la, c, la, nullptr, cs->workspace,
+                             cs->workspace_bytes, cs->stream));
+        M_TRY(cudaEventRecord(e1, cs->stream));
+        M_TRY(cudaEventSynchronize(e1));
+        if (i >= 0) M_TRY(cudaEventElapsedTime(&t[i], e0, e1));
+    }
+    for (int i = -2; i < iters && st == PI0_OK; i++) {
+        M_TRY(cudaEventRecord(e0, cs->stream));
+        M_TRY(cudaMemcpyAsync(dst, src, copy_bytes, cudaMemcpyDeviceToDevice, cs->stream));
+        M_TRY(cudaEventRecord(e1, cs->stream));
+        M_TRY(cudaEventSynchronize(e1));
+        if (i >= 0) M_TRY(cudaEventElapsedTime(&tc[i], e0, e1));
+    }
+#undef M_TRY
+#undef L_TRY
+    if (st == PI0_OK) {
+        for (int i = 0; i < iters; i++) /* sort both for the medians */
+            for (int j = i + 1; j < iters; j++) {
+                if (t[j] < t[i]) { float x = t[i]; t[i] = t[j]; t[j] = x; }
+                if (tc[j] < tc[i]) { float x = tc[i]; tc[i] = tc[j]; tc[j] = x; }
+            }
+        *flops = 2.0 * n * n * (double)n / (t[iters / 2] / 1e3);
+        *copy = 2.0 * copy_bytes / (tc[iters / 2] / 1e3); /* read + written */
+    }
+    if (la) cublasLtMatrixLayoutDestroy(la);
+    if (desc) cublasLtMatmulDescDestroy(desc);
+    if (e0) cudaEventDestroy(e0);
+    if (e1) cudaEventDestroy(e1);
+    cudaFree(a);
+    cudaFree(b);
+    cudaFree(c);
+    cudaFree(src);
+    cudaFree(dst);
+    return st;
 }
 
 static void *cuda_alloc(const pi0_exec *ex, size_t bytes) {
@@ -247,6 +414,11 @@ static pi0_backend make_table() {
     b.download = cuda_download;
     b.sync = cuda_sync;
     b.last_error = cuda_last_error;
+    b.mark = cuda_mark;
+    b.elapsed_ms = cuda_elapsed_ms;
+    b.graph_begin = cuda_graph_begin;
+    b.graph_end = cuda_graph_end;
+    b.measure = cuda_measure;
     b.matmul = cuda_matmul;
     b.layernorm = cuda_layernorm;
     b.rmsnorm = cuda_rmsnorm;

@@ -48,8 +48,19 @@ struct cuda_gemm_plan {
     cublasLtMatmulAlgo_t algo;
 };
 
+/* A recorded denoise loop (CUDA graph), replayed while its key (the prefix length) repeats. */
+struct cuda_graph {
+    unsigned long long key, last_use;
+    cudaGraphExec_t exec;
+};
+enum { CUDA_GRAPHS = 16 };
+
 struct cuda_session {
     cudaStream_t stream;
+    cudaEvent_t marks[PI0_MARKS];
+    cuda_graph graphs[CUDA_GRAPHS];
+    unsigned long long uses;
+    int capturing, graphs_off;
     cublasLtHandle_t lt;
     void *workspace;
     size_t workspace_bytes;
