@@ -72,8 +72,16 @@ typedef struct {
     int num_steps;        /* Euler steps                                       */
     int num_cameras;      /* cameras the prefix has room for                   */
     double time_min_period, time_max_period;
+    int flow_time;        /* PI0_FLOW_TIME_*: how step k's flow time is computed */
     int random_weights;   /* config.json says "random_weights": true (pi0 gen-model) */
 } pi0_config;
+
+/* The flow time of Euler step k (of n, dt = −1/n), fed to the sinusoidal embedding in double:
+ *  EXACT   1 − k/n in double (the spec's advice: openpi's semantics without float32 drift);
+ *  F32     float32(1 + k·dt), computed in double, rounded once (lerobot ≥ v0.4.3);
+ *  F32_SUM t ← float32(t + float32(dt)) from 1 (openpi's own float32 loop, lerobot ≤ v0.4.2, v1). */
+enum { PI0_FLOW_TIME_EXACT = 0, PI0_FLOW_TIME_F32 = 1, PI0_FLOW_TIME_F32_SUM = 2 };
+double pi0_flow_time(int schedule, int k, int n);
 
 /* Image tokens per camera: (image_size / patch_size)^2. */
 int pi0_config_image_tokens(const pi0_config *c);
@@ -210,6 +218,13 @@ pi0_status pi0_tokenize_prompt_pi05(pi0_tokenizer *t, const char *prompt, const 
                                     int *truncated_from);
 /* The text itself, malloc'd into *text (free it). */
 pi0_status pi0_prompt_text_pi05(const char *prompt, const float *state, int n, char **text);
+/* lerobot's π0 prompt (lerobot.md §6): the raw task + "\n" (not added when it already ends in
+ * "\n"), no strip, no '_' replacement; malloc'd into *text. */
+pi0_status pi0_prompt_text_lerobot_pi0(const char *task, char **text);
+/* [bos] + encode(text) in one call, right-padded with 0 to max_len (mask 1 on real tokens),
+ * truncated to max_len with *truncated_from = the full length (else 0). */
+pi0_status pi0_tokenize_text(pi0_tokenizer *t, const char *text, int max_len, int32_t *tokens, uint8_t *mask,
+                             int *n_valid, int *truncated_from);
 /* openpi's bin of a normalized state value: np.digitize(s, linspace(-1, 1, 257)[:-1]) - 1, i.e.
  * -1 below -1, 255 at and above 0.9921875 (and +inf); edges compared exactly. */
 int pi0_discretize_state(float s);

@@ -37,6 +37,17 @@ static void config_full(pi0_config *c) {
     c->time_max_period = 4.0;
 }
 
+double pi0_flow_time(int schedule, int k, int n) {
+    const double dt = -1.0 / n;
+    if (schedule == PI0_FLOW_TIME_F32) return (float)(1.0 + k * dt);
+    if (schedule == PI0_FLOW_TIME_F32_SUM) {
+        float t = 1.0f;
+        for (int i = 0; i < k; i++) t = t + (float)dt;
+        return t;
+    }
+    return 1.0 - (double)k / n;
+}
+
 int pi0_config_image_tokens(const pi0_config *c) {
     int g = c->vision.image_size / c->vision.patch_size;
     return g * g;

@@ -67,20 +67,15 @@ pi0_status pi0_prompt_text_pi05(const char *prompt, const float *state, int n, c
     return PI0_OK;
 }
 
-pi0_status pi0_tokenize_prompt_pi05(pi0_tokenizer *t, const char *prompt, const float *state, int n,
-                                    int max_len, int32_t *tokens, uint8_t *mask, int *n_valid,
-                                    int *truncated_from) {
-    if (!t || !tokens || !mask || max_len < 1) return PI0_ERR_ARG;
-    char *text;
-    pi0_status st = pi0_prompt_text_pi05(prompt, state, n, &text);
-    if (st != PI0_OK) return st;
+pi0_status pi0_tokenize_text(pi0_tokenizer *t, const char *text, int max_len, int32_t *tokens, uint8_t *mask,
+                             int *n_valid, int *truncated_from) {
+    if (!t || !text || !tokens || !mask || max_len < 1) return PI0_ERR_ARG;
     const int bos = pi0_tokenizer_bos(t);
     int n_text = 0;
-    st = bos < 0 ? PI0_ERR_FORMAT : pi0_tokenizer_encode(t, text, NULL, 0, &n_text); /* count first */
+    pi0_status st = bos < 0 ? PI0_ERR_FORMAT : pi0_tokenizer_encode(t, text, NULL, 0, &n_text); /* count first */
     int32_t *ids = st == PI0_OK ? malloc(((size_t)n_text + 1) * sizeof *ids) : NULL;
     if (st == PI0_OK && !ids) st = PI0_ERR_NOMEM;
     if (st == PI0_OK) st = pi0_tokenizer_encode(t, text, ids + 1, n_text, &n_text);
-    free(text);
     if (st != PI0_OK) { free(ids); return st; }
     ids[0] = bos;
     const int total = 1 + n_text, k = total < max_len ? total : max_len;
@@ -91,5 +86,31 @@ pi0_status pi0_tokenize_prompt_pi05(pi0_tokenizer *t, const char *prompt, const 
     free(ids);
     if (n_valid) *n_valid = k;
     if (truncated_from) *truncated_from = total > max_len ? total : 0;
+    return PI0_OK;
+}
+
+pi0_status pi0_tokenize_prompt_pi05(pi0_tokenizer *t, const char *prompt, const float *state, int n,
+                                    int max_len, int32_t *tokens, uint8_t *mask, int *n_valid,
+                                    int *truncated_from) {
+    if (!t) return PI0_ERR_ARG;
+    char *text;
+    pi0_status st = pi0_prompt_text_pi05(prompt, state, n, &text);
+    if (st != PI0_OK) return st;
+    st = pi0_tokenize_text(t, text, max_len, tokens, mask, n_valid, truncated_from);
+    free(text);
+    return st;
+}
+
+pi0_status pi0_prompt_text_lerobot_pi0(const char *task, char **text) {
+    *text = NULL;
+    if (!task) return PI0_ERR_ARG;
+    const size_t n = strlen(task);
+    const int add_nl = n == 0 || task[n - 1] != '\n'; /* processor_pi0.py: task + "\n" unless it ends so */
+    char *buf = malloc(n + 2);
+    if (!buf) return PI0_ERR_NOMEM;
+    memcpy(buf, task, n);
+    if (add_nl) buf[n] = '\n';
+    buf[n + add_nl] = 0;
+    *text = buf;
     return PI0_OK;
 }
