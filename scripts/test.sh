@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The test command: dependencies, the tokenizer and its JS reference, an AddressSanitizer +
-# UBSan build, every CTest test. Golden cases are read from ../shared/golden
-# (override with PI0_GOLDEN_DIR).
+# UBSan build, every CTest test. Golden cases are read from tests/golden (a copy of the shared
+# cases, kept in the repository; override with PI0_GOLDEN_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh --test
 bash scripts/fetch_tokenizer.sh --with-js
-golden=${PI0_GOLDEN_DIR:-$(cd .. && pwd)/shared/golden}
+golden=${PI0_GOLDEN_DIR:-$PWD/tests/golden}
 cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DPI0_SANITIZE=ON -DPI0_GOLDEN_DIR="$golden" >/dev/null
 cmake --build build-test -j"$(nproc)"
 ctest --test-dir build-test --output-on-failure

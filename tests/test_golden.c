@@ -104,16 +104,22 @@ int main(int argc, char **argv) {
     pi0_model *m = pi0_model_create();
     pi0_status st = pi0_model_load(m, dir);
     CHECK(st == PI0_OK, "load %s: %s", dir, pi0_model_error(m));
-    if (st != PI0_OK) return test_summary();
+    if (st != PI0_OK) { pi0_model_free(m); return test_summary(); }
     const pi0_config *c = pi0_model_config(m);
     pi0_err e;
     st_file exp;
     pi0_input_buf in;
     snprintf(path, sizeof path, "%s/expected.safetensors", dir);
-    CHECK(st_open(&exp, path, &e) == PI0_OK, "%s", e.msg);
+    const int have_exp = st_open(&exp, path, &e) == PI0_OK;
+    CHECK(have_exp, "%s", e.msg);
     snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
-    CHECK(inputs_read(&in, path, c, &e) == PI0_OK, "%s", e.msg);
-    if (g_fail) return test_summary();
+    const int have_in = have_exp && inputs_read(&in, path, c, &e) == PI0_OK;
+    CHECK(!have_exp || have_in, "%s", e.msg);
+    if (!have_exp || !have_in) {
+        if (have_exp) st_close(&exp);
+        pi0_model_free(m);
+        return test_summary();
+    }
 
     static named_list got;
     if (file) {

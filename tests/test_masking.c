@@ -34,12 +34,16 @@ int main(int argc, char **argv) {
     char dir[4096], path[4200], err[512];
     snprintf(dir, sizeof dir, "%s/small-bf16", argv[1]);
     g_model = pi0_model_create();
-    if (pi0_model_load(g_model, dir) != PI0_OK) { printf("load: %s\n", pi0_model_error(g_model)); return 1; }
+    if (pi0_model_load(g_model, dir) != PI0_OK) {
+        printf("load: %s\n", pi0_model_error(g_model));
+        pi0_model_free(g_model);
+        return 1;
+    }
     g_cfg = pi0_model_config(g_model);
     pi0_input_buf buf;
     pi0_err e;
     snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
-    if (inputs_read(&buf, path, g_cfg, &e) != PI0_OK) { printf("%s\n", e.msg); return 1; }
+    if (inputs_read(&buf, path, g_cfg, &e) != PI0_OK) { printf("%s\n", e.msg); pi0_model_free(g_model); return 1; }
     pi0_inputs in = buf.in;
     const size_t HA = (size_t)g_cfg->action_horizon * g_cfg->action_dim;
     const size_t img = 3 * (size_t)g_cfg->vision.image_size * g_cfg->vision.image_size;
