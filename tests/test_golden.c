@@ -1,4 +1,4 @@
-/* test_golden — runs a golden case (../shared/golden/<case>) through the public API with the
+/* test_golden — runs a golden case (tests/golden/<case>) through the public API with the
  * intermediate dump on, in both prefix layouts (compact and openpi's full padded layout), and
  * compares every tensor of expected.safetensors on its valid rows: PCC ≥ 0.99999 and
  * max |diff| ≤ 1e-3·max |expected|, no NaN anywhere.
