@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/run.sh [OUT_DIR] — full-size π0 benchmark on this machine: generates the random bf16
 # full-size checkpoint (3.2 B parameters, 6.5 GB; once) and a small one, then runs
-# `pi0 bench` with 1 and 3 cameras (48-token prompt, 10 steps). Measures; asserts nothing.
+# `pi0 bench` with 1 and 3 cameras (48-token prompt, 10 steps), and the tokenizer on 1 K, 10 K and
+# 60 K characters. Measures; asserts nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-bench/out}
@@ -16,3 +17,6 @@ for cams in 1 3; do
   echo "=== $cams camera(s) ==="
   ./build/pi0 bench --model "$OUT/pi0-full-bf16" --cameras "$cams" --runs "$RUNS" --small "$OUT/pi0-small"
 done
+echo "=== tokenizer ==="
+bash scripts/fetch_tokenizer.sh
+./build/tokenizer_bench .tok/tokenizer.json 1000 10000 60000
