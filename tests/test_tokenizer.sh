@@ -21,9 +21,12 @@ command -v spm_train >/dev/null || { echo "FAIL: spm_train missing (Debian packa
 { cat "$TMP/corpus.txt"; for i in $(seq 1 40); do
     echo "pick up the red block and place it in the bowl; open the drawer, fold the towel $i times."
   done; } > "$TMP/train.txt"
-for collapse in 1 0; do
+# Three models: whitespace collapsed or kept, and one with user-defined (atomic) pieces.
+for variant in 1 0 0u; do
+  collapse=${variant%u}
   flag=$([ $collapse = 1 ] && echo true || echo false)
   opts="--add_dummy_prefix=$flag --remove_extra_whitespaces=$flag"
+  [ "$variant" = 0u ] && opts="$opts --user_defined_symbols=<start_of_turn>,<b>,<<,ab,▁▁,the▁"
   spm_train --input="$TMP/train.txt" --model_prefix="$TMP/spm" --model_type=bpe --vocab_size=600 \
     --byte_fallback=true --normalization_rule_name=identity --character_coverage=0.98 \
     --minloglevel=2 $opts >"$TMP/spm_train.log" 2>&1 || { echo "FAIL: spm_train ($opts)"; cat "$TMP/spm_train.log"; exit 1; }
