@@ -134,7 +134,7 @@ typedef struct {
 
 static int parse_opts(const char *cmd, int argc, char **argv, bench_opts *o) {
     *o = (bench_opts){.backend = "fast", .cameras = 3, .runs = 3, .tokens = 48};
-    for (int i = 0; i < argc; i++) {
+    for (int i = 0; i < argc; i += 2) { /* an option and its value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (cli_is_help(a)) { cli_help(cmd); return -1; }
         if (!strcmp(a, "--model")) o->model = v;
@@ -147,7 +147,6 @@ static int parse_opts(const char *cmd, int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "--threads")) { if (cli_parse_int(cmd, a, v, 1, 1024, &o->threads)) return 1; }
         else return cli_usage_error("%s: unknown option '%s'", cmd, a);
         if (!v) return cli_usage_error("%s: option '%s' needs a value", cmd, a);
-        i++;
     }
     if (!o->model) return cli_usage_error("%s needs --model DIR", cmd);
     return 0;

@@ -76,7 +76,7 @@ static pi0_status write_tensor(st_writer *w, const st_decl *d, char kind, int fa
 int cmd_gen_model(int argc, char **argv) {
     const char *cfg_name = NULL, *out = NULL, *dtype = "f32";
     uint64_t seed = 0;
-    for (int i = 0; i < argc; i++) {
+    for (int i = 0; i < argc; i += 2) { /* an option and its value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (cli_is_help(a)) return cli_help("gen-model");
         if (!strcmp(a, "--config")) cfg_name = v;
@@ -85,7 +85,6 @@ int cmd_gen_model(int argc, char **argv) {
         else if (!strcmp(a, "--seed")) { if (cli_parse_u64("gen-model", a, v, &seed)) return 1; }
         else return cli_usage_error("gen-model: unknown option '%s'", a);
         if (!v) return cli_usage_error("gen-model: option '%s' needs a value", a);
-        i++;
     }
     if (!cfg_name || !out) return cli_usage_error("gen-model needs --config tiny|small|demo|full|FILE.json and --out DIR");
     if (strcmp(dtype, "f32") && strcmp(dtype, "bf16"))

@@ -86,7 +86,7 @@ int cmd_infer(int argc, char **argv) {
     int n_img = 0, action_dims = 0;
     uint64_t seed = 0;
     pi0_params p = pi0_default_params();
-    for (int i = 0; i < argc; i++) {
+    for (int i = 0; i < argc; i += 2) { /* an option and its value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (cli_is_help(a)) return cli_help("infer");
         if (!strcmp(a, "--model")) model_dir = v;
@@ -110,7 +110,6 @@ int cmd_infer(int argc, char **argv) {
         else if (!strcmp(a, "--save-inputs")) save = v;
         else return cli_usage_error("infer: unknown option '%s'", a);
         if (!v) return cli_usage_error("infer: option '%s' needs a value", a);
-        i++;
     }
     if (!model_dir || !prompt || !state_s)
         return cli_usage_error("infer needs --model DIR, --prompt TEXT and --state v1,v2,...");
@@ -204,7 +203,7 @@ done:
 int cmd_gen_image(int argc, char **argv) {
     const char *out = NULL;
     int w = 320, h = 240;
-    for (int i = 0; i < argc; i++) {
+    for (int i = 0; i < argc; i += 2) { /* an option and its value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (cli_is_help(a)) return cli_help("gen-image");
         if (!strcmp(a, "--out")) out = v;
@@ -212,7 +211,6 @@ int cmd_gen_image(int argc, char **argv) {
         else if (!strcmp(a, "--height")) { if (cli_parse_int("gen-image", a, v, 1, 8192, &h)) return 1; }
         else return cli_usage_error("gen-image: unknown option '%s'", a);
         if (!v) return cli_usage_error("gen-image: option '%s' needs a value", a);
-        i++;
     }
     if (!out) return cli_usage_error("gen-image needs --out FILE.png [--width W --height H]");
     unsigned char *px = malloc((size_t)w * h * 3);

@@ -295,11 +295,11 @@ int cmd_run(int argc, char **argv) {
     pi0_params p = pi0_default_params();
     int dump = 0;
     uint64_t seed = 0;
-    for (int i = 0; i < argc; i++) {
+    for (int i = 0; i < argc; i += 2) { /* an option and its value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (cli_is_help(a)) return cli_help("run");
-        if (!strcmp(a, "--dump")) { dump = 1; continue; }
-        if (!strcmp(a, "--full-prefix")) { p.compact_prefix = 0; continue; }
+        if (!strcmp(a, "--dump")) { dump = 1; i--; continue; }  /* flags: no value */
+        if (!strcmp(a, "--full-prefix")) { p.compact_prefix = 0; i--; continue; }
         if (!strcmp(a, "--model")) model_dir = v;
         else if (!strcmp(a, "--inputs")) inputs_path = v;
         else if (!strcmp(a, "--out")) out_path = v;
@@ -308,7 +308,6 @@ int cmd_run(int argc, char **argv) {
         else if (!strcmp(a, "--seed")) { if (cli_parse_u64("run", a, v, &seed)) return 1; }
         else return cli_usage_error("run: unknown option '%s'", a);
         if (!v) return cli_usage_error("run: option '%s' needs a value", a);
-        i++;
     }
     if (!model_dir || !inputs_path || !out_path)
         return cli_usage_error("run needs --model DIR --inputs FILE --out FILE");

@@ -340,7 +340,7 @@ int cmd_serve(int argc, char **argv) {
     int port = 8000, threads = 0, action_dims = -1, no_adapt = 0;
     double max_mb = 64;
     uint64_t seed = 0;
-    for (int i = 0; i < argc; i++) {
+    for (int i = 0; i < argc; i += 2) { /* an option and its value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (cli_is_help(a)) return cli_help("serve");
         if (!v) return cli_usage_error("serve: option '%s' needs a value", a);
@@ -361,7 +361,6 @@ int cmd_serve(int argc, char **argv) {
             no_adapt = !strcmp(v, "false");
         }
         else return cli_usage_error("serve: unknown option '%s'", a);
-        i++;
     }
     int preset = serve_preset_from_name(preset_s);
     if (!model_dir) return cli_usage_error("serve needs --model DIR");
