@@ -2,7 +2,8 @@
 # bench/run.sh [OUT_DIR] — full-size π0 and π0.5 benchmark on this machine: generates the random
 # bf16 full-size checkpoints (3.2 B parameters, 6.5 GB each; once) and a small one, then runs
 # `pi0 bench` with 1 and 3 cameras, 10 steps: π0 with a 48-token prompt (its whole budget), π0.5
-# with a realistic 60-token prompt in its 200-token budget. Measures; asserts nothing.
+# with a realistic 60-token prompt in its 200-token budget; and the tokenizer on 1 K, 10 K and
+# 60 K characters. Measures; asserts nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-bench/out}
@@ -20,3 +21,6 @@ for cams in 1 3; do
   echo "=== pi0.5, $cams camera(s) ==="
   ./build/pi0 bench --model "$OUT/pi05-full-bf16" --cameras "$cams" --runs "$RUNS" --tokens 60
 done
+echo "=== tokenizer ==="
+bash scripts/fetch_tokenizer.sh
+./build/tokenizer_bench .tok/tokenizer.json 1000 10000 60000

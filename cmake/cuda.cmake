@@ -3,9 +3,14 @@
 # rest of pi0.c stays C; CUDA C++ is compiled only in that directory. Built for the GPUs robots
 # carry and the datacenter ones: Ampere (sm_80, sm_86, Jetson Orin sm_87), Ada (sm_89),
 # Hopper (sm_90), Blackwell (sm_100, sm_120); override with CMAKE_CUDA_ARCHITECTURES.
+# Sets PI0_HAVE_CUDA, PI0_CUDA_SOURCES, PI0_CUDA_LIBS and PI0_CUDA_LIB_NAMES (for the installed
+# package: the CUDA libraries by absolute path). Included before the library targets exist.
 set(PI0_CUDA AUTO CACHE STRING "Build the cuda backend: AUTO (when nvcc is found), ON or OFF")
 set_property(CACHE PI0_CUDA PROPERTY STRINGS AUTO ON OFF)
 set(PI0_HAVE_CUDA OFF)
+set(PI0_CUDA_SOURCES "")
+set(PI0_CUDA_LIBS "")
+set(PI0_CUDA_LIB_NAMES "")
 if(NOT PI0_CUDA STREQUAL "OFF")
   include(CheckLanguage)
   check_language(CUDA)
@@ -17,14 +22,13 @@ if(NOT PI0_CUDA STREQUAL "OFF")
     find_package(CUDAToolkit REQUIRED)
     set(CMAKE_CUDA_STANDARD 17)
     set(CMAKE_CUDA_STANDARD_REQUIRED ON)
-    target_sources(libpi0 PRIVATE
-      src/backend/cuda/cuda_backend.cu
-      src/backend/cuda/cuda_kernels.cu
-      src/backend/cuda/cuda_matmul.cu)
-    set_property(TARGET libpi0 PROPERTY CUDA_ARCHITECTURES ${CMAKE_CUDA_ARCHITECTURES})
-    target_compile_definitions(libpi0 PUBLIC PI0_HAVE_CUDA)
-    target_compile_options(libpi0 PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra>)
-    target_link_libraries(libpi0 PUBLIC CUDA::cudart_static CUDA::cublasLt stdc++)
+    set(PI0_CUDA_SOURCES
+      ${PROJECT_SOURCE_DIR}/src/backend/cuda/cuda_backend.cu
+      ${PROJECT_SOURCE_DIR}/src/backend/cuda/cuda_kernels.cu
+      ${PROJECT_SOURCE_DIR}/src/backend/cuda/cuda_matmul.cu)
+    # the static CUDA runtime and cuBLASLt; what the static runtime needs from the system
+    set(PI0_CUDA_LIBS ${CUDA_cublasLt_LIBRARY} ${CUDA_cudart_static_LIBRARY} stdc++ dl rt pthread)
+    set(PI0_CUDA_LIB_NAMES ${CUDA_cublasLt_LIBRARY} ${CUDA_cudart_static_LIBRARY} stdc++ dl rt pthread)
     set(PI0_HAVE_CUDA ON)
     message(STATUS "pi0: cuda backend: yes (nvcc ${CMAKE_CUDA_COMPILER_VERSION}, architectures ${CMAKE_CUDA_ARCHITECTURES})")
   elseif(PI0_CUDA STREQUAL "ON")

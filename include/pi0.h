@@ -31,6 +31,12 @@
 extern "C" {
 #endif
 
+/* Everything declared here is the library's interface: exported from libpi0.so, which is built
+ * with -fvisibility=hidden so that nothing else is. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 typedef enum {
     PI0_OK = 0,
     PI0_ERR_ARG,        /* invalid argument from the caller                     */
@@ -275,6 +281,10 @@ const char *pi0_obs_warning(const pi0_obs *o);  /* e.g. prompt truncated; NULL i
  * xoshiro256** seeded through splitmix64(seed), Box–Muller transform (cos branch then sin
  * branch of each uniform pair, u1 in (0,1]). Same seed, same numbers, on every platform. */
 void pi0_gaussian(uint64_t seed, float *out, size_t n);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

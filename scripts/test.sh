@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The test command: dependencies, the tokenizer and its JS reference, an AddressSanitizer +
-# UBSan build, every CTest test. Golden cases are read from ../shared/golden
-# (override with PI0_GOLDEN_DIR).
+# UBSan build, every CTest test. Golden cases are read from tests/golden (a copy of the shared
+# cases, kept in the repository; override with PI0_GOLDEN_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh --test
 bash scripts/fetch_tokenizer.sh --with-js
-golden=${PI0_GOLDEN_DIR:-$(cd .. && pwd)/shared/golden}
+golden=${PI0_GOLDEN_DIR:-$PWD/tests/golden}
 # The CUDA toolkit, when installed, is found and the cuda backend compiled (its tests skip
 # without a GPU).
 if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH="$PATH:/usr/local/cuda/bin"; fi

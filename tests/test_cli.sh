@@ -34,7 +34,41 @@ done
 
 expect 1 "unknown command" -- "$PI0" frobnicate
 expect 1 "run needs" -- "$PI0" run --model "$GOLDEN/tiny-f32"
-expect 1 "unknown or incomplete option" -- "$PI0" run --model
+expect 1 "option '--model' needs a value" -- "$PI0" run --model
+expect 1 "unknown option '--frobnicate'" -- "$PI0" run --frobnicate x
+
+# --help on every subcommand: its usage on stdout, exit 0
+for c in infer run serve gen-model gen-image check verify bench; do
+  if "$PI0" $c --help >"$TMP/help.out" 2>"$TMP/help.err" && grep -q "^usage: pi0 $c " "$TMP/help.out" \
+     && grep -q -- "--" "$TMP/help.out" && [ ! -s "$TMP/help.err" ]; then ok
+  else bad "pi0 $c --help: $(cat "$TMP/help.out" "$TMP/help.err")"; fi
+  "$PI0" $c -h 2>/dev/null | grep -q "^usage: pi0 $c " && ok || bad "pi0 $c -h"
+done
+"$PI0" help infer | grep -q "^usage: pi0 infer" && ok || bad "pi0 help infer"
+"$PI0" infer --model x --prompt p -h | grep -q "^usage: pi0 infer" && ok || bad "-h after other options"
+"$PI0" --help | grep -q "^  serve " && ok || bad "pi0 --help"
+"$PI0" >/dev/null 2>&1; [ $? -eq 1 ] && ok || bad "pi0 without a command should exit 1"
+
+# numbers are parsed strictly, with a range: a one-line usage error (exit 1) before anything runs
+RUN=(run --model "$GOLDEN/tiny-f32" --inputs "$GOLDEN/tiny-f32/inputs.safetensors" --out "$TMP/t.st")
+for t in 100000 abc -1 0 1025 " 4" 4x 2.5 ""; do
+  expect 1 "--threads wants an integer in 1..1024, not '$t'" -- "$PI0" "${RUN[@]}" --threads "$t"
+  expect 1 "--threads wants an integer in 1..1024" -- "$PI0" infer --model x --prompt p --state 1 --threads "$t"
+  expect 1 "--threads wants an integer in 1..1024" -- "$PI0" bench --model x --threads "$t"
+done
+expect 1 "option '--threads' needs a value" -- "$PI0" "${RUN[@]}" --threads
+"$PI0" "${RUN[@]}" --threads 1 2>"$TMP/t1.err" && grep -q "1 threads\|backend" "$TMP/t1.err" && ok || bad "--threads 1: $(cat "$TMP/t1.err")"
+"$PI0" "${RUN[@]}" --threads 1024 --backend ref 2>/dev/null && ok || bad "--threads 1024 (the upper bound) must run"
+for s in -1 abc 18446744073709551616 1e3; do
+  expect 1 "--seed wants an integer in 0..18446744073709551615, not '$s'" -- "$PI0" "${RUN[@]}" --seed "$s"
+done
+"$PI0" "${RUN[@]}" --seed 18446744073709551615 2>/dev/null && ok || bad "largest seed refused"
+expect 1 "--action-dims wants an integer in 1..1024, not '0'" -- "$PI0" infer --model x --prompt p --state 1 --action-dims 0
+expect 1 "--width wants an integer in 1..8192, not 'abc'" -- "$PI0" gen-image --out "$TMP/x.png" --width abc
+expect 1 "--height wants an integer in 1..8192, not '9000'" -- "$PI0" gen-image --out "$TMP/x.png" --height 9000
+expect 1 "--cameras wants an integer in 1..3, not '4'" -- "$PI0" check --model x --cameras 4
+expect 1 "--runs wants an integer in 1..1000, not '-5'" -- "$PI0" bench --model x --runs -5
+expect 1 "--seed wants an integer" -- "$PI0" gen-model --config tiny --out "$TMP/x" --seed abc
 expect 2 "cannot open" -- "$PI0" run --model "$TMP/nope" --inputs x --out y
 expect 2 "missing input tensor 'tokens'" -- "$PI0" run --model "$GOLDEN/tiny-f32" \
   --inputs "$GOLDEN/tiny-f32/expected.safetensors" --out "$TMP/o.st"

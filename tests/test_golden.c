@@ -1,4 +1,4 @@
-/* test_golden — runs a golden case (../shared/golden/<case>) through the public API with the
+/* test_golden — runs a golden case (tests/golden/<case>) through the public API with the
  * intermediate dump on, in both prefix layouts (compact and openpi's full padded layout), and
  * compares every tensor of expected.safetensors on its valid rows: PCC ≥ 0.99999 and
  * max |diff| ≤ 3e-5·max |expected| (ref), no NaN anywhere. π0 and π0.5 cases alike.
@@ -104,16 +104,22 @@ int main(int argc, char **argv) {
     pi0_model *m = pi0_model_create();
     pi0_status st = pi0_model_load(m, dir);
     CHECK(st == PI0_OK, "load %s: %s", dir, pi0_model_error(m));
-    if (st != PI0_OK) return test_summary();
+    if (st != PI0_OK) { pi0_model_free(m); return test_summary(); }
     const pi0_config *c = pi0_model_config(m);
     pi0_err e;
     st_file exp;
     pi0_input_buf in;
     snprintf(path, sizeof path, "%s/expected.safetensors", dir);
-    CHECK(st_open(&exp, path, &e) == PI0_OK, "%s", e.msg);
+    const int have_exp = st_open(&exp, path, &e) == PI0_OK;
+    CHECK(have_exp, "%s", e.msg);
     snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
-    CHECK(inputs_read(&in, path, c, &e) == PI0_OK, "%s", e.msg);
-    if (g_fail) return test_summary();
+    const int have_in = have_exp && inputs_read(&in, path, c, &e) == PI0_OK;
+    CHECK(!have_exp || have_in, "%s", e.msg);
+    if (!have_exp || !have_in) {
+        if (have_exp) st_close(&exp);
+        pi0_model_free(m);
+        return test_summary();
+    }
 
     static named_list got;
     if (file) {

@@ -33,12 +33,16 @@ static void check_case(const char *golden, const char *name) {
     snprintf(dir, sizeof dir, "%s/%s", golden, name);
     printf("%s, backend %s\n", name, g_backend);
     g_model = pi0_model_create();
-    if (pi0_model_load(g_model, dir) != PI0_OK) { CHECK(0, "load: %s", pi0_model_error(g_model)); return; }
+    if (pi0_model_load(g_model, dir) != PI0_OK) {
+        CHECK(0, "load: %s", pi0_model_error(g_model));
+        pi0_model_free(g_model);
+        return;
+    }
     g_cfg = pi0_model_config(g_model);
     pi0_input_buf buf;
     pi0_err e;
     snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
-    if (inputs_read(&buf, path, g_cfg, &e) != PI0_OK) { CHECK(0, "%s", e.msg); return; }
+    if (inputs_read(&buf, path, g_cfg, &e) != PI0_OK) { CHECK(0, "%s", e.msg); pi0_model_free(g_model); return; }
     pi0_inputs in = buf.in;
     const size_t HA = (size_t)g_cfg->action_horizon * g_cfg->action_dim;
     const size_t img = 3 * (size_t)g_cfg->vision.image_size * g_cfg->vision.image_size;

@@ -89,13 +89,16 @@ static void test_reader(const char *golden) {
     snprintf(src, sizeof src, "%s/tiny-f32/model.safetensors", golden);
     snprintf(dst, sizeof dst, "%s/truncated.safetensors", g_tmp);
     FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
-    fseek(in, 0, SEEK_END);
-    long size = ftell(in);
-    fseek(in, 0, SEEK_SET);
-    for (long i = 0; i < size - 100; i++) fputc(fgetc(in), out);
-    fclose(in);
-    fclose(out);
-    expect_bad("truncated data", dst, PI0_ERR_FORMAT, "truncated");
+    CHECK(in && out, "cannot open %s or create %s", src, dst);
+    if (in && out) {
+        fseek(in, 0, SEEK_END);
+        long size = ftell(in);
+        fseek(in, 0, SEEK_SET);
+        for (long i = 0; i < size - 100; i++) fputc(fgetc(in), out);
+    }
+    if (in) fclose(in);
+    if (out) fclose(out);
+    if (in && out) expect_bad("truncated data", dst, PI0_ERR_FORMAT, "truncated");
     snprintf(dst, sizeof dst, "%s/no_such_file.safetensors", g_tmp);
     expect_bad("missing file", dst, PI0_ERR_IO, "cannot open");
 
@@ -249,13 +252,16 @@ static void make_model_from(const char *golden, const char *from, const char *na
 
     snprintf(path, sizeof path, "%s/config.json", dir);
     FILE *out = fopen(path, "w");
+    CHECK(out != NULL, "cannot create %s", path);
+    if (!out) return;
     if (config) {
         fputs(config, out);
     } else {
         snprintf(src, sizeof src, "%s/%s/config.json", golden, from);
         FILE *in = fopen(src, "rb");
-        for (int ch; (ch = fgetc(in)) != EOF;) fputc(ch, out);
-        fclose(in);
+        CHECK(in != NULL, "cannot open %s", src);
+        for (int ch; in && (ch = fgetc(in)) != EOF;) fputc(ch, out);
+        if (in) fclose(in);
     }
     fclose(out);
 }
@@ -424,7 +430,9 @@ static void test_checkpoints(const char *golden) {
     {   /* reference actions of the unmodified golden model */
         snprintf(path, sizeof path, "%s/tiny-f32", golden);
         pi0_model *m = pi0_model_create();
-        CHECK(pi0_model_load(m, path) == PI0_OK, "%s", pi0_model_error(m));
+        const int loaded = pi0_model_load(m, path) == PI0_OK;
+        CHECK(loaded, "%s", pi0_model_error(m));
+        if (!loaded) { pi0_model_free(m); return; }
         snprintf(path, sizeof path, "%s/tiny-f32/inputs.safetensors", golden);
         CHECK(inputs_read(&g_inputs, path, pi0_model_config(m), &e) == PI0_OK, "%s", e.msg);
         pi0_session *s = pi0_session_create();

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_serve.sh PI0 TOK_DIR TMP — `pi0 serve` on 127.0.0.1 with a small generated model, driven
-# by serve_client.py (openpi's protocol): metadata, actions == `pi0 infer`, 16 concurrent
-# clients, malformed input, /healthz, clean shutdown on SIGTERM (and, in the sanitizer build,
+# by serve_client.py (openpi's protocol): option values checked, metadata, actions == `pi0 infer`,
+# 16 concurrent clients, malformed input, /healthz, clean shutdown on SIGTERM (and, in the sanitizer build,
 # no leaks: the server's exit status includes LeakSanitizer's verdict).
 set -u
 PI0=$1 TOK=$2 TMP=$3
@@ -9,11 +9,20 @@ rm -rf "$TMP" && mkdir -p "$TMP"
 PY=/usr/bin/python3
 PHOTO=/usr/lib/python3/dist-packages/skimage/data/coffee.png
 "$PI0" gen-model --config demo --dtype bf16 --seed 9 --out "$TMP/model" 2>/dev/null || { echo "FAIL: gen-model"; exit 1; }
+fail=0
+# option values parsed strictly: exit 1 with a one-line usage error, nothing listens
+for bad in "--port abc" "--port 0" "--port 70000" "--port -1" "--port 80x" "--threads 100000" "--threads 0" \
+           "--max-message-mb 0" "--max-message-mb abc" "--seed -1" "--action-dims 0"; do
+  set -- $bad
+  "$PI0" serve --model "$TMP/model" --tokenizer "$TOK/tokenizer.json" "$1" "$2" >/dev/null 2>"$TMP/opt.err"; rc=$?
+  if [ $rc -eq 1 ] && grep -q -- "$1 wants .*, not '$2'" "$TMP/opt.err" && [ "$(wc -l <"$TMP/opt.err")" -eq 1 ]; then
+    echo "serve $bad: $(cat "$TMP/opt.err")"
+  else echo "FAIL: serve $bad -> rc $rc: $(cat "$TMP/opt.err")"; fail=1; fi
+done
 PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$PI0" serve --model "$TMP/model" --tokenizer "$TOK/tokenizer.json" --port "$PORT" --preset libero \
   --max-message-mb 2 2>"$TMP/server.log" &
 SERVER=$!
-fail=0
 for i in $(seq 1 100); do
   code=$($PY -c "import urllib.request as u; r=u.urlopen('http://127.0.0.1:$PORT/healthz', timeout=1); print(r.status, repr(r.read().decode()))" 2>/dev/null) && break
   sleep 0.2
@@ -56,4 +65,6 @@ d = max(abs(a - b) for r, q in zip(s, i) for a, b in zip(r, q))
 print(f"pi0.5 serve vs infer: {len(s)}x{len(s[0])} actions, max |diff| {d:.3g}")
 assert len(s) == len(i) and len(s[0]) == 7 and d < 1e-5, "pi0.5 served actions differ from pi0 infer"
 PY
+grep -q "warning: no norm stats.*actions are in normalized space" "$TMP/server.log" \
+  || { echo "FAIL: no warning that, without norm stats, actions are normalized"; fail=1; }
 exit $fail

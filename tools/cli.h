@@ -6,6 +6,19 @@
 int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* --help / -h: every subcommand prints its usage to stdout and exits 0 (cli_help returns 0). */
+int cli_is_help(const char *arg);
+int cli_help(const char *cmd);
+
+/* Strict option values: the whole string is a decimal number within [lo, hi] (no spaces, no
+ * trailing text, no wrap-around). On success *out is set and 0 returned; otherwise a one-line
+ * usage error naming the option and its range goes to stderr and 1 (the usage exit code) is
+ * returned. s == NULL means the option came last without its value. */
+#include <stdint.h>
+int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out);
+int cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
+int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
+
 int cmd_run(int argc, char **argv);
 int cmd_gen_model(int argc, char **argv);
 int cmd_infer(int argc, char **argv);
@@ -23,7 +36,8 @@ const char *cli_find_tokenizer(const char *model_dir, char *buf, size_t n);
  * checkpoints). Returns how many were found; the first is written to buf. */
 int cli_find_norm_stats(const char *model_dir, char *buf, size_t n);
 /* Loads the norm stats at path, or (path NULL) the ones cli_find_norm_stats finds, saying so on
- * stderr as `who`; *out stays NULL when there are none. quantile: openpi's quantile
+ * stderr as `who`; *out stays NULL when there are none, with a warning on stderr that states are
+ * taken as normalized and actions stay in normalized space. quantile: openpi's quantile
  * normalization (every model but π0), else z-score. Returns 0, or the exit code after an error
  * message. The caller frees *out. */
 #include "pi0.h"

@@ -78,15 +78,18 @@ static pi0_status write_tensor(st_writer *w, const st_decl *d, char kind, int fa
 
 int cmd_gen_model(int argc, char **argv) {
     const char *cfg_name = NULL, *out = NULL, *dtype = "f32";
-    unsigned long long seed = 0;
+    uint64_t seed = 0;
     int pi05 = 0;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--pi05")) pi05 = 1;
-        else if (!strcmp(argv[i], "--config") && i + 1 < argc) cfg_name = argv[++i];
-        else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
-        else if (!strcmp(argv[i], "--dtype") && i + 1 < argc) dtype = argv[++i];
-        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
-        else return cli_usage_error("gen-model: unknown or incomplete option '%s'", argv[i]);
+    for (int i = 0; i < argc; i += 2) { /* an option and its value */
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (cli_is_help(a)) return cli_help("gen-model");
+        if (!strcmp(a, "--pi05")) { pi05 = 1; i--; continue; } /* a flag: no value */
+        if (!strcmp(a, "--config")) cfg_name = v;
+        else if (!strcmp(a, "--out")) out = v;
+        else if (!strcmp(a, "--dtype")) dtype = v;
+        else if (!strcmp(a, "--seed")) { if (cli_parse_u64("gen-model", a, v, &seed)) return 1; }
+        else return cli_usage_error("gen-model: unknown option '%s'", a);
+        if (!v) return cli_usage_error("gen-model: option '%s' needs a value", a);
     }
     if (!cfg_name || !out)
         return cli_usage_error("gen-model needs --config tiny|small|demo|full|FILE.json and --out DIR [--pi05]");
@@ -130,6 +133,6 @@ int cmd_gen_model(int argc, char **argv) {
     free(json);
     if (!ok) return cli_error(2, "%s: cannot write", path);
     fprintf(stderr, "pi0: wrote %s (%s, %.3f B parameters, %s, seed %llu): random weights, for tests "
-            "and benchmarks only\n", out, c.pi05 ? "pi0.5" : "pi0", params / 1e9, dtype, seed);
+            "and benchmarks only\n", out, c.pi05 ? "pi0.5" : "pi0", params / 1e9, dtype, (unsigned long long)seed);
     return 0;
 }

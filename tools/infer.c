@@ -84,13 +84,14 @@ int cmd_infer(int argc, char **argv) {
     char cams[16][64];
     const char *files[16];
     int n_img = 0, action_dims = 0;
-    unsigned long long seed = 0;
+    uint64_t seed = 0;
     pi0_params p = pi0_default_params();
-    for (int i = 0; i < argc; i++) {
+    for (int i = 0; i < argc; i += 2) { /* an option and its value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v) return cli_usage_error("infer: option '%s' needs a value", a);
+        if (cli_is_help(a)) return cli_help("infer");
         if (!strcmp(a, "--model")) model_dir = v;
         else if (!strcmp(a, "--image")) {
+            if (!v) return cli_usage_error("infer: option '%s' needs a value", a);
             const char *eq = strchr(v, '=');
             if (!eq || eq == v || !eq[1]) return cli_usage_error("infer: --image wants CAMERA=FILE, got '%s'", v);
             if (n_img == 16) return cli_usage_error("infer: too many --image options");
@@ -99,16 +100,16 @@ int cmd_infer(int argc, char **argv) {
         } else if (!strcmp(a, "--prompt")) prompt = v;
         else if (!strcmp(a, "--state")) state_s = v;
         else if (!strcmp(a, "--norm-stats")) ns_path = v;
-        else if (!strcmp(a, "--action-dims")) action_dims = atoi(v);
-        else if (!strcmp(a, "--seed")) seed = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--action-dims")) { if (cli_parse_int("infer", a, v, 1, 1024, &action_dims)) return 1; }
+        else if (!strcmp(a, "--seed")) { if (cli_parse_u64("infer", a, v, &seed)) return 1; }
         else if (!strcmp(a, "--noise")) noise_path = v;
         else if (!strcmp(a, "--format")) format = v;
         else if (!strcmp(a, "--backend")) p.backend = v;
-        else if (!strcmp(a, "--threads")) p.num_threads = atoi(v);
+        else if (!strcmp(a, "--threads")) { if (cli_parse_int("infer", a, v, 1, 1024, &p.num_threads)) return 1; }
         else if (!strcmp(a, "--tokenizer")) tok_flag = v;
         else if (!strcmp(a, "--save-inputs")) save = v;
         else return cli_usage_error("infer: unknown option '%s'", a);
-        i++;
+        if (!v) return cli_usage_error("infer: option '%s' needs a value", a);
     }
     if (!model_dir || !prompt || !state_s)
         return cli_usage_error("infer needs --model DIR, --prompt TEXT and --state v1,v2,...");
@@ -204,14 +205,16 @@ done:
 int cmd_gen_image(int argc, char **argv) {
     const char *out = NULL;
     int w = 320, h = 240;
-    for (int i = 0; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--out")) out = argv[i + 1];
-        else if (!strcmp(argv[i], "--width")) w = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--height")) h = atoi(argv[i + 1]);
-        else return cli_usage_error("gen-image: unknown option '%s'", argv[i]);
+    for (int i = 0; i < argc; i += 2) { /* an option and its value */
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (cli_is_help(a)) return cli_help("gen-image");
+        if (!strcmp(a, "--out")) out = v;
+        else if (!strcmp(a, "--width")) { if (cli_parse_int("gen-image", a, v, 1, 8192, &w)) return 1; }
+        else if (!strcmp(a, "--height")) { if (cli_parse_int("gen-image", a, v, 1, 8192, &h)) return 1; }
+        else return cli_usage_error("gen-image: unknown option '%s'", a);
+        if (!v) return cli_usage_error("gen-image: option '%s' needs a value", a);
     }
-    if (!out || w < 1 || h < 1 || w > 8192 || h > 8192 || argc % 2)
-        return cli_usage_error("gen-image needs --out FILE.png [--width W --height H]");
+    if (!out) return cli_usage_error("gen-image needs --out FILE.png [--width W --height H]");
     unsigned char *px = malloc((size_t)w * h * 3);
     if (!px) return cli_error(2, "out of memory");
     for (int y = 0; y < h; y++)

@@ -1,8 +1,11 @@
 /* pi0_cli.c — the `pi0` command: subcommand dispatch and `pi0 run`. */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <dirent.h>
 #include <sys/stat.h>
 
 #include "cli.h"
@@ -70,7 +73,12 @@ int cli_load_norm_stats(const char *model, const char *path, const char *who, in
         if (found > 1)
             return cli_error(2, "%s holds norm stats for %d robots (assets/*/norm_stats.json): choose one with "
                              "--norm-stats", model, found);
-        if (!found) return 0;
+        if (!found) {
+            fprintf(stderr, "%s: warning: no norm stats (no --norm-stats FILE, no %s/norm_stats.json, no "
+                    "%s/assets/<robot>/norm_stats.json): the state is taken as already normalized (zero-padded "
+                    "to the model's state_dim) and the actions are in normalized space\n", who, model, model);
+            return 0;
+        }
         path = buf;
         fprintf(stderr, "%s: using norm stats %s (%s)\n", who, path, quantile ? "quantile" : "z-score");
     }
@@ -79,36 +87,172 @@ int cli_load_norm_stats(const char *model, const char *path, const char *who, in
     return 0;
 }
 
+/* ---------------------------------------------------------------- usage */
+
+typedef struct {
+    const char *name, *args, *about, *options;
+} cmd_usage;
+
+static const cmd_usage k_usage[] = {
+    {"infer", "--model DIR --prompt TEXT --state v1,v2,... [--image CAMERA=FILE ...] [options]",
+     "run the policy on one observation: camera images, a prompt and the robot state\n"
+     "in, the action chunk out (on stdout; stage times on stderr)",
+     "  --model DIR            checkpoint directory (config.json + model.safetensors)\n"
+     "  --prompt TEXT          the instruction (truncated to max_token_len tokens, with a warning)\n"
+     "  --state v1,v2,...      robot state: 1..state_dim values, normalized with the norm stats\n"
+     "  --image CAMERA=FILE    PNG/JPEG for base_0_rgb, left_wrist_0_rgb or right_wrist_0_rgb\n"
+     "                         (repeatable; missing cameras are black and masked)\n"
+     "  --norm-stats FILE      openpi norm_stats.json (default: DIR/norm_stats.json, else the one\n"
+     "                         DIR/assets/<robot>/norm_stats.json). Without norm stats the state is\n"
+     "                         taken as already normalized and the actions stay normalized (warned)\n"
+     "  --action-dims N        action dims printed, 1..1024 (default: the norm stats' action length,\n"
+     "                         else all of the model's)\n"
+     "  --seed N               noise seed, 0..18446744073709551615 (default 0)\n"
+     "  --noise FILE           noise from a safetensors file (float tensor 'noise', H x A values)\n"
+     "  --format table|json|csv\n"
+     "  --tokenizer FILE       tokenizer.json or tokenizer.model (default: beside the model, else\n"
+     "                         $PI0_TOKENIZER)\n"
+     "  --backend cuda|fast|ref   (default: cuda with a GPU, else fast)\n"
+     "  --threads N            1..1024 (default: all cores)\n"
+     "  --save-inputs FILE     also write the preprocessed observation in `pi0 run`'s input format\n"},
+    {"run", "--model DIR --inputs FILE.safetensors --out FILE.safetensors [options]",
+     "run the policy on preprocessed inputs (names as in tests/golden/*/inputs.safetensors);\n"
+     "writes 'actions' [H, A] (and every intermediate with --dump)",
+     "  --model DIR            checkpoint directory\n"
+     "  --inputs FILE          images, image_masks, tokens, token_mask, state [, noise]\n"
+     "  --out FILE             output safetensors\n"
+     "  --backend cuda|fast|ref   (default: cuda with a GPU, else fast)\n"
+     "  --threads N            1..1024 (default: all cores)\n"
+     "  --seed N               noise seed when the inputs hold no noise, 0..18446744073709551615\n"
+     "  --dump                 also write every named intermediate\n"
+     "  --full-prefix          run openpi's padded prefix layout (same actions)\n"},
+    {"serve", "--model DIR [options]",
+     "openpi-compatible WebSocket policy server (GET /healthz answers OK)",
+     "  --model DIR            checkpoint directory\n"
+     "  --port N               1..65535 (default 8000)\n"
+     "  --host ADDR            (default 127.0.0.1)\n"
+     "  --preset libero|droid|aloha|generic   observation keys and action slicing (default generic)\n"
+     "  --norm-stats FILE      as for infer; without norm stats states are taken as normalized and\n"
+     "                         actions are sent normalized (warned)\n"
+     "  --default-prompt TEXT  prompt for observations without one\n"
+     "  --tokenizer FILE       as for infer\n"
+     "  --seed N               noise seed, 0..18446744073709551615\n"
+     "  --action-dims N        1..1024 (default: the preset's, else the norm stats', else all)\n"
+     "  --max-message-mb X     largest accepted message, 0.001..4096 MB (default 64)\n"
+     "  --adapt-to-pi true|false   aloha: openpi's adapt_to_pi conversions (default true)\n"
+     "  --backend cuda|fast|ref   (default: cuda with a GPU, else fast)\n"
+     "  --threads N            1..1024 (default: all cores)\n"},
+    {"gen-model", "--config tiny|small|demo|full|FILE.json --out DIR [--dtype f32|bf16] [--seed N] [--pi05]",
+     "write a random-weight checkpoint (for tests, demos and benchmarks)",
+     "  --config NAME|FILE     preset or config.json\n"
+     "  --pi05                 a pi0.5 model (adaRMS expert, time MLP, no state_proj)\n"
+     "  --out DIR              created if missing\n"
+     "  --dtype f32|bf16       (default f32)\n"
+     "  --seed N               0..18446744073709551615 (default 0)\n"},
+    {"gen-image", "--out FILE.png [--width W --height H]", "write a synthetic tabletop scene",
+     "  --out FILE.png\n"
+     "  --width W, --height H  1..8192 (default 320 x 240)\n"},
+    {"check", "--model DIR [--inputs FILE] [--cameras N] [--tokens N] [--backend NAME] [--threads N]",
+     "ref vs an accelerated backend, component by component (PCC, max |diff|); exit 2 on failure",
+     "  --model DIR\n"
+     "  --inputs FILE          preprocessed inputs (default: a synthetic observation)\n"
+     "  --backend cuda|fast    the backend checked against ref (default: cuda with a GPU, else fast)\n"
+     "  --cameras N            1..3 (default 3)\n"
+     "  --tokens N             prompt tokens, 1..4096 (default 48)\n"
+     "  --threads N            1..1024 (default: all cores)\n"},
+    {"verify", "--model DIR [--cameras N] [--tokens N] [--backend NAME] [--threads N]",
+     "which backend ran every op of a real run: calls, FLOPs, time, fallbacks",
+     "  --model DIR\n"
+     "  --cameras N            1..3 (default 3)\n"
+     "  --tokens N             prompt tokens, 1..4096 (default 48)\n"
+     "  --backend cuda|fast|ref   (default: cuda with a GPU, else fast)\n"
+     "  --threads N            1..1024 (default: all cores)\n"},
+    {"bench", "--model DIR [--cameras N] [--runs N] [--tokens N] [--small DIR] [--threads N]",
+     "per-stage median time, GFLOP/s (TFLOP/s and weight GB/s on a GPU), fraction of the\n"
+     "ceilings measured in the same run, first-call overhead, peak RSS / GPU memory",
+     "  --model DIR\n"
+     "  --cameras N            1..3 (default 3)\n"
+     "  --runs N               1..1000 (default 3)\n"
+     "  --tokens N             prompt tokens, 1..4096 (default 48)\n"
+     "  --small DIR            also time ref vs fast on this (small) model\n"
+     "  --backend cuda|fast|ref   (default: cuda with a GPU, else fast)\n"
+     "  --threads N            1..1024 (default: all cores)\n"},
+};
+
 static void usage(FILE *fp) {
-    fputs("usage: pi0 <command> [options]\n"
-          "\n"
-          "commands:\n"
-          "  infer      --model DIR --prompt TEXT --state v1,v2,... [--image CAMERA=FILE ...]\n"
-          "             [--norm-stats FILE] [--action-dims N] [--seed N] [--noise FILE]\n"
-          "             [--format table|json|csv] [--tokenizer FILE] [--backend fast|ref] [--threads N]\n"
-          "             [--save-inputs FILE]\n"
-          "             run the policy on one observation; cameras: base_0_rgb, left_wrist_0_rgb,\n"
-          "             right_wrist_0_rgb (missing ones are black and masked)\n"
-          "  run        --model DIR --inputs FILE.safetensors --out FILE.safetensors\n"
-          "             [--backend fast|ref] [--threads N] [--seed N] [--dump] [--full-prefix]\n"
-          "             run the policy on preprocessed inputs (names as in golden/*/inputs);\n"
-          "             writes 'actions' [H, A] (and every intermediate with --dump)\n"
-          "  serve      --model DIR [--port 8000] [--host 127.0.0.1] [--preset libero|droid|aloha|generic]\n"
-          "             [--norm-stats FILE] [--default-prompt TEXT] [--tokenizer FILE] [--seed N]\n"
-          "             [--action-dims N] [--max-message-mb 64] [--adapt-to-pi true|false]\n"
-          "             [--backend NAME] [--threads N]\n"
-          "             openpi-compatible WebSocket policy server (GET /healthz answers OK)\n"
-          "  gen-model  --config tiny|small|demo|full|FILE.json --out DIR [--dtype f32|bf16] [--seed N] [--pi05]\n"
-          "             write a random-weight checkpoint (for tests and benchmarks)\n"
-          "  gen-image  --out FILE.png [--width W --height H]   a synthetic tabletop scene\n"
-          "  check      --model DIR [--inputs FILE] [--cameras N] [--tokens N]\n"
-          "             ref vs fast, component by component (PCC, max |diff|); exit 2 on failure\n"
-          "  verify     --model DIR [--cameras N] [--tokens N] [--backend NAME]\n"
-          "             which backend ran every op of a real run: calls, FLOPs, time, fallbacks\n"
-          "  bench      --model DIR [--cameras 1|2|3] [--runs N] [--tokens N] [--small DIR]\n"
-          "             per-stage median time, GFLOP/s, fraction of measured peak, peak RSS\n"
-          "  help       this text\n",
-          fp);
+    fputs("usage: pi0 <command> [options]        pi0 <command> --help: that command's options\n\ncommands:\n", fp);
+    for (size_t i = 0; i < sizeof k_usage / sizeof *k_usage; i++) {
+        fprintf(fp, "  %-10s %s\n", k_usage[i].name, k_usage[i].args);
+        for (const char *l = k_usage[i].about; *l;) {
+            size_t n = strcspn(l, "\n");
+            fprintf(fp, "  %-10s %.*s\n", "", (int)n, l);
+            l += n + (l[n] == '\n');
+        }
+    }
+    fputs("  help       [COMMAND]   this text, or a command's\n", fp);
+}
+
+int cli_is_help(const char *arg) { return arg && (!strcmp(arg, "--help") || !strcmp(arg, "-h")); }
+
+int cli_help(const char *cmd) {
+    for (size_t i = 0; i < sizeof k_usage / sizeof *k_usage; i++)
+        if (!strcmp(cmd, k_usage[i].name)) {
+            printf("usage: pi0 %s %s\n\n%s\n\noptions:\n%s", cmd, k_usage[i].args, k_usage[i].about, k_usage[i].options);
+            return 0;
+        }
+    usage(stdout);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- strict option values */
+
+static int bad_value(const char *cmd, const char *opt, const char *s, const char *want) {
+    if (!s) fprintf(stderr, "pi0: %s: option '%s' needs a value", cmd, opt);
+    else fprintf(stderr, "pi0: %s: %s wants %s, not '%s'", cmd, opt, want, s);
+    fprintf(stderr, " (see 'pi0 %s --help')\n", cmd);
+    return 1;
+}
+
+/* An optional '-' and decimal digits, nothing else (no spaces, no '+', no hex). */
+static int is_decimal(const char *s, int allow_minus) {
+    if (allow_minus && *s == '-') s++;
+    if (!*s) return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9') return 0;
+    return 1;
+}
+
+int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out) {
+    char want[96];
+    snprintf(want, sizeof want, "an integer in %ld..%ld", lo, hi);
+    if (!s || !is_decimal(s, 1)) return bad_value(cmd, opt, s, want);
+    errno = 0;
+    long v = strtol(s, NULL, 10);
+    if (errno || v < lo || v > hi) return bad_value(cmd, opt, s, want);
+    *out = (int)v;
+    return 0;
+}
+
+int cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out) {
+    const char *want = "an integer in 0..18446744073709551615";
+    if (!s || !is_decimal(s, 0)) return bad_value(cmd, opt, s, want);
+    errno = 0;
+    unsigned long long v = strtoull(s, NULL, 10);
+    if (errno) return bad_value(cmd, opt, s, want);
+    *out = (uint64_t)v;
+    return 0;
+}
+
+int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out) {
+    char want[96];
+    snprintf(want, sizeof want, "a number in %g..%g", lo, hi);
+    if (!s || !*s || isspace((unsigned char)*s)) return bad_value(cmd, opt, s, want);
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (*end || errno || !isfinite(v) || v < lo || v > hi) return bad_value(cmd, opt, s, want);
+    *out = v;
+    return 0;
 }
 
 /* ---------------------------------------------------------------- dumps */
@@ -154,17 +298,20 @@ int cmd_run(int argc, char **argv) {
     const char *model_dir = NULL, *inputs_path = NULL, *out_path = NULL;
     pi0_params p = pi0_default_params();
     int dump = 0;
-    unsigned long long seed = 0;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--model") && i + 1 < argc) model_dir = argv[++i];
-        else if (!strcmp(argv[i], "--inputs") && i + 1 < argc) inputs_path = argv[++i];
-        else if (!strcmp(argv[i], "--out") && i + 1 < argc) out_path = argv[++i];
-        else if (!strcmp(argv[i], "--backend") && i + 1 < argc) p.backend = argv[++i];
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) p.num_threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--dump")) dump = 1;
-        else if (!strcmp(argv[i], "--full-prefix")) p.compact_prefix = 0;
-        else return cli_usage_error("run: unknown or incomplete option '%s'", argv[i]);
+    uint64_t seed = 0;
+    for (int i = 0; i < argc; i += 2) { /* an option and its value */
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (cli_is_help(a)) return cli_help("run");
+        if (!strcmp(a, "--dump")) { dump = 1; i--; continue; }  /* flags: no value */
+        if (!strcmp(a, "--full-prefix")) { p.compact_prefix = 0; i--; continue; }
+        if (!strcmp(a, "--model")) model_dir = v;
+        else if (!strcmp(a, "--inputs")) inputs_path = v;
+        else if (!strcmp(a, "--out")) out_path = v;
+        else if (!strcmp(a, "--backend")) p.backend = v;
+        else if (!strcmp(a, "--threads")) { if (cli_parse_int("run", a, v, 1, 1024, &p.num_threads)) return 1; }
+        else if (!strcmp(a, "--seed")) { if (cli_parse_u64("run", a, v, &seed)) return 1; }
+        else return cli_usage_error("run: unknown option '%s'", a);
+        if (!v) return cli_usage_error("run: option '%s' needs a value", a);
     }
     if (!model_dir || !inputs_path || !out_path)
         return cli_usage_error("run needs --model DIR --inputs FILE --out FILE");
@@ -220,9 +367,14 @@ done:
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 1 : 0;
+    if (argc < 2) {
+        usage(stderr);
+        return 1;
+    }
+    if (!strcmp(argv[1], "help") || cli_is_help(argv[1])) {
+        if (argc > 2 && strcmp(argv[1], "help") == 0) return cli_help(argv[2]);
+        usage(stdout);
+        return 0;
     }
     if (!strcmp(argv[1], "run")) return cmd_run(argc - 2, argv + 2);
     if (!strcmp(argv[1], "gen-model")) return cmd_gen_model(argc - 2, argv + 2);

@@ -339,33 +339,32 @@ int cmd_serve(int argc, char **argv) {
                *default_prompt = NULL, *tok_path = NULL, *backend = NULL;
     int port = 8000, threads = 0, action_dims = -1, no_adapt = 0;
     double max_mb = 64;
-    unsigned long long seed = 0;
-    for (int i = 0; i < argc; i++) {
+    uint64_t seed = 0;
+    for (int i = 0; i < argc; i += 2) { /* an option and its value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (cli_is_help(a)) return cli_help("serve");
         if (!v) return cli_usage_error("serve: option '%s' needs a value", a);
         if (!strcmp(a, "--model")) model_dir = v;
-        else if (!strcmp(a, "--port")) port = atoi(v);
+        else if (!strcmp(a, "--port")) { if (cli_parse_int("serve", a, v, 1, 65535, &port)) return 1; }
         else if (!strcmp(a, "--host")) host = v;
         else if (!strcmp(a, "--preset")) preset_s = v;
         else if (!strcmp(a, "--norm-stats")) ns_path = v;
         else if (!strcmp(a, "--default-prompt")) default_prompt = v;
         else if (!strcmp(a, "--tokenizer")) tok_path = v;
         else if (!strcmp(a, "--backend")) backend = v;
-        else if (!strcmp(a, "--threads")) threads = atoi(v);
-        else if (!strcmp(a, "--seed")) seed = strtoull(v, NULL, 10);
-        else if (!strcmp(a, "--action-dims")) action_dims = atoi(v);
-        else if (!strcmp(a, "--max-message-mb")) max_mb = atof(v);
+        else if (!strcmp(a, "--threads")) { if (cli_parse_int("serve", a, v, 1, 1024, &threads)) return 1; }
+        else if (!strcmp(a, "--seed")) { if (cli_parse_u64("serve", a, v, &seed)) return 1; }
+        else if (!strcmp(a, "--action-dims")) { if (cli_parse_int("serve", a, v, 1, 1024, &action_dims)) return 1; }
+        else if (!strcmp(a, "--max-message-mb")) { if (cli_parse_double("serve", a, v, 0.001, 4096, &max_mb)) return 1; }
         else if (!strcmp(a, "--adapt-to-pi")) {
             if (strcmp(v, "true") && strcmp(v, "false")) return cli_usage_error("serve: --adapt-to-pi true|false");
             no_adapt = !strcmp(v, "false");
         }
         else return cli_usage_error("serve: unknown option '%s'", a);
-        i++;
     }
     int preset = serve_preset_from_name(preset_s);
     if (!model_dir) return cli_usage_error("serve needs --model DIR");
     if (preset < 0) return cli_usage_error("serve: --preset must be libero, droid, aloha or generic, not '%s'", preset_s);
-    if (port < 0 || port > 65535 || !(max_mb > 0)) return cli_usage_error("serve: bad --port or --max-message-mb");
 
     server *s = &g_srv;
     memset(s, 0, sizeof *s);

@@ -48,6 +48,8 @@ struct pi0_tokenizer {
     int *added;        /* json: added-token ids (split before normalization); spm: user-defined */
     int n_added;
     int max_added_len;
+    int *added_by_byte;     /* `added` grouped by first byte (load order kept within a group): */
+    int added_first[257];   /* the group of byte c is added_by_byte[added_first[c] .. added_first[c+1]) */
     /* SentencePiece normalizer flags */
     int add_dummy_prefix, remove_extra_ws, escape_ws;
     pi0_err err;
@@ -137,6 +139,7 @@ static void tokenizer_clear(pi0_tokenizer *t) {
     for (int i = 0; i < t->n_pieces; i++) free(t->pieces[i].str);
     free(t->pieces);
     free(t->added);
+    free(t->added_by_byte);
     hmap_free(&t->vocab);
     hmap_free(&t->merges);
     pi0_err keep = t->err;
@@ -374,6 +377,21 @@ static pi0_status parse_model_proto(pi0_tokenizer *t, const char *path, const un
     return tokenizer_index(t, path);
 }
 
+/* Groups the added / user-defined pieces by first byte (a stable counting sort), so matching
+ * them at a text position looks only at the pieces that can start there. */
+static pi0_status index_added(pi0_tokenizer *t) {
+    memset(t->added_first, 0, sizeof t->added_first);
+    t->added_by_byte = malloc((size_t)(t->n_added ? t->n_added : 1) * sizeof *t->added_by_byte);
+    RETURN_ERR_IF(!t->added_by_byte, &t->err, PI0_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < t->n_added; i++) t->added_first[(unsigned char)t->pieces[t->added[i]].str[0] + 1]++;
+    for (int c = 0; c < 256; c++) t->added_first[c + 1] += t->added_first[c];
+    int fill[256];
+    memcpy(fill, t->added_first, sizeof fill);
+    for (int i = 0; i < t->n_added; i++)
+        t->added_by_byte[fill[(unsigned char)t->pieces[t->added[i]].str[0]]++] = t->added[i];
+    return PI0_OK;
+}
+
 pi0_status pi0_tokenizer_load(pi0_tokenizer *t, const char *path) {
     if (!t) return PI0_ERR_ARG;
     tokenizer_clear(t);
@@ -387,6 +405,7 @@ pi0_status pi0_tokenizer_load(pi0_tokenizer *t, const char *path) {
                         ? load_json(t, path, buf, size)
                         : parse_model_proto(t, path, (const unsigned char *)buf, size);
     free(buf);
+    if (st == PI0_OK) st = index_added(t);
     if (st != PI0_OK) tokenizer_clear(t);
     else t->err.msg[0] = 0;
     return st;
@@ -413,10 +432,12 @@ static int emit(id_out *o, int id) {
     return 1;
 }
 
-/* Symbols of one BPE run: spans of `s`; prev/next form a linked list; rank[i] caches the
- * priority of the pair (i, next[i]) (lower is better; INT64_MAX = no merge). */
+/* Symbols of one BPE run: spans of `s` in a linked list (prev/next); symbols only grow, by
+ * absorbing their right neighbour, so a symbol's index also orders it in the text. rank[i] is
+ * the priority of merging i with next[i] (lower is better; INT64_MAX = no merge) and merged[i]
+ * the resulting piece; len[i] = 0 marks a symbol absorbed by its left neighbour. */
 typedef struct {
-    int *start, *len, *next, *prev, *id, *frozen;
+    int *start, *len, *next, *prev, *id, *frozen, *merged;
     int64_t *rank;
 } symbols;
 
@@ -440,26 +461,94 @@ static int64_t pair_rank(const pi0_tokenizer *t, const char *s, const symbols *y
     return -key + (int64_t)1e10;
 }
 
-/* BPE over text s[0..n), where `atomic` marks spans (user-defined pieces) that never merge. */
+/* Candidate merges in a binary min-heap keyed by (rank, left symbol): the best merge first,
+ * leftmost on ties, as SentencePiece's bpe_model.cc and Hugging Face's BPE do. Entries are
+ * never updated in place: when a symbol changes, its new pair is pushed and the old entry is
+ * dropped when popped (it no longer matches rank[left], or left is gone). */
+typedef struct {
+    int64_t rank;
+    int left;
+} bpe_cand;
+
+typedef struct {
+    bpe_cand *v;
+    size_t n, cap;
+} cand_heap;
+
+static int cand_before(const bpe_cand *a, const bpe_cand *b) {
+    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
+}
+
+static int heap_push(cand_heap *h, bpe_cand c) {
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? 2 * h->cap : 64;
+        bpe_cand *v = realloc(h->v, cap * sizeof *v);
+        if (!v) return 0;
+        h->v = v;
+        h->cap = cap;
+    }
+    size_t i = h->n++;
+    while (i > 0 && cand_before(&c, &h->v[(i - 1) / 2])) {
+        h->v[i] = h->v[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h->v[i] = c;
+    return 1;
+}
+
+static bpe_cand heap_pop(cand_heap *h) {
+    bpe_cand top = h->v[0], last = h->v[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n) break;
+        if (c + 1 < h->n && cand_before(&h->v[c + 1], &h->v[c])) c++;
+        if (!cand_before(&h->v[c], &last)) break;
+        h->v[i] = h->v[c];
+        i = c;
+    }
+    if (h->n) h->v[i] = last;
+    return top;
+}
+
+/* Recomputes the pair starting at symbol a and queues it if it can merge; 0 when out of memory. */
+static int queue_pair(const pi0_tokenizer *t, const char *s, symbols *y, cand_heap *h, int a) {
+    y->rank[a] = y->next[a] >= 0 ? pair_rank(t, s, y, a, y->next[a], &y->merged[a]) : INT64_MAX;
+    return y->rank[a] == INT64_MAX || heap_push(h, (bpe_cand){y->rank[a], a});
+}
+
+/* Longest added token (json) / user-defined piece (spm) starting at s[0..n) and longer than
+ * min_len bytes, first in load order among equals; -1 if none. *len is its length. */
+static int match_added(const pi0_tokenizer *t, const char *s, int n, int min_len, int *len) {
+    int best = -1;
+    *len = min_len;
+    if (!t->added_by_byte || n <= 0) return -1;
+    const unsigned char c = (unsigned char)s[0];
+    for (int k = t->added_first[c]; k < t->added_first[c + 1]; k++) {
+        const int id = t->added_by_byte[k];
+        const piece *p = &t->pieces[id];
+        if (p->len > *len && p->len <= n && memcmp(s, p->str, p->len) == 0) { best = id; *len = p->len; }
+    }
+    return best;
+}
+
+/* BPE over text s[0..n) (SentencePiece mode: user-defined pieces are atomic symbols).
+ * O(n log n): each merge pops one heap entry and pushes at most two. */
 static pi0_status bpe(pi0_tokenizer *t, const char *s, int n, id_out *o) {
     if (n == 0) return PI0_OK;
     symbols y;
-    int *mem = malloc((size_t)n * 6 * sizeof(int));
+    cand_heap h = {0};
+    int *mem = malloc((size_t)n * 7 * sizeof(int));
     y.rank = malloc((size_t)n * sizeof *y.rank);
-    RETURN_ERR_IF(!mem || !y.rank, &t->err, PI0_ERR_NOMEM, "out of memory");
+    if (!mem || !y.rank) { free(mem); free(y.rank); return pi0_fail(&t->err, PI0_ERR_NOMEM, "out of memory"); }
     y.start = mem; y.len = mem + n; y.next = mem + 2 * n; y.prev = mem + 3 * n; y.id = mem + 4 * n;
-    y.frozen = mem + 5 * n;
+    y.frozen = mem + 5 * n; y.merged = mem + 6 * n;
     int m = 0;
     for (int i = 0; i < n;) {
         int l = utf8_len((unsigned char)s[i]);
         if (i + l > n) l = n - i;
-        int fz = 0;
-        if (!t->from_json) { /* SentencePiece: user-defined pieces are matched first, longest */
-            for (int k = 0; k < t->n_added; k++) {
-                const piece *p = &t->pieces[t->added[k]];
-                if (p->len > l && i + p->len <= n && memcmp(s + i, p->str, p->len) == 0) { l = p->len; fz = 1; }
-            }
-        }
+        int fz = 0, ul;
+        if (!t->from_json && match_added(t, s + i, n - i, l, &ul) >= 0) { l = ul; fz = 1; }
         y.start[m] = i; y.len[m] = l; y.frozen[m] = fz;
         y.id[m] = vocab_find(t, s + i, l);
         y.prev[m] = m - 1; y.next[m] = -1;
@@ -467,22 +556,23 @@ static pi0_status bpe(pi0_tokenizer *t, const char *s, int n, id_out *o) {
         m++;
         i += l;
     }
-    int merged;
-    for (int i = 0; i < m; i++) y.rank[i] = y.next[i] >= 0 ? pair_rank(t, s, &y, i, y.next[i], &merged) : INT64_MAX;
-    for (;;) {
-        int best = -1;
-        for (int i = 0; i >= 0; i = y.next[i])
-            if (y.rank[i] != INT64_MAX && (best < 0 || y.rank[i] < y.rank[best])) best = i;
-        if (best < 0) break;
-        int b = y.next[best];
-        pair_rank(t, s, &y, best, b, &merged);
-        y.len[best] += y.len[b];
-        y.id[best] = merged;
-        y.next[best] = y.next[b];
-        if (y.next[b] >= 0) y.prev[y.next[b]] = best;
-        y.rank[best] = y.next[best] >= 0 ? pair_rank(t, s, &y, best, y.next[best], &merged) : INT64_MAX;
-        if (y.prev[best] >= 0) y.rank[y.prev[best]] = pair_rank(t, s, &y, y.prev[best], best, &merged);
+    int ok = 1;
+    for (int i = 0; i < m && ok; i++) ok = queue_pair(t, s, &y, &h, i);
+    while (ok && h.n) {
+        const bpe_cand c = heap_pop(&h);
+        const int a = c.left;
+        if (y.len[a] == 0 || y.rank[a] != c.rank) continue; /* stale */
+        const int b = y.next[a];
+        y.len[a] += y.len[b];
+        y.id[a] = y.merged[a];
+        y.next[a] = y.next[b];
+        if (y.next[b] >= 0) y.prev[y.next[b]] = a;
+        y.len[b] = 0;
+        y.rank[b] = INT64_MAX;
+        ok = queue_pair(t, s, &y, &h, a) && (y.prev[a] < 0 || queue_pair(t, s, &y, &h, y.prev[a]));
     }
+    free(h.v);
+    if (!ok) { free(mem); free(y.rank); return pi0_fail(&t->err, PI0_ERR_NOMEM, "out of memory"); }
     for (int i = 0; i >= 0; i = y.next[i]) {
         int id = y.id[i];
         if (id >= 0 && t->pieces[id].type != PIECE_UNUSED) { emit(o, id); continue; }
@@ -511,21 +601,10 @@ static char *escape_spaces(const char *s, int n, int *out_len) {
     return buf;
 }
 
-/* Longest added token starting at s (json mode), or -1. */
-static int match_added(const pi0_tokenizer *t, const char *s, int n, int *len) {
-    int best = -1;
-    *len = 0;
-    for (int k = 0; k < t->n_added; k++) {
-        const piece *p = &t->pieces[t->added[k]];
-        if (p->len > *len && p->len <= n && memcmp(s, p->str, p->len) == 0) { best = t->added[k]; *len = p->len; }
-    }
-    return best;
-}
-
 static pi0_status encode_json(pi0_tokenizer *t, const char *text, int n, id_out *o) {
     int seg = 0;
     for (int i = 0; i <= n;) {
-        int alen = 0, aid = i < n ? match_added(t, text + i, n - i, &alen) : -1;
+        int alen = 0, aid = i < n ? match_added(t, text + i, n - i, 0, &alen) : -1;
         if (i == n || aid >= 0) {
             if (i > seg) { /* normalizer: ' ' -> '▁', then BPE over the whole section */
                 int el;
@@ -662,17 +741,19 @@ pi0_status pi0_tokenize_prompt(pi0_tokenizer *t, const char *prompt, int max_len
     RETURN_ERR_IF(!text, &t->err, PI0_ERR_NOMEM, "out of memory");
     for (int i = a; i < b; i++) text[i - a] = (prompt[i] == '_' || prompt[i] == '\n') ? ' ' : prompt[i];
     text[b - a] = 0;
-    /* [bos] + encode(text) + encode("\n"), right-padded with 0 */
-    int cap = (b - a) * 4 + 8, n_text = 0, n_nl = 0;
-    int32_t *ids = malloc((size_t)cap * sizeof *ids), nl[8];
-    pi0_status st = ids ? pi0_tokenizer_encode(t, text, ids, cap, &n_text) : PI0_ERR_NOMEM;
+    /* [bos] + encode(text) + encode("\n"), right-padded with 0. The whole text is encoded (BPE
+     * is not prefix-stable, so the first ids need all of it), but only the ids that fit are
+     * kept; encode counts the rest, so *truncated_from is the exact full length. */
+    int n_text = 0, n_nl = 0;
+    int32_t *ids = malloc((size_t)max_len * sizeof *ids), nl[8];
+    pi0_status st = ids ? pi0_tokenizer_encode(t, text, ids, max_len, &n_text) : PI0_ERR_NOMEM;
     if (st == PI0_OK) st = pi0_tokenizer_encode(t, "\n", nl, 8, &n_nl);
     free(text);
     if (st != PI0_OK) { free(ids); return st == PI0_ERR_NOMEM ? pi0_fail(&t->err, st, "out of memory") : st; }
     int total = 1 + n_text + n_nl, k = 0;
     tokens[k++] = t->bos_id;
     for (int i = 0; i < n_text && k < max_len; i++) tokens[k++] = ids[i];
-    for (int i = 0; i < n_nl && k < max_len; i++) tokens[k++] = nl[i];
+    for (int i = 0; i < n_nl && i < 8 && k < max_len; i++) tokens[k++] = nl[i];
     free(ids);
     if (n_valid) *n_valid = k;
     if (truncated_from) *truncated_from = total > max_len ? total : 0;
