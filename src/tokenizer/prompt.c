@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "../common.h"
+#include "prompt.h"
 
 int pi0_discretize_state(float s) {
     /* np.digitize(s, linspace(-1, 1, 257)[:-1]) - 1: the number of edges e_k = -1 + k/128
@@ -32,9 +33,7 @@ static int py_space_at(const unsigned char *s, int n, int *l) {
            cp == 0x2029 || cp == 0x202f || cp == 0x205f || cp == 0x3000;
 }
 
-/* openpi's cleaning: prompt.strip() with '_' and '\n' replaced by ' '. Writes into out (at least
- * strlen(prompt) + 1 bytes); returns the length. */
-static size_t clean_prompt(const char *prompt, char *out) {
+size_t prompt_clean(const char *prompt, char *out) {
     const unsigned char *s = (const unsigned char *)prompt;
     int n = (int)strlen(prompt), a = 0, b = n, l;
     while (a < b && py_space_at(s + a, b - a, &l)) a += l;
@@ -58,7 +57,7 @@ pi0_status pi0_prompt_text_pi05(const char *prompt, const float *state, int n, c
     char *buf = malloc(cap);
     if (!buf) return PI0_ERR_NOMEM;
     size_t k = (size_t)snprintf(buf, cap, "Task: ");
-    k += clean_prompt(prompt, buf + k);
+    k += prompt_clean(prompt, buf + k);
     k += (size_t)snprintf(buf + k, cap - k, ", State: ");
     for (int i = 0; i < n; i++)
         k += (size_t)snprintf(buf + k, cap - k, "%s%d", i ? " " : "", pi0_discretize_state(state[i]));
@@ -71,11 +70,12 @@ pi0_status pi0_tokenize_text(pi0_tokenizer *t, const char *text, int max_len, in
                              int *n_valid, int *truncated_from) {
     if (!t || !text || !tokens || !mask || max_len < 1) return PI0_ERR_ARG;
     const int bos = pi0_tokenizer_bos(t);
+    if (bos < 0) return PI0_ERR_FORMAT;
+    /* Only the ids that fit are kept; encode still counts them all (the truncation length). */
     int n_text = 0;
-    pi0_status st = bos < 0 ? PI0_ERR_FORMAT : pi0_tokenizer_encode(t, text, NULL, 0, &n_text); /* count first */
-    int32_t *ids = st == PI0_OK ? malloc(((size_t)n_text + 1) * sizeof *ids) : NULL;
-    if (st == PI0_OK && !ids) st = PI0_ERR_NOMEM;
-    if (st == PI0_OK) st = pi0_tokenizer_encode(t, text, ids + 1, n_text, &n_text);
+    int32_t *ids = malloc((size_t)max_len * sizeof *ids);
+    if (!ids) return PI0_ERR_NOMEM;
+    pi0_status st = pi0_tokenizer_encode(t, text, ids + 1, max_len - 1, &n_text);
     if (st != PI0_OK) { free(ids); return st; }
     ids[0] = bos;
     const int total = 1 + n_text, k = total < max_len ? total : max_len;

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 
 #include "../common.h"
+#include "prompt.h"
 
 enum { PIECE_NORMAL = 1, PIECE_UNKNOWN = 2, PIECE_CONTROL = 3, PIECE_USER = 4, PIECE_UNUSED = 5,
        PIECE_BYTE = 6 };
@@ -708,19 +709,6 @@ pi0_status pi0_tokenizer_decode(pi0_tokenizer *t, const int32_t *ids, int n, cha
 
 /* ---------------------------------------------------------------- openpi prompt format */
 
-/* Python str.isspace for one UTF-8 character at s (length *l). */
-static int is_py_space(const unsigned char *s, int n, int *l) {
-    *l = utf8_len(s[0]);
-    if (*l > n) *l = n;
-    unsigned cp = s[0];
-    if (*l == 2) cp = (s[0] & 0x1f) << 6 | (s[1] & 0x3f);
-    else if (*l == 3) cp = (s[0] & 0x0f) << 12 | (s[1] & 0x3f) << 6 | (s[2] & 0x3f);
-    else if (*l == 4) return 0;
-    return cp == ' ' || (cp >= 0x09 && cp <= 0x0d) || (cp >= 0x1c && cp <= 0x1f) || cp == 0x85 ||
-           cp == 0xa0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 ||
-           cp == 0x2029 || cp == 0x202f || cp == 0x205f || cp == 0x3000;
-}
-
 pi0_status pi0_tokenize_prompt(pi0_tokenizer *t, const char *prompt, int max_len, int32_t *tokens,
                                uint8_t *mask, int *n_valid, int *truncated_from) {
     if (!t) return PI0_ERR_ARG;
@@ -728,19 +716,9 @@ pi0_status pi0_tokenize_prompt(pi0_tokenizer *t, const char *prompt, int max_len
                   "tokenize_prompt: bad arguments");
     RETURN_ERR_IF(t->bos_id < 0, &t->err, PI0_ERR_FORMAT, "tokenizer has no <bos> piece");
     /* openpi PaligemmaTokenizer: prompt.strip().replace("_", " ").replace("\n", " ") */
-    const unsigned char *s = (const unsigned char *)prompt;
-    int n = (int)strlen(prompt), a = 0, b = n, l;
-    while (a < b && is_py_space(s + a, b - a, &l)) a += l;
-    while (b > a) { /* strip from the right: find the last character's start */
-        int c = b - 1;
-        while (c > a && (s[c] & 0xc0) == 0x80) c--;
-        if (!is_py_space(s + c, b - c, &l)) break;
-        b = c;
-    }
-    char *text = malloc((size_t)(b - a) + 1);
+    char *text = malloc(strlen(prompt) + 1);
     RETURN_ERR_IF(!text, &t->err, PI0_ERR_NOMEM, "out of memory");
-    for (int i = a; i < b; i++) text[i - a] = (prompt[i] == '_' || prompt[i] == '\n') ? ' ' : prompt[i];
-    text[b - a] = 0;
+    prompt_clean(prompt, text);
     /* [bos] + encode(text) + encode("\n"), right-padded with 0. The whole text is encoded (BPE
      * is not prefix-stable, so the first ids need all of it), but only the ids that fit are
      * kept; encode counts the rest, so *truncated_from is the exact full length. */
