@@ -1,13 +1,90 @@
-/* image.c — see image.h. Decoding is stb_image (Debian libstb-dev). The resampler is written
- * by hand because openpi's actions depend on PIL's exact pixels, and no C library reproduces
- * PIL's fixed-point bilinear filter; it follows Pillow's Resample.c semantics (not its code). */
+/* image.c — see image.h. Decoding is stb_image (Debian libstb-dev's header, compiled here). The
+ * resampler is written by hand because openpi's actions depend on PIL's exact pixels, and no C
+ * library reproduces PIL's fixed-point bilinear filter; it follows Pillow's Resample.c semantics
+ * (not its code). */
 #include "image.h"
 
-#include <errno.h>
+#include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+/* ---------------------------------------------------------------- stb_image, fenced in
+ *
+ * stb_image's implementation is compiled into this file rather than taken from Debian's
+ * libstb.so (which the CLI still links for stb_image_write), so that:
+ *  - only PNG, JPEG and BMP are compiled in: what cameras and image tools write. stb's TGA
+ *    reader has no signature and takes nearly any bytes for an image (a 30-byte "TGA" declaring
+ *    32768x32768 decoded to 3 GB of zeros in 5.7 s), its PNM header parser overflows a signed
+ *    int on long numbers, and GIF/PSD/HDR/PIC are not camera formats;
+ *  - its functions are static to this file (STB_IMAGE_STATIC: no clash with libstb.so);
+ *  - it is built with the project's flags: the sanitizer builds and the fuzzers see inside it;
+ *  - every allocation it makes is charged to a per-decode budget (stbi_budget_* below) derived
+ *    from the image's dimensions and the file's size, so that no input (a zlib bomb in a small
+ *    PNG, a corrupt header) can make it hold more than that budget;
+ *  - its one known memory-safety bug reachable from the compiled formats, JPEG Huffman tables
+ *    declaring more than 256 codes (stb 2.27 writes past its 257-entry code-length array), is
+ *    refused before stb sees the file (jpeg_huffman_ok). We do not turn sanitizer checks off for
+ *    stb: what they would report is a real out-of-bounds write, so the input is refused instead.
+ * Dimensions are read from the header (stbi_info_from_memory) and checked before decoding. */
+static _Thread_local size_t g_stbi_budget; /* bytes stb_image may still allocate in this decode */
+static _Thread_local int g_stbi_over;      /* an allocation was refused for the budget */
+
+typedef union { size_t n; max_align_t align; } stbi_budget_hdr;
+
+static void *stbi_budget_malloc(size_t n) {
+    if (n > g_stbi_budget) { g_stbi_over = 1; return NULL; }
+    stbi_budget_hdr *h = malloc(sizeof *h + n);
+    if (!h) return NULL;
+    h->n = n;
+    g_stbi_budget -= n;
+    return h + 1;
+}
+
+static void stbi_budget_free(void *p) {
+    if (!p) return;
+    stbi_budget_hdr *h = (stbi_budget_hdr *)p - 1;
+    g_stbi_budget += h->n;
+    free(h);
+}
+
+static void *stbi_budget_realloc(void *p, size_t n) {
+    if (!p) return stbi_budget_malloc(n);
+    stbi_budget_hdr *h = (stbi_budget_hdr *)p - 1;
+    const size_t old = h->n;
+    if (n > old && n - old > g_stbi_budget) { g_stbi_over = 1; return NULL; }
+    stbi_budget_hdr *nh = realloc(h, sizeof *nh + n);
+    if (!nh) return NULL;
+    g_stbi_budget = g_stbi_budget + old - n;
+    nh->n = n;
+    return nh + 1;
+}
+
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_BMP
+#define STBI_NO_STDIO
+#define STBI_NO_LINEAR
+#define STBI_NO_HDR
+#define STBI_MALLOC(sz) stbi_budget_malloc(sz)
+#define STBI_REALLOC(p, newsz) stbi_budget_realloc(p, newsz)
+#define STBI_FREE(p) stbi_budget_free(p)
+#if defined(__GNUC__)
+/* stb's API is declared static here and most of it is unused: the warning for that is issued at
+ * the end of the translation unit, so it stays off for the rest of this file. */
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#endif
 #include <stb/stb_image.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 void rgb_image_free(rgb_image *im) {
     if (!im) return;
@@ -23,23 +100,125 @@ static pi0_status image_alloc(rgb_image *im, int w, int h, pi0_err *e) {
     return PI0_OK;
 }
 
-enum { MAX_SIDE = 1 << 15 };
+enum {
+    MAX_SIDE = 1 << 15,          /* pixels per side */
+    MAX_PIXELS = 1 << 26,        /* 64 Mpixel (8192x8192): more than any camera sends */
+};
+#define MAX_FILE_BYTES ((size_t)256 << 20)
+
+typedef enum { FMT_PNG, FMT_JPEG, FMT_BMP } image_format;
+
+/* The most pixels a well-formed file of each format can describe per byte of file: PNG's
+ * deflate expands at most 1032:1 and a pixel takes at least 1 bit (8256); every 8x8 JPEG block of
+ * the full-resolution component needs at least one bit for its DC coefficient (512); BMP (not
+ * compressed in stb) at least 1 bit per pixel (8). A header that declares more pixels than that
+ * is corrupt or truncated, and decoders fill the missing pixels with zeros: refused before any
+ * pixel is allocated. */
+static const size_t k_pixels_per_byte[3] = {8256, 512, 8};
+static const char *const k_format_name[3] = {"PNG", "JPEG", "BMP"};
+
+static int sniff_format(const unsigned char *p, size_t n, image_format *f) {
+    if (n >= 8 && !memcmp(p, "\x89PNG\r\n\x1a\n", 8)) { *f = FMT_PNG; return 1; }
+    if (n >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff) { *f = FMT_JPEG; return 1; }
+    if (n >= 2 && p[0] == 'B' && p[1] == 'M') { *f = FMT_BMP; return 1; }
+    return 0;
+}
+
+/* Walks the JPEG's marker segments as stb_image reads them (segment lengths between markers,
+ * entropy-coded data up to the next 0xFF that starts a marker) and checks every Huffman table
+ * (DHT) it would load: at most 256 codes, the size of stb's tables. Sets *codes to the count of
+ * the first bad table. */
+static int jpeg_huffman_ok(const unsigned char *p, size_t n, int *codes) {
+    size_t i = 2;
+    for (;;) {
+        while (i < n && p[i] != 0xff) i++;   /* entropy-coded data, or bytes stb skips */
+        while (i < n && p[i] == 0xff) i++;   /* fill bytes */
+        if (i >= n) return 1;
+        const unsigned m = p[i++];
+        if (m == 0x00 || m == 0x01 || m == 0xd8 || (m >= 0xd0 && m <= 0xd7)) continue; /* no length */
+        if (m == 0xd9 || i + 2 > n) return 1;                                          /* EOI */
+        const size_t len = (size_t)p[i] << 8 | p[i + 1];
+        if (m == 0xc4) { /* DHT: tables of [class/id][16 counts][symbols], read as stb reads them */
+            size_t k = i + 2;
+            long left = (long)len - 2;
+            while (left > 0 && k < n) {
+                int total = 0;
+                for (size_t j = k + 1; j <= k + 16 && j < n; j++) total += p[j];
+                if (total > 256) { *codes = total; return 0; }
+                k += 17 + (size_t)total;
+                left -= 17 + total;
+            }
+        }
+        i += len;
+    }
+}
+
+pi0_status image_decode_memory(rgb_image *out, const void *data, size_t size, const char *name, pi0_err *e) {
+    memset(out, 0, sizeof *out);
+    const unsigned char *p = data;
+    image_format fmt;
+    RETURN_ERR_IF(!p || !sniff_format(p, size, &fmt), e, PI0_ERR_INPUT,
+                  "%s: cannot decode image: unsupported image format (pi0 reads PNG, JPEG and BMP)", name);
+    RETURN_ERR_IF(size > MAX_FILE_BYTES || size > INT_MAX, e, PI0_ERR_INPUT,
+                  "%s: cannot decode image: %zu bytes is more than the %zu an image may take", name, size,
+                  MAX_FILE_BYTES);
+    int codes = 0;
+    RETURN_ERR_IF(fmt == FMT_JPEG && !jpeg_huffman_ok(p, size, &codes), e, PI0_ERR_INPUT,
+                  "%s: cannot decode image: corrupt JPEG: a Huffman table declares %d codes (at most 256)",
+                  name, codes);
+    /* Dimensions from the header alone, before anything is decoded. */
+    int w = 0, h = 0, c = 0;
+    g_stbi_budget = (size_t)1 << 20; /* headers: stb reads DHT/DQT tables into its own state */
+    g_stbi_over = 0;
+    if (!stbi_info_from_memory(p, (int)size, &w, &h, &c)) {
+        /* stb's header check refuses PNGs of more than 2^30 bytes without saying why */
+        const uint32_t pw = fmt == FMT_PNG && size >= 24 ? (uint32_t)p[16] << 24 | p[17] << 16 | p[18] << 8 | p[19] : 0;
+        const uint32_t ph = fmt == FMT_PNG && size >= 24 ? (uint32_t)p[20] << 24 | p[21] << 16 | p[22] << 8 | p[23] : 0;
+        RETURN_ERR_IF(pw > MAX_SIDE || ph > MAX_SIDE || (uint64_t)pw * ph > MAX_PIXELS, e, PI0_ERR_INPUT,
+                      "%s: PNG image size %ux%u is too large (at most %d pixels per side and %d megapixels)",
+                      name, (unsigned)pw, (unsigned)ph, MAX_SIDE, MAX_PIXELS >> 20);
+        return pi0_fail(e, PI0_ERR_INPUT, "%s: cannot decode image: not a valid %s header (%s)", name,
+                        k_format_name[fmt], stbi_failure_reason());
+    }
+    if (fmt == FMT_BMP && h < 0 && h != INT_MIN) h = -h; /* a top-down BMP: negative height */
+    RETURN_ERR_IF(w <= 0 || h <= 0, e, PI0_ERR_INPUT, "%s: %s image size %dx%d is invalid", name,
+                  k_format_name[fmt], w, h);
+    size_t pixels, min_bytes, budget;
+    pi0_mul_size((size_t)w, (size_t)h, &pixels); /* both <= INT_MAX: cannot overflow */
+    RETURN_ERR_IF(w > MAX_SIDE || h > MAX_SIDE || pixels > MAX_PIXELS, e, PI0_ERR_INPUT,
+                  "%s: %s image size %dx%d is too large (at most %d pixels per side and %d megapixels)",
+                  name, k_format_name[fmt], w, h, MAX_SIDE, MAX_PIXELS >> 20);
+    min_bytes = (pixels + k_pixels_per_byte[fmt] - 1) / k_pixels_per_byte[fmt];
+    RETURN_ERR_IF(size < min_bytes, e, PI0_ERR_INPUT,
+                  "%s: %s image size %dx%d is too large for its %zu-byte file (at least %zu bytes; "
+                  "corrupt, truncated or a decompression bomb)", name, k_format_name[fmt], w, h, size, min_bytes);
+    /* What stb may hold while decoding: the file's data copied once more (PNG's IDAT, grown by
+     * doubling), 24 bytes per pixel (16-bit RGBA PNG: raw + unfiltered + converted; progressive
+     * JPEG: coefficients + planes + output) and 1 MiB of tables. */
+    budget = 2 * size + 24 * pixels + ((size_t)1 << 20);
+    g_stbi_budget = budget;
+    g_stbi_over = 0;
+    int w2 = 0, h2 = 0, c2 = 0;
+    unsigned char *px = stbi_load_from_memory(p, (int)size, &w2, &h2, &c2, 3);
+    RETURN_ERR_IF(!px && g_stbi_over, e, PI0_ERR_INPUT, "%s: cannot decode image: %s %dx%d needs more memory "
+                  "than %zu bytes (corrupt data or a decompression bomb)", name, k_format_name[fmt], w, h, budget);
+    RETURN_ERR_IF(!px, e, PI0_ERR_INPUT, "%s: cannot decode image: %s", name, stbi_failure_reason());
+    pi0_status st = PI0_OK;
+    if (w2 != w || h2 != h)
+        st = pi0_fail(e, PI0_ERR_INPUT, "%s: cannot decode image: header says %dx%d, data %dx%d", name, w, h, w2, h2);
+    else if ((st = image_alloc(out, w, h, e)) == PI0_OK)
+        memcpy(out->rgb, px, pixels * 3);
+    stbi_image_free(px);
+    return st;
+}
 
 pi0_status image_decode_file(rgb_image *out, const char *path, pi0_err *e) {
     memset(out, 0, sizeof *out);
-    FILE *fp = fopen(path, "rb");
-    RETURN_ERR_IF(!fp, e, PI0_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    int w, h, c;
-    unsigned char *px = stbi_load_from_file(fp, &w, &h, &c, 3);
-    fclose(fp);
-    RETURN_ERR_IF(!px, e, PI0_ERR_INPUT, "%s: cannot decode image: %s", path, stbi_failure_reason());
-    if (w <= 0 || h <= 0 || w > MAX_SIDE || h > MAX_SIDE) {
-        stbi_image_free(px);
-        return pi0_fail(e, PI0_ERR_INPUT, "%s: image size %dx%d is out of range", path, w, h);
-    }
-    pi0_status st = image_alloc(out, w, h, e);
-    if (st == PI0_OK) memcpy(out->rgb, px, (size_t)w * h * 3);
-    stbi_image_free(px);
+    char *buf;
+    size_t size;
+    FORWARD_ERR(read_file(path, MAX_FILE_BYTES, &buf, &size, e));
+    pi0_status st = image_decode_memory(out, buf, size, path, e);
+    free(buf);
     return st;
 }
 
