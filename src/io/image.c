@@ -1,4 +1,6 @@
-/* image.c — see image.h. Decoding is stb_image (Debian libstb-dev's header, compiled here). The
+/* image.c — see image.h. Decoding is stb_image (stb_image_fenced.c: PNG, JPEG, BMP; bounded
+ * allocations), behind the checks below: the format from the file's signature, the dimensions
+ * from its header, and the JPEG Huffman tables stb would overflow, all before decoding. The
  * resampler is written by hand because openpi's actions depend on PIL's exact pixels, and no C
  * library reproduces PIL's fixed-point bilinear filter; it follows Pillow's Resample.c semantics
  * (not its code). */
@@ -10,81 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* ---------------------------------------------------------------- stb_image, fenced in
- *
- * stb_image's implementation is compiled into this file rather than taken from Debian's
- * libstb.so (which the CLI still links for stb_image_write), so that:
- *  - only PNG, JPEG and BMP are compiled in: what cameras and image tools write. stb's TGA
- *    reader has no signature and takes nearly any bytes for an image (a 30-byte "TGA" declaring
- *    32768x32768 decoded to 3 GB of zeros in 5.7 s), its PNM header parser overflows a signed
- *    int on long numbers, and GIF/PSD/HDR/PIC are not camera formats;
- *  - its functions are static to this file (STB_IMAGE_STATIC: no clash with libstb.so);
- *  - it is built with the project's flags: the sanitizer builds and the fuzzers see inside it;
- *  - every allocation it makes is charged to a per-decode budget (stbi_budget_* below) derived
- *    from the image's dimensions and the file's size, so that no input (a zlib bomb in a small
- *    PNG, a corrupt header) can make it hold more than that budget;
- *  - its one known memory-safety bug reachable from the compiled formats, JPEG Huffman tables
- *    declaring more than 256 codes (stb 2.27 writes past its 257-entry code-length array), is
- *    refused before stb sees the file (jpeg_huffman_ok). We do not turn sanitizer checks off for
- *    stb: what they would report is a real out-of-bounds write, so the input is refused instead.
- * Dimensions are read from the header (stbi_info_from_memory) and checked before decoding. */
-static _Thread_local size_t g_stbi_budget; /* bytes stb_image may still allocate in this decode */
-static _Thread_local int g_stbi_over;      /* an allocation was refused for the budget */
-
-typedef union { size_t n; max_align_t align; } stbi_budget_hdr;
-
-static void *stbi_budget_malloc(size_t n) {
-    if (n > g_stbi_budget) { g_stbi_over = 1; return NULL; }
-    stbi_budget_hdr *h = malloc(sizeof *h + n);
-    if (!h) return NULL;
-    h->n = n;
-    g_stbi_budget -= n;
-    return h + 1;
-}
-
-static void stbi_budget_free(void *p) {
-    if (!p) return;
-    stbi_budget_hdr *h = (stbi_budget_hdr *)p - 1;
-    g_stbi_budget += h->n;
-    free(h);
-}
-
-static void *stbi_budget_realloc(void *p, size_t n) {
-    if (!p) return stbi_budget_malloc(n);
-    stbi_budget_hdr *h = (stbi_budget_hdr *)p - 1;
-    const size_t old = h->n;
-    if (n > old && n - old > g_stbi_budget) { g_stbi_over = 1; return NULL; }
-    stbi_budget_hdr *nh = realloc(h, sizeof *nh + n);
-    if (!nh) return NULL;
-    g_stbi_budget = g_stbi_budget + old - n;
-    nh->n = n;
-    return nh + 1;
-}
-
-#define STB_IMAGE_STATIC
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_ONLY_PNG
-#define STBI_ONLY_JPEG
-#define STBI_ONLY_BMP
-#define STBI_NO_STDIO
-#define STBI_NO_LINEAR
-#define STBI_NO_HDR
-#define STBI_MALLOC(sz) stbi_budget_malloc(sz)
-#define STBI_REALLOC(p, newsz) stbi_budget_realloc(p, newsz)
-#define STBI_FREE(p) stbi_budget_free(p)
-#if defined(__GNUC__)
-/* stb's API is declared static here and most of it is unused: the warning for that is issued at
- * the end of the translation unit, so it stays off for the rest of this file. */
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
-#endif
-#include <stb/stb_image.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
+#include "stb_image_fenced.h"
 
 void rgb_image_free(rgb_image *im) {
     if (!im) return;
@@ -117,6 +45,15 @@ typedef enum { FMT_PNG, FMT_JPEG, FMT_BMP } image_format;
 static const size_t k_pixels_per_byte[3] = {8256, 512, 8};
 static const char *const k_format_name[3] = {"PNG", "JPEG", "BMP"};
 
+/* stb's reason for a failure, printable (for an unknown PNG chunk it quotes the file's bytes). */
+static const char *stb_reason(char *buf, size_t n) {
+    const char *r = fenced_stbi_failure_reason();
+    size_t k = 0;
+    for (; r && r[k] && k + 1 < n; k++) buf[k] = r[k] >= 0x20 && r[k] < 0x7f ? r[k] : '?';
+    buf[k] = 0;
+    return buf;
+}
+
 static int sniff_format(const unsigned char *p, size_t n, image_format *f) {
     if (n >= 8 && !memcmp(p, "\x89PNG\r\n\x1a\n", 8)) { *f = FMT_PNG; return 1; }
     if (n >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff) { *f = FMT_JPEG; return 1; }
@@ -124,11 +61,18 @@ static int sniff_format(const unsigned char *p, size_t n, image_format *f) {
     return 0;
 }
 
-/* Walks the JPEG's marker segments as stb_image reads them (segment lengths between markers,
- * entropy-coded data up to the next 0xFF that starts a marker) and checks every Huffman table
- * (DHT) it would load: at most 256 codes, the size of stb's tables. Sets *codes to the count of
- * the first bad table. */
-static int jpeg_huffman_ok(const unsigned char *p, size_t n, int *codes) {
+/* Two JPEG inputs make stb 2.27 index its Huffman tables out of bounds, and Debian's header cannot
+ * be patched, so such files are refused here:
+ *  - a table whose 16 counts add up to more than 256 codes (a DHT segment can declare 16 x 255):
+ *    stb copies the code lengths and symbols into arrays of 257 and 256 entries unchecked;
+ *  - a scan that uses a table no DHT segment defined before it: stb decodes with whatever its
+ *    (uninitialised) table holds and reads symbols at negative indexes.
+ * Walks the marker segments as stb reads them (segment lengths between markers, entropy-coded
+ * data up to the next 0xFF that starts a marker; bytes past the end read as 0, as in stb), and
+ * checks every DHT table and every scan in stb's order. Writes the reason to why. */
+static int jpeg_tables_ok(const unsigned char *p, size_t n, char *why, size_t whylen) {
+#define AT(k) ((k) < n ? p[k] : 0)
+    int defined[2][4] = {{0}}, progressive = -1;
     size_t i = 2;
     for (;;) {
         while (i < n && p[i] != 0xff) i++;   /* entropy-coded data, or bytes stb skips */
@@ -136,21 +80,43 @@ static int jpeg_huffman_ok(const unsigned char *p, size_t n, int *codes) {
         if (i >= n) return 1;
         const unsigned m = p[i++];
         if (m == 0x00 || m == 0x01 || m == 0xd8 || (m >= 0xd0 && m <= 0xd7)) continue; /* no length */
-        if (m == 0xd9 || i + 2 > n) return 1;                                          /* EOI */
-        const size_t len = (size_t)p[i] << 8 | p[i + 1];
-        if (m == 0xc4) { /* DHT: tables of [class/id][16 counts][symbols], read as stb reads them */
+        if (m == 0xd9) return 1;                                                       /* EOI */
+        const size_t len = (size_t)AT(i) << 8 | AT(i + 1);
+        if (m == 0xc4) { /* DHT: tables of [class << 4 | id][16 counts][symbols], read as stb reads them */
             size_t k = i + 2;
             long left = (long)len - 2;
             while (left > 0 && k < n) {
+                const unsigned tc = AT(k) >> 4, th = AT(k) & 15;
+                if (tc > 1 || th > 3) return 1; /* stb refuses the file */
                 int total = 0;
-                for (size_t j = k + 1; j <= k + 16 && j < n; j++) total += p[j];
-                if (total > 256) { *codes = total; return 0; }
+                for (size_t j = k + 1; j <= k + 16; j++) total += AT(j);
+                if (total > 256) {
+                    snprintf(why, whylen, "Huffman table %s%u declares %d codes (at most 256)", tc ? "AC" : "DC", th,
+                             total);
+                    return 0;
+                }
+                defined[tc][th] = 1;
                 k += 17 + (size_t)total;
                 left -= 17 + total;
+            }
+        } else if ((m == 0xc0 || m == 0xc1 || m == 0xc2) && progressive < 0) {
+            progressive = m == 0xc2;
+        } else if (m == 0xda) { /* SOS: [Ns] [component, DC table << 4 | AC table] x Ns [Ss] [Se] [Ah << 4 | Al] */
+            const unsigned ns = AT(i + 2), ss = AT(i + 3 + 2 * ns), ah = AT(i + 5 + 2 * ns) >> 4;
+            for (unsigned c = 0; c < ns && c < 4; c++) {
+                const unsigned td = AT(i + 4 + 2 * c) >> 4, ta = AT(i + 4 + 2 * c) & 15;
+                const int use_dc = progressive != 1 || (ss == 0 && ah == 0), use_ac = progressive != 1 || ss > 0;
+                if ((use_dc && td <= 3 && !defined[0][td]) || (use_ac && ta <= 3 && !defined[1][ta])) {
+                    snprintf(why, whylen, "a scan uses Huffman table %s%u, which no DHT segment defined before it",
+                             use_dc && td <= 3 && !defined[0][td] ? "DC" : "AC",
+                             use_dc && td <= 3 && !defined[0][td] ? td : ta);
+                    return 0;
+                }
             }
         }
         i += len;
     }
+#undef AT
 }
 
 pi0_status image_decode_memory(rgb_image *out, const void *data, size_t size, const char *name, pi0_err *e) {
@@ -162,15 +128,12 @@ pi0_status image_decode_memory(rgb_image *out, const void *data, size_t size, co
     RETURN_ERR_IF(size > MAX_FILE_BYTES || size > INT_MAX, e, PI0_ERR_INPUT,
                   "%s: cannot decode image: %zu bytes is more than the %zu an image may take", name, size,
                   MAX_FILE_BYTES);
-    int codes = 0;
-    RETURN_ERR_IF(fmt == FMT_JPEG && !jpeg_huffman_ok(p, size, &codes), e, PI0_ERR_INPUT,
-                  "%s: cannot decode image: corrupt JPEG: a Huffman table declares %d codes (at most 256)",
-                  name, codes);
+    char why[128];
+    RETURN_ERR_IF(fmt == FMT_JPEG && !jpeg_tables_ok(p, size, why, sizeof why), e, PI0_ERR_INPUT,
+                  "%s: cannot decode image: corrupt JPEG: %s", name, why);
     /* Dimensions from the header alone, before anything is decoded. */
     int w = 0, h = 0, c = 0;
-    g_stbi_budget = (size_t)1 << 20; /* headers: stb reads DHT/DQT tables into its own state */
-    g_stbi_over = 0;
-    if (!stbi_info_from_memory(p, (int)size, &w, &h, &c)) {
+    if (!fenced_stbi_info(p, (int)size, &w, &h, &c)) {
         /* stb's header check refuses PNGs of more than 2^30 bytes without saying why */
         const uint32_t pw = fmt == FMT_PNG && size >= 24 ? (uint32_t)p[16] << 24 | p[17] << 16 | p[18] << 8 | p[19] : 0;
         const uint32_t ph = fmt == FMT_PNG && size >= 24 ? (uint32_t)p[20] << 24 | p[21] << 16 | p[22] << 8 | p[23] : 0;
@@ -178,7 +141,7 @@ pi0_status image_decode_memory(rgb_image *out, const void *data, size_t size, co
                       "%s: PNG image size %ux%u is too large (at most %d pixels per side and %d megapixels)",
                       name, (unsigned)pw, (unsigned)ph, MAX_SIDE, MAX_PIXELS >> 20);
         return pi0_fail(e, PI0_ERR_INPUT, "%s: cannot decode image: not a valid %s header (%s)", name,
-                        k_format_name[fmt], stbi_failure_reason());
+                        k_format_name[fmt], stb_reason(why, sizeof why));
     }
     if (fmt == FMT_BMP && h < 0 && h != INT_MIN) h = -h; /* a top-down BMP: negative height */
     RETURN_ERR_IF(w <= 0 || h <= 0, e, PI0_ERR_INPUT, "%s: %s image size %dx%d is invalid", name,
@@ -196,19 +159,17 @@ pi0_status image_decode_memory(rgb_image *out, const void *data, size_t size, co
      * doubling), 24 bytes per pixel (16-bit RGBA PNG: raw + unfiltered + converted; progressive
      * JPEG: coefficients + planes + output) and 1 MiB of tables. */
     budget = 2 * size + 24 * pixels + ((size_t)1 << 20);
-    g_stbi_budget = budget;
-    g_stbi_over = 0;
-    int w2 = 0, h2 = 0, c2 = 0;
-    unsigned char *px = stbi_load_from_memory(p, (int)size, &w2, &h2, &c2, 3);
-    RETURN_ERR_IF(!px && g_stbi_over, e, PI0_ERR_INPUT, "%s: cannot decode image: %s %dx%d needs more memory "
+    int w2 = 0, h2 = 0, c2 = 0, over = 0;
+    unsigned char *px = fenced_stbi_load(p, (int)size, &w2, &h2, &c2, 3, budget, &over);
+    RETURN_ERR_IF(!px && over, e, PI0_ERR_INPUT, "%s: cannot decode image: %s %dx%d needs more memory "
                   "than %zu bytes (corrupt data or a decompression bomb)", name, k_format_name[fmt], w, h, budget);
-    RETURN_ERR_IF(!px, e, PI0_ERR_INPUT, "%s: cannot decode image: %s", name, stbi_failure_reason());
+    RETURN_ERR_IF(!px, e, PI0_ERR_INPUT, "%s: cannot decode image: %s", name, stb_reason(why, sizeof why));
     pi0_status st = PI0_OK;
     if (w2 != w || h2 != h)
         st = pi0_fail(e, PI0_ERR_INPUT, "%s: cannot decode image: header says %dx%d, data %dx%d", name, w, h, w2, h2);
     else if ((st = image_alloc(out, w, h, e)) == PI0_OK)
         memcpy(out->rgb, px, pixels * 3);
-    stbi_image_free(px);
+    fenced_stbi_free(px);
     return st;
 }
 
