@@ -5,8 +5,8 @@
  *   test_hostile MODEL_DIR TOKENIZER_JSON TMP_DIR [section ...]
  *
  * MODEL_DIR is a small model (golden tiny-f32), TOKENIZER_JSON a tokenizer whose ids fit its
- * vocabulary (fuzz/corpus/tokenizer_json/small.json). Sections: ndarray, msgpack, nan, tokenizer,
- * spm, image (default: all). Under AddressSanitizer the peak of live heap bytes during each call is
+ * vocabulary (fuzz/corpus/tokenizer_json/small.json). Sections: ndarray, msgpack, nan, bound,
+ * tokenizer, spm, image (default: all). Under AddressSanitizer the peak of live heap bytes during each call is
  * measured through the sanitizer's malloc hook and checked against the bound. */
 #include <msgpack.h>
 #include <stdint.h>
@@ -267,6 +267,62 @@ static void test_msgpack(void) {
     CHECK(st == PI0_ERR_INPUT && strstr(err, "empty"), "empty message: got %d '%s'", st, err);
 }
 
+/* ---------------------------------------------------------------- the per-frame memory bound */
+
+/* README, "Hostile input": decoding one frame of F bytes allocates at most 60·F + 2 MiB beyond
+ * the model's buffers. Measured on frames that make the decoder allocate the most per byte: a
+ * gray uint8 image (3 bytes of RGB per byte), a float gray image, and msgpack made of one-byte
+ * elements (msgpack-c's 24-byte objects). */
+static void test_bound(void) {
+    printf("heap per frame (bound 60 x frame + 2 MiB):\n");
+    char err[512];
+    for (int kind = 0; kind < 4; kind++) {
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, kind == 3 ? 4 : 3);
+        pack_str(&pk, "observation/image");
+        const char *label;
+        if (kind == 0) { /* gray uint8, 1024 x 512 */
+            static uint8_t gray[512 * 1024];
+            for (size_t i = 0; i < sizeof gray; i++) gray[i] = (uint8_t)(i * 31);
+            const uint64_t sh[2] = {512, 1024};
+            pack_nd(&pk, gray, sizeof gray, "|u1", 2, sh);
+            label = "gray uint8 1024x512";
+        } else if (kind == 1) { /* float gray, 256 x 256 */
+            static float fg[256 * 256];
+            for (size_t i = 0; i < 256 * 256; i++) fg[i] = (float)(i % 97) / 96.0f;
+            const uint64_t sh[3] = {256, 256, 1};
+            pack_nd(&pk, fg, sizeof fg, "<f4", 3, sh);
+            label = "float32 gray 256x256";
+        } else if (kind == 2) { /* tall strip: the resampler's widest filter */
+            static uint8_t strip[32768 * 3];
+            const uint64_t sh[3] = {32768, 1, 3};
+            pack_nd(&pk, strip, sizeof strip, "|u1", 3, sh);
+            label = "uint8 strip 1x32768";
+        } else { /* 200000 one-byte msgpack elements under an extra key */
+            pack_image(&pk);
+            pack_str(&pk, "extra");
+            msgpack_pack_array(&pk, 200000);
+            for (int i = 0; i < 200000; i++) msgpack_pack_nil(&pk);
+            label = "200000 msgpack nils";
+        }
+        pack_str(&pk, "observation/state");
+        pack_field(&pk, NULL, 6);
+        pack_str(&pk, "prompt");
+        pack_str(&pk, "pick up the cup");
+        size_t base = heap_begin();
+        pi0_status st = decode(PRESET_LIBERO, sb.data, sb.size, err, sizeof err);
+        size_t grew = heap_growth(base);
+        printf("  %-22s frame %8zu bytes: heap +%9zu bytes (%.1f x frame)\n", label, sb.size, grew,
+               (double)grew / sb.size);
+        CHECK(st == PI0_OK, "%s: %s", label, err);
+        CHECK_HEAP(base, 60 * sb.size + (2 << 20), label);
+        msgpack_sbuffer_destroy(&sb);
+    }
+}
+
 /* ---------------------------------------------------------------- 6a. NaN in float images */
 
 static void test_nan(void) {
@@ -477,8 +533,9 @@ static size_t zlib_zeros(unsigned char *out, size_t pairs) {
 
 /* A baseline grayscale JPEG w×h whose Huffman tables give every 8×8 block a 2-bit code (DC 0,
  * EOB), followed by `scan` zero bytes of entropy-coded data. dht_extra > 0 declares that many
- * extra codes of length 16 in the AC table (more than the 256 a table can hold). */
-static size_t make_jpeg(unsigned char *out, unsigned w, unsigned h, size_t scan, int dht_extra) {
+ * extra codes of length 16 in the AC table (more than the 256 a table can hold); the scan uses
+ * the tables sos_tables (DC << 4 | AC; the file defines DC0 and AC0). */
+static size_t make_jpeg(unsigned char *out, unsigned w, unsigned h, size_t scan, int dht_extra, int sos_tables) {
     size_t k = 0;
     out[k++] = 0xff; out[k++] = 0xd8;
     out[k++] = 0xff; out[k++] = 0xdb; out[k++] = 0; out[k++] = 67; out[k++] = 0;
@@ -497,7 +554,8 @@ static size_t make_jpeg(unsigned char *out, unsigned w, unsigned h, size_t scan,
         for (int i = 0; i < 16; i++) out[k++] = (unsigned char)counts[i];
         for (int i = 0; i < n; i++) out[k++] = (unsigned char)(i == 0 ? 0 : (i & 0xff) ? i & 0xff : 1);
     }
-    out[k++] = 0xff; out[k++] = 0xda; out[k++] = 0; out[k++] = 8; out[k++] = 1; out[k++] = 1; out[k++] = 0;
+    out[k++] = 0xff; out[k++] = 0xda; out[k++] = 0; out[k++] = 8; out[k++] = 1; out[k++] = 1;
+    out[k++] = (unsigned char)sos_tables;
     out[k++] = 0; out[k++] = 63; out[k++] = 0;
     memset(out + k, 0, scan);
     k += scan;
@@ -522,7 +580,7 @@ static void test_image(void) {
     printf("image bombs and malformed images (issue 8 #3):\n");
     static unsigned char buf[1 << 20];
     /* Valid small images still decode. */
-    size_t n = make_jpeg(buf, 16, 16, 16, 0);
+    size_t n = make_jpeg(buf, 16, 16, 16, 0, 0x00);
     expect_image("valid 16x16 JPEG", "ok.jpg", buf, n, NULL, 1 << 20);
     n = make_bmp(buf, 2, 2, 24, 16);
     expect_image("valid 2x2 BMP", "ok.bmp", buf, n, NULL, 1 << 20);
@@ -553,18 +611,41 @@ static void test_image(void) {
     n = make_png(buf, 64, 64, 0, zb, zn);
     expect_image("PNG zlib bomb (64x64, 48 MB)", "bomb_zlib.png", buf, n, "more memory", 8u << 20);
     /* JPEG declaring 30000x30000 with 8 bytes of scan data. */
-    n = make_jpeg(buf, 30000, 30000, 8, 0);
+    n = make_jpeg(buf, 30000, 30000, 8, 0, 0x00);
     expect_image("JPEG 30000x30000 in 160 bytes", "bomb.jpg", buf, n, "too large", 1 << 20);
-    n = make_jpeg(buf, 4000, 4000, 8, 0);
+    n = make_jpeg(buf, 4000, 4000, 8, 0, 0x00);
     expect_image("JPEG 4000x4000 in 160 bytes", "bomb_ratio.jpg", buf, n, "too large for", 1 << 20);
     /* JPEG whose Huffman table declares 300 codes (at most 256 symbols exist). */
-    n = make_jpeg(buf, 16, 16, 16, 300);
-    expect_image("JPEG Huffman table of 301 codes", "bad_dht.jpg", buf, n, "Huffman", 1 << 20);
+    n = make_jpeg(buf, 16, 16, 16, 300, 0x00);
+    expect_image("JPEG Huffman table of 301 codes", "bad_dht.jpg", buf, n, "declares 301 codes", 1 << 20);
+    /* JPEG whose scan uses AC table 1, which it never defines (found by fuzz_image). */
+    n = make_jpeg(buf, 16, 16, 16, 0, 0x01);
+    expect_image("JPEG scan with undefined table", "undef_table.jpg", buf, n, "no DHT segment defined", 1 << 20);
     /* BMP declaring 16000x16000, 24-bit, with 16 bytes of pixels. */
     n = make_bmp(buf, 16000, 16000, 24, 16);
     expect_image("BMP 16000x16000 in 70 bytes", "bomb.bmp", buf, n, "too large", 1 << 20);
     n = make_bmp(buf, 4000, -4000, 24, 16);
     expect_image("BMP 4000x-4000 in 70 bytes", "bomb_td.bmp", buf, n, "too large for", 1 << 20);
+    /* A PNG whose first IDAT chunk is empty (stb computes NULL + 0 there; found by fuzz_image),
+     * then the pixels in a stored deflate block: decodes to exactly those pixels. */
+    {
+        static const unsigned char rows[6] = {0, 10, 20, 0, 30, 40}; /* filter byte + 2 pixels, twice */
+        unsigned char idat[32] = {0x78, 0x01, 0x01, 6, 0, 0xf9, 0xff};
+        memcpy(idat + 7, rows, 6);
+        unsigned char *q = buf + make_png(buf, 2, 2, 0, idat, 0); /* IHDR + empty IDAT + IEND */
+        q -= 12;                                                   /* drop IEND, append the data */
+        put32be(q, 13 + 4); memcpy(q + 4, "IDAT", 4); memcpy(q + 8, idat, 13); memset(q + 21, 0, 4);
+        put32be(q + 25, 0); put32be(q + 29, 0); memcpy(q + 33, "IEND", 4); put32be(q + 37, 0);
+        n = (size_t)(q + 41 - buf);
+        const char *path = write_tmp("empty_idat.png", buf, n);
+        pi0_err e = {{0}};
+        rgb_image im = {0};
+        pi0_status st = image_decode_file(&im, path, &e);
+        printf("  %-30s %7zu bytes -> %s\n", "PNG with an empty first IDAT", n, st == PI0_OK ? "decoded" : e.msg);
+        CHECK(st == PI0_OK && im.width == 2 && im.height == 2 && im.rgb[3] == 20 && im.rgb[6] == 30 && im.rgb[11] == 40,
+              "PNG with an empty first IDAT: %d '%s'", st, e.msg);
+        rgb_image_free(&im);
+    }
     /* PNM whose width overflows a 32-bit int; GIF; an empty file. */
     const char *pnm = "P6\n99999999999 1\n255\n\x01\x02\x03";
     expect_image("PNM width 99999999999", "bad.ppm", pnm, strlen(pnm), "unsupported image format", 1 << 20);
@@ -603,6 +684,7 @@ int main(int argc, char **argv) {
     if (want(argc, argv, "ndarray")) test_ndarray();
     if (want(argc, argv, "msgpack")) test_msgpack();
     if (want(argc, argv, "nan")) test_nan();
+    if (want(argc, argv, "bound")) test_bound();
     if (want(argc, argv, "tokenizer")) test_tokenizer();
     if (want(argc, argv, "spm")) test_spm();
     if (want(argc, argv, "image")) test_image();
