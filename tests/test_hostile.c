@@ -618,6 +618,16 @@ static void test_image(void) {
     /* JPEG whose Huffman table declares 300 codes (at most 256 symbols exist). */
     n = make_jpeg(buf, 16, 16, 16, 300, 0x00);
     expect_image("JPEG Huffman table of 301 codes", "bad_dht.jpg", buf, n, "declares 301 codes", 1 << 20);
+    /* JPEG of 101 scans: each one is a pass over every block. */
+    n = make_jpeg(buf, 16, 16, 16, 0, 0x00) - 2;
+    for (int sc = 0; sc < 100; sc++) {
+        static const unsigned char sos[12] = {0xff, 0xda, 0, 8, 1, 1, 0, 0, 63, 0, 0, 0};
+        memcpy(buf + n, sos, sizeof sos);
+        n += sizeof sos;
+    }
+    buf[n++] = 0xff;
+    buf[n++] = 0xd9;
+    expect_image("JPEG of 101 scans", "many_scans.jpg", buf, n, "more than 100 scans", 1 << 20);
     /* JPEG whose scan uses AC table 1, which it never defines (found by fuzz_image). */
     n = make_jpeg(buf, 16, 16, 16, 0, 0x01);
     expect_image("JPEG scan with undefined table", "undef_table.jpg", buf, n, "no DHT segment defined", 1 << 20);

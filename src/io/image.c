@@ -67,12 +67,16 @@ static int sniff_format(const unsigned char *p, size_t n, image_format *f) {
  *    stb copies the code lengths and symbols into arrays of 257 and 256 entries unchecked;
  *  - a scan that uses a table no DHT segment defined before it: stb decodes with whatever its
  *    (uninitialised) table holds and reads symbols at negative indexes.
- * Walks the marker segments as stb reads them (segment lengths between markers, entropy-coded
- * data up to the next 0xFF that starts a marker; bytes past the end read as 0, as in stb), and
- * checks every DHT table and every scan in stb's order. Writes the reason to why. */
+ * And a JPEG of more than MAX_JPEG_SCANS scans is refused: each scan costs a pass over every
+ * block of the image, so a small file of many tiny scans takes seconds (encoders write at most a
+ * few dozen). Walks the marker segments as stb reads them (segment lengths between markers,
+ * entropy-coded data up to the next 0xFF that starts a marker; bytes past the end read as 0, as
+ * in stb), and checks every DHT table and every scan in stb's order. Writes the reason to why. */
+enum { MAX_JPEG_SCANS = 100 };
+
 static int jpeg_tables_ok(const unsigned char *p, size_t n, char *why, size_t whylen) {
 #define AT(k) ((k) < n ? p[k] : 0)
-    int defined[2][4] = {{0}}, progressive = -1;
+    int defined[2][4] = {{0}}, progressive = -1, scans = 0;
     size_t i = 2;
     for (;;) {
         while (i < n && p[i] != 0xff) i++;   /* entropy-coded data, or bytes stb skips */
@@ -102,6 +106,10 @@ static int jpeg_tables_ok(const unsigned char *p, size_t n, char *why, size_t wh
         } else if ((m == 0xc0 || m == 0xc1 || m == 0xc2) && progressive < 0) {
             progressive = m == 0xc2;
         } else if (m == 0xda) { /* SOS: [Ns] [component, DC table << 4 | AC table] x Ns [Ss] [Se] [Ah << 4 | Al] */
+            if (++scans > MAX_JPEG_SCANS) {
+                snprintf(why, whylen, "more than %d scans", MAX_JPEG_SCANS);
+                return 0;
+            }
             const unsigned ns = AT(i + 2), ss = AT(i + 3 + 2 * ns), ah = AT(i + 5 + 2 * ns) >> 4;
             for (unsigned c = 0; c < ns && c < 4; c++) {
                 const unsigned td = AT(i + 4 + 2 * c) >> 4, ta = AT(i + 4 + 2 * c) & 15;

@@ -15,11 +15,16 @@
  * (JPEG Huffman tables over 256 codes, scans using undefined tables); those are not hidden from
  * the sanitizers. Allocations are zeroed, so that no state stb forgets to set is uninitialised.
  *
- * Two UBSan checks are off for this file only (CMakeLists.txt): pointer-overflow and
- * nonnull-attribute. stb computes `NULL + 0` and calls memcpy(NULL, src, 0) when a PNG's first
- * IDAT chunk is empty (idata is still NULL, the chunk length 0): undefined in C, but nothing is
- * read or written. ASan still checks every access stb makes, so a real out-of-bounds pointer
- * would still be reported when used. */
+ * Three UBSan checks are off for this file only (CMakeLists.txt), each for undefined behaviour
+ * in stb 2.27 that the fuzzers reached and that touches no memory (later stb releases fix them;
+ * Debian 12 ships 2.27 and its header cannot be patched):
+ *  - pointer-overflow, nonnull-attribute: stb computes `NULL + 0` and calls memcpy(NULL, src, 0)
+ *    when a PNG's first IDAT chunk is empty (idata is still NULL, the length 0);
+ *  - shift-exponent: on corrupt JPEG data the bit reader's count of buffered bits goes negative
+ *    and it shifts a 32-bit word by 32; the decoded pixels are garbage, as the data is.
+ * ASan still checks every memory access stb makes, and UBSan's other checks (array bounds, signed
+ * overflow, ...) stay on; the inputs that make stb 2.27 index out of bounds are refused by
+ * image.c before stb runs. */
 #include "stb_image_fenced.h"
 
 #include <stdlib.h>
