@@ -81,6 +81,10 @@ static void *budget_realloc(void *p, size_t n) {
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
 #endif
+#if defined(__GNUC__) && !defined(__clang__)
+/* gcc -O2 does not see that the stdio callbacks are never used when reading from memory */
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <stb/stb_image.h>
 
 int fenced_stbi_info(const unsigned char *p, int len, int *w, int *h, int *comp) {
