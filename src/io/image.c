@@ -21,9 +21,12 @@ void rgb_image_free(rgb_image *im) {
 }
 
 static pi0_status image_alloc(rgb_image *im, int w, int h, pi0_err *e) {
+    size_t pixels, bytes;
+    RETURN_ERR_IF(w <= 0 || h <= 0 || !pi0_mul_size((size_t)w, (size_t)h, &pixels) ||
+                      !pi0_mul_size(pixels, 3, &bytes), e, PI0_ERR_INPUT, "image size %dx%d is out of range", w, h);
     im->width = w;
     im->height = h;
-    im->rgb = malloc((size_t)w * h * 3 + 1);
+    im->rgb = malloc(bytes + 1);
     RETURN_ERR_IF(!im->rgb, e, PI0_ERR_NOMEM, "out of memory for a %dx%d image", w, h);
     return PI0_OK;
 }
