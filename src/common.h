@@ -61,6 +61,30 @@ void rng_gaussian(pi0_rng *r, float *out, size_t n);
 
 double now_ms(void);
 
+/* ---- checked sizes: every size computed from untrusted numbers (file headers, wire shapes,
+ * image dimensions, token ids) goes through this, so that no product can wrap around ---- */
+/* *out = a·b and 1 when the product fits in size_t; 0 (and *out = SIZE_MAX) when it does not. */
+static inline int pi0_mul_size(size_t a, size_t b, size_t *out) {
+    if (b != 0 && a > SIZE_MAX / b) {
+        *out = SIZE_MAX;
+        return 0;
+    }
+    *out = a * b;
+    return 1;
+}
+/* *out = shape[0]·…·shape[n-1] and 1; 0 when a dimension is negative or the running product
+ * overflows (a shape such as [2^40, 2^40, 0] is refused rather than read as empty). */
+static inline int pi0_shape_numel(const int64_t *shape, int n, size_t *out) {
+    size_t p = 1;
+    for (int i = 0; i < n; i++)
+        if (shape[i] < 0 || (uint64_t)shape[i] > SIZE_MAX || !pi0_mul_size(p, (size_t)shape[i], &p)) {
+            *out = SIZE_MAX;
+            return 0;
+        }
+    *out = p;
+    return 1;
+}
+
 /* Reads a whole file (at most max_bytes) into a NUL-terminated malloc'd buffer. */
 pi0_status read_file(const char *path, size_t max_bytes, char **out, size_t *len, pi0_err *e);
 

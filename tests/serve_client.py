@@ -186,6 +186,16 @@ async def run_tests(port, model, pi0, tokenizer, image_path):
                                     "observation/state": np.zeros(8, np.float32), "prompt": "x"}),
                        "data bytes for shape", "data/shape mismatch")
     await expect_error(port, b"text frame", "expected a binary", "text frame", binary=False)
+    # hostile input (issue 8): an empty binary frame, a shape whose element count wraps, a
+    # 5-byte map declaring 2^28 entries, a NaN in a float image
+    await expect_error(port, b"", "empty message", "empty binary frame")
+    o = observation(img, state)
+    o["observation/state"] = {b"__ndarray__": True, b"data": b"", b"dtype": "<f8", b"shape": [2**30, 2**30, 2]}
+    await expect_error(port, packb(o), "more elements than memory", "state shape [2^30, 2^30, 2]")
+    await expect_error(port, b"\xdf\x10\x00\x00\x00", "declares 268435456 entries", "map32 of 2^28 entries")
+    o = observation(img, state)
+    o["observation/image"] = np.full((8, 8, 3), np.nan, np.float32)
+    await expect_error(port, packb(o), "not a finite number", "NaN in a float image")
     await expect_error(port, b"\x00" * (3 << 20), "larger than the", "oversized frame")
     # a client that disconnects mid-request
     c = await Client.connect(port)
@@ -197,7 +207,17 @@ async def run_tests(port, model, pi0, tokenizer, image_path):
     check(counter[0] > 0, "the well-behaved client got no answers during the malformed traffic")
     print(f"  well-behaved client answered {counter[0]} times during malformed traffic", flush=True)
 
-    # 5. latency overhead over the model's own time, on loopback, with a full-size and a
+    # 5. a client that pipelines: three requests sent back to back are answered in order
+    c = await Client.connect(port)
+    sts = [[x + 0.1 * k for x in state] for k in range(3)]
+    for st in sts:
+        await c.ws.send(packb(observation(img, st)))
+    got = [unpackb(await asyncio.wait_for(c.ws.recv(), 60))["actions"] for _ in sts]
+    await c.ws.close()
+    check(all(np.array_equal(g, base[k]) for k, g in enumerate(got)), "pipelined requests answered wrongly")
+    print(f"  3 pipelined requests on one connection: answered in order", flush=True)
+
+    # 6. latency overhead over the model's own time, on loopback, with a full-size and a
     #    32x32 camera image (the latter shows the per-request cost without the payload bytes)
     for label, im in (("600x400 image", img), ("32x32 image", img[:32, :32].copy())):
         await measure_overhead(port, observation(im, state), label)

@@ -197,6 +197,10 @@ static void test_configs(void) {
                   "head_dim");
     expect_config("negative eps", "{\"vision\":{\"norm_eps\":-1}}", PI0_ERR_CONFIG, "norm_eps");
     expect_config("horizon 0", "{\"action_horizon\":0}", PI0_ERR_CONFIG, "action_horizon");
+    /* found by fuzz_config: literals beyond double's range parse as infinity */
+    expect_config("rope_theta 1e900", "{\"vlm\":{\"rope_theta\":1e900}}", PI0_ERR_CONFIG, "vlm.rope_theta");
+    expect_config("time period -1e999", "{\"time_max_period\":-1e999}", PI0_ERR_CONFIG, "time_max_period");
+    expect_config("norm_eps 1e400", "{\"vision\":{\"norm_eps\":1e400}}", PI0_ERR_CONFIG, "vision.norm_eps");
 }
 
 /* ---------------------------------------------------------------- checkpoints */

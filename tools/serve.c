@@ -74,6 +74,8 @@ typedef struct conn {
     char *rx;
     size_t rx_len, rx_cap;
     int rx_rejected;          /* message over the limit or not binary: error sent, rest ignored */
+    int busy;                 /* a request of this connection is queued or running */
+    int rx_held;              /* rx holds a complete message waiting for `busy` to clear */
     frame *out_head, *out_tail;
     int close_after;
     double t_loop, prev_total_ms;
@@ -181,6 +183,28 @@ static void *worker(void *arg) {
     return NULL;
 }
 
+/* Queues the message in c->rx as the connection's request. One request per connection is in
+ * flight at a time: reading from the connection pauses (TCP back-pressure) until its reply is
+ * routed, so a client that pipelines frames holds at most one queued message and one being
+ * received in the server's memory. */
+static void submit(server *s, conn *c) {
+    job *j = calloc(1, sizeof *j);
+    if (!j) { conn_fail(c, "pi0 serve: out of memory"); return; }
+    j->conn_id = c->id;
+    j->data = c->rx;
+    j->len = c->rx_len;
+    j->prev_total_ms = c->prev_total_ms;
+    c->rx = NULL;
+    c->rx_len = c->rx_cap = 0;
+    c->rx_held = 0;
+    c->busy = 1;
+    lws_rx_flow_control(c->wsi, 0);
+    pthread_mutex_lock(&s->lock);
+    jq_push(&s->todo, j);
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
 /* Main loop: hand finished replies to their connections (if still open). */
 static void route_results(server *s) {
     pthread_mutex_lock(&s->lock);
@@ -197,6 +221,11 @@ static void route_results(server *s) {
             j->reply = NULL;
             if (j->failed) { c->close_after = 1; s->errors++; }
             else s->served++;
+            c->busy = 0;
+            if (!c->close_after) {
+                if (c->rx_held) submit(s, c);
+                else lws_rx_flow_control(c->wsi, 1);
+            }
         }
         free(j->reply);
         free(j);
@@ -258,29 +287,25 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             conn_fail(c, msg);
             break;
         }
-        if (c->rx_len + len > c->rx_cap) {
+        if (c->rx_held) { /* reading is paused while busy; lws delivered a third message anyway */
+            c->rx_rejected = 1;
+            conn_fail(c, "pi0 serve: more than one request in flight on this connection");
+            break;
+        }
+        if (c->rx_len + len > c->rx_cap) { /* the buffer never exceeds the message limit */
             size_t cap = c->rx_cap ? c->rx_cap : 65536;
             while (cap < c->rx_len + len) cap *= 2;
+            if (cap > s->max_message) cap = s->max_message;
             char *nb = realloc(c->rx, cap);
             if (!nb) { conn_fail(c, "pi0 serve: out of memory"); c->rx_rejected = 1; break; }
             c->rx = nb;
             c->rx_cap = cap;
         }
-        memcpy(c->rx + c->rx_len, in, len);
+        if (len) memcpy(c->rx + c->rx_len, in, len); /* an empty frame leaves rx NULL */
         c->rx_len += len;
         if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
-            job *j = calloc(1, sizeof *j);
-            if (!j) { conn_fail(c, "pi0 serve: out of memory"); break; }
-            j->conn_id = c->id;
-            j->data = c->rx;
-            j->len = c->rx_len;
-            j->prev_total_ms = c->prev_total_ms;
-            c->rx = NULL;
-            c->rx_len = c->rx_cap = 0;
-            pthread_mutex_lock(&s->lock);
-            jq_push(&s->todo, j);
-            pthread_cond_signal(&s->cond);
-            pthread_mutex_unlock(&s->lock);
+            if (c->busy) c->rx_held = 1; /* submitted when the reply to the previous one is routed */
+            else submit(s, c);
         }
         break;
     }

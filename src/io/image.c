@@ -1,13 +1,18 @@
-/* image.c — see image.h. Decoding is stb_image (Debian libstb-dev). The resampler is written
- * by hand because openpi's actions depend on PIL's exact pixels, and no C library reproduces
- * PIL's fixed-point bilinear filter; it follows Pillow's Resample.c semantics (not its code). */
+/* image.c — see image.h. Decoding is stb_image (stb_image_fenced.c: PNG, JPEG, BMP; bounded
+ * allocations), behind the checks below: the format from the file's signature, the dimensions
+ * from its header, and the JPEG Huffman tables stb would overflow, all before decoding. The
+ * resampler is written by hand because openpi's actions depend on PIL's exact pixels, and no C
+ * library reproduces PIL's fixed-point bilinear filter; it follows Pillow's Resample.c semantics
+ * (not its code). */
 #include "image.h"
 
-#include <errno.h>
+#include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <stb/stb_image.h>
+
+#include "stb_image_fenced.h"
 
 void rgb_image_free(rgb_image *im) {
     if (!im) return;
@@ -16,30 +21,176 @@ void rgb_image_free(rgb_image *im) {
 }
 
 static pi0_status image_alloc(rgb_image *im, int w, int h, pi0_err *e) {
+    size_t pixels, bytes;
+    RETURN_ERR_IF(w <= 0 || h <= 0 || !pi0_mul_size((size_t)w, (size_t)h, &pixels) ||
+                      !pi0_mul_size(pixels, 3, &bytes), e, PI0_ERR_INPUT, "image size %dx%d is out of range", w, h);
     im->width = w;
     im->height = h;
-    im->rgb = malloc((size_t)w * h * 3 + 1);
+    im->rgb = malloc(bytes + 1);
     RETURN_ERR_IF(!im->rgb, e, PI0_ERR_NOMEM, "out of memory for a %dx%d image", w, h);
     return PI0_OK;
 }
 
-enum { MAX_SIDE = 1 << 15 };
+enum {
+    MAX_SIDE = 1 << 15,          /* pixels per side */
+    MAX_PIXELS = 1 << 26,        /* 64 Mpixel (8192x8192): more than any camera sends */
+};
+#define MAX_FILE_BYTES ((size_t)256 << 20)
+
+typedef enum { FMT_PNG, FMT_JPEG, FMT_BMP } image_format;
+
+/* The most pixels a well-formed file of each format can describe per byte of file: PNG's
+ * deflate expands at most 1032:1 and a pixel takes at least 1 bit (8256); every 8x8 JPEG block of
+ * the full-resolution component needs at least one bit for its DC coefficient (512); BMP (not
+ * compressed in stb) at least 1 bit per pixel (8). A header that declares more pixels than that
+ * is corrupt or truncated, and decoders fill the missing pixels with zeros: refused before any
+ * pixel is allocated. */
+static const size_t k_pixels_per_byte[3] = {8256, 512, 8};
+static const char *const k_format_name[3] = {"PNG", "JPEG", "BMP"};
+
+/* stb's reason for a failure, printable (for an unknown PNG chunk it quotes the file's bytes). */
+static const char *stb_reason(char *buf, size_t n) {
+    const char *r = fenced_stbi_failure_reason();
+    size_t k = 0;
+    for (; r && r[k] && k + 1 < n; k++) buf[k] = r[k] >= 0x20 && r[k] < 0x7f ? r[k] : '?';
+    buf[k] = 0;
+    return buf;
+}
+
+static int sniff_format(const unsigned char *p, size_t n, image_format *f) {
+    if (n >= 8 && !memcmp(p, "\x89PNG\r\n\x1a\n", 8)) { *f = FMT_PNG; return 1; }
+    if (n >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff) { *f = FMT_JPEG; return 1; }
+    if (n >= 2 && p[0] == 'B' && p[1] == 'M') { *f = FMT_BMP; return 1; }
+    return 0;
+}
+
+/* Two JPEG inputs make stb 2.27 index its Huffman tables out of bounds, and Debian's header cannot
+ * be patched, so such files are refused here:
+ *  - a table whose 16 counts add up to more than 256 codes (a DHT segment can declare 16 x 255):
+ *    stb copies the code lengths and symbols into arrays of 257 and 256 entries unchecked;
+ *  - a scan that uses a table no DHT segment defined before it: stb decodes with whatever its
+ *    (uninitialised) table holds and reads symbols at negative indexes.
+ * And a JPEG of more than MAX_JPEG_SCANS scans is refused: each scan costs a pass over every
+ * block of the image, so a small file of many tiny scans takes seconds (encoders write at most a
+ * few dozen). Walks the marker segments as stb reads them (segment lengths between markers,
+ * entropy-coded data up to the next 0xFF that starts a marker; bytes past the end read as 0, as
+ * in stb), and checks every DHT table and every scan in stb's order. Writes the reason to why. */
+enum { MAX_JPEG_SCANS = 100 };
+
+static int jpeg_tables_ok(const unsigned char *p, size_t n, char *why, size_t whylen) {
+#define AT(k) ((k) < n ? p[k] : 0)
+    int defined[2][4] = {{0}}, progressive = -1, scans = 0;
+    size_t i = 2;
+    for (;;) {
+        while (i < n && p[i] != 0xff) i++;   /* entropy-coded data, or bytes stb skips */
+        while (i < n && p[i] == 0xff) i++;   /* fill bytes */
+        if (i >= n) return 1;
+        const unsigned m = p[i++];
+        if (m == 0x00 || m == 0x01 || m == 0xd8 || (m >= 0xd0 && m <= 0xd7)) continue; /* no length */
+        if (m == 0xd9) return 1;                                                       /* EOI */
+        const size_t len = (size_t)AT(i) << 8 | AT(i + 1);
+        if (m == 0xc4) { /* DHT: tables of [class << 4 | id][16 counts][symbols], read as stb reads them */
+            size_t k = i + 2;
+            long left = (long)len - 2;
+            while (left > 0 && k < n) {
+                const unsigned tc = AT(k) >> 4, th = AT(k) & 15;
+                if (tc > 1 || th > 3) return 1; /* stb refuses the file */
+                int total = 0;
+                for (size_t j = k + 1; j <= k + 16; j++) total += AT(j);
+                if (total > 256) {
+                    snprintf(why, whylen, "Huffman table %s%u declares %d codes (at most 256)", tc ? "AC" : "DC", th,
+                             total);
+                    return 0;
+                }
+                defined[tc][th] = 1;
+                k += 17 + (size_t)total;
+                left -= 17 + total;
+            }
+        } else if ((m == 0xc0 || m == 0xc1 || m == 0xc2) && progressive < 0) {
+            progressive = m == 0xc2;
+        } else if (m == 0xda) { /* SOS: [Ns] [component, DC table << 4 | AC table] x Ns [Ss] [Se] [Ah << 4 | Al] */
+            if (++scans > MAX_JPEG_SCANS) {
+                snprintf(why, whylen, "more than %d scans", MAX_JPEG_SCANS);
+                return 0;
+            }
+            const unsigned ns = AT(i + 2), ss = AT(i + 3 + 2 * ns), ah = AT(i + 5 + 2 * ns) >> 4;
+            for (unsigned c = 0; c < ns && c < 4; c++) {
+                const unsigned td = AT(i + 4 + 2 * c) >> 4, ta = AT(i + 4 + 2 * c) & 15;
+                const int use_dc = progressive != 1 || (ss == 0 && ah == 0), use_ac = progressive != 1 || ss > 0;
+                if ((use_dc && td <= 3 && !defined[0][td]) || (use_ac && ta <= 3 && !defined[1][ta])) {
+                    snprintf(why, whylen, "a scan uses Huffman table %s%u, which no DHT segment defined before it",
+                             use_dc && td <= 3 && !defined[0][td] ? "DC" : "AC",
+                             use_dc && td <= 3 && !defined[0][td] ? td : ta);
+                    return 0;
+                }
+            }
+        }
+        i += len;
+    }
+#undef AT
+}
+
+pi0_status image_decode_memory(rgb_image *out, const void *data, size_t size, const char *name, pi0_err *e) {
+    memset(out, 0, sizeof *out);
+    const unsigned char *p = data;
+    image_format fmt;
+    RETURN_ERR_IF(!p || !sniff_format(p, size, &fmt), e, PI0_ERR_INPUT,
+                  "%s: cannot decode image: unsupported image format (pi0 reads PNG, JPEG and BMP)", name);
+    RETURN_ERR_IF(size > MAX_FILE_BYTES || size > INT_MAX, e, PI0_ERR_INPUT,
+                  "%s: cannot decode image: %zu bytes is more than the %zu an image may take", name, size,
+                  MAX_FILE_BYTES);
+    char why[128];
+    RETURN_ERR_IF(fmt == FMT_JPEG && !jpeg_tables_ok(p, size, why, sizeof why), e, PI0_ERR_INPUT,
+                  "%s: cannot decode image: corrupt JPEG: %s", name, why);
+    /* Dimensions from the header alone, before anything is decoded. */
+    int w = 0, h = 0, c = 0;
+    if (!fenced_stbi_info(p, (int)size, &w, &h, &c)) {
+        /* stb's header check refuses PNGs of more than 2^30 bytes without saying why */
+        const uint32_t pw = fmt == FMT_PNG && size >= 24 ? (uint32_t)p[16] << 24 | p[17] << 16 | p[18] << 8 | p[19] : 0;
+        const uint32_t ph = fmt == FMT_PNG && size >= 24 ? (uint32_t)p[20] << 24 | p[21] << 16 | p[22] << 8 | p[23] : 0;
+        RETURN_ERR_IF(pw > MAX_SIDE || ph > MAX_SIDE || (uint64_t)pw * ph > MAX_PIXELS, e, PI0_ERR_INPUT,
+                      "%s: PNG image size %ux%u is too large (at most %d pixels per side and %d megapixels)",
+                      name, (unsigned)pw, (unsigned)ph, MAX_SIDE, MAX_PIXELS >> 20);
+        return pi0_fail(e, PI0_ERR_INPUT, "%s: cannot decode image: not a valid %s header (%s)", name,
+                        k_format_name[fmt], stb_reason(why, sizeof why));
+    }
+    if (fmt == FMT_BMP && h < 0 && h != INT_MIN) h = -h; /* a top-down BMP: negative height */
+    RETURN_ERR_IF(w <= 0 || h <= 0, e, PI0_ERR_INPUT, "%s: %s image size %dx%d is invalid", name,
+                  k_format_name[fmt], w, h);
+    size_t pixels, min_bytes, budget;
+    pi0_mul_size((size_t)w, (size_t)h, &pixels); /* both <= INT_MAX: cannot overflow */
+    RETURN_ERR_IF(w > MAX_SIDE || h > MAX_SIDE || pixels > MAX_PIXELS, e, PI0_ERR_INPUT,
+                  "%s: %s image size %dx%d is too large (at most %d pixels per side and %d megapixels)",
+                  name, k_format_name[fmt], w, h, MAX_SIDE, MAX_PIXELS >> 20);
+    min_bytes = (pixels + k_pixels_per_byte[fmt] - 1) / k_pixels_per_byte[fmt];
+    RETURN_ERR_IF(size < min_bytes, e, PI0_ERR_INPUT,
+                  "%s: %s image size %dx%d is too large for its %zu-byte file (at least %zu bytes; "
+                  "corrupt, truncated or a decompression bomb)", name, k_format_name[fmt], w, h, size, min_bytes);
+    /* What stb may hold while decoding: the file's data copied once more (PNG's IDAT, grown by
+     * doubling), 24 bytes per pixel (16-bit RGBA PNG: raw + unfiltered + converted; progressive
+     * JPEG: coefficients + planes + output) and 1 MiB of tables. */
+    budget = 2 * size + 24 * pixels + ((size_t)1 << 20);
+    int w2 = 0, h2 = 0, c2 = 0, over = 0;
+    unsigned char *px = fenced_stbi_load(p, (int)size, &w2, &h2, &c2, 3, budget, &over);
+    RETURN_ERR_IF(!px && over, e, PI0_ERR_INPUT, "%s: cannot decode image: %s %dx%d needs more memory "
+                  "than %zu bytes (corrupt data or a decompression bomb)", name, k_format_name[fmt], w, h, budget);
+    RETURN_ERR_IF(!px, e, PI0_ERR_INPUT, "%s: cannot decode image: %s", name, stb_reason(why, sizeof why));
+    pi0_status st = PI0_OK;
+    if (w2 != w || h2 != h)
+        st = pi0_fail(e, PI0_ERR_INPUT, "%s: cannot decode image: header says %dx%d, data %dx%d", name, w, h, w2, h2);
+    else if ((st = image_alloc(out, w, h, e)) == PI0_OK)
+        memcpy(out->rgb, px, pixels * 3);
+    fenced_stbi_free(px);
+    return st;
+}
 
 pi0_status image_decode_file(rgb_image *out, const char *path, pi0_err *e) {
     memset(out, 0, sizeof *out);
-    FILE *fp = fopen(path, "rb");
-    RETURN_ERR_IF(!fp, e, PI0_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    int w, h, c;
-    unsigned char *px = stbi_load_from_file(fp, &w, &h, &c, 3);
-    fclose(fp);
-    RETURN_ERR_IF(!px, e, PI0_ERR_INPUT, "%s: cannot decode image: %s", path, stbi_failure_reason());
-    if (w <= 0 || h <= 0 || w > MAX_SIDE || h > MAX_SIDE) {
-        stbi_image_free(px);
-        return pi0_fail(e, PI0_ERR_INPUT, "%s: image size %dx%d is out of range", path, w, h);
-    }
-    pi0_status st = image_alloc(out, w, h, e);
-    if (st == PI0_OK) memcpy(out->rgb, px, (size_t)w * h * 3);
-    stbi_image_free(px);
+    char *buf;
+    size_t size;
+    FORWARD_ERR(read_file(path, MAX_FILE_BYTES, &buf, &size, e));
+    pi0_status st = image_decode_memory(out, buf, size, path, e);
+    free(buf);
     return st;
 }
 

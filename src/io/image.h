@@ -13,9 +13,13 @@ typedef struct {
 
 void rgb_image_free(rgb_image *im);
 
-/* Decodes a PNG / JPEG / BMP / ... file; gray and RGBA become RGB (alpha dropped, as PIL's
- * convert("RGB")). */
+/* Decodes a PNG, JPEG or BMP file; gray and RGBA become RGB (alpha dropped, as PIL's
+ * convert("RGB")). Other formats are refused. Dimensions are checked from the header before
+ * decoding: at most 32768 per side, 64 Mpixel, and no more pixels than a file of this size can
+ * describe; the decoder's memory is bounded by 2·size + 24·pixels + 1 MiB. */
 pi0_status image_decode_file(rgb_image *out, const char *path, pi0_err *e);
+/* The same from memory; `name` names the image in errors. */
+pi0_status image_decode_memory(rgb_image *out, const void *data, size_t size, const char *name, pi0_err *e);
 /* Copies a raw uint8 buffer: channels 1, 3 or 4; chw != 0 for planar [C, H, W] input. */
 pi0_status image_from_u8(rgb_image *out, const uint8_t *data, int width, int height, int channels,
                          int chw, pi0_err *e);

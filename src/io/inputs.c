@@ -22,6 +22,8 @@ static pi0_status find_input(const st_file *f, const char *name, int required, i
     RETURN_ERR_IF(per_item == 0 || t->numel == 0 || t->numel % per_item != 0, e, PI0_ERR_INPUT,
                   "%s: input '%s' has %zu elements, expected a multiple of %zu", f->path, name,
                   t->numel, per_item);
+    RETURN_ERR_IF(t->numel / per_item > 1 << 20, e, PI0_ERR_INPUT, "%s: input '%s' holds %zu batch items "
+                  "(at most %d)", f->path, name, t->numel / per_item, 1 << 20);
     int b = (int)(t->numel / per_item);
     if (*batch == 0) *batch = b;
     RETURN_ERR_IF(b != *batch, e, PI0_ERR_INPUT, "%s: input '%s' holds %d batch items, other inputs %d",
@@ -61,13 +63,23 @@ pi0_status inputs_read(pi0_input_buf *b, const char *path, const pi0_config *c, 
         goto done;
     /* The camera count comes from the images' size: [B·n_cam, 3, S, S]. */
     t_img = st_find(&f, "images");
+    size_t per_batch; /* 3·S·S floats per camera, times the batch */
+    if (t_img && !pi0_mul_size(img, (size_t)batch, &per_batch)) {
+        st = pi0_fail(e, PI0_ERR_INPUT, "%s: input 'images': %d batch items of 3x%zux%zu overflow", path, batch, S, S);
+        goto done;
+    }
     if (t_img) {
-        if (t_img->numel % (img * batch) || t_img->numel == 0) {
+        if (t_img->numel % per_batch || t_img->numel == 0) {
             st = pi0_fail(e, PI0_ERR_INPUT, "%s: input 'images' has %zu elements, not a multiple "
                           "of %d×3×%zu×%zu", path, t_img->numel, batch, S, S);
             goto done;
         }
-        n_cam = (int)(t_img->numel / (img * batch));
+        if (t_img->numel / per_batch > 16) {
+            st = pi0_fail(e, PI0_ERR_INPUT, "%s: input 'images' holds %zu cameras per batch item (at most 16)",
+                          path, t_img->numel / per_batch);
+            goto done;
+        }
+        n_cam = (int)(t_img->numel / per_batch);
         if ((st = find_input(&f, "images", 1, 1, img * n_cam, &batch, &t_img, e))) goto done;
     }
     if ((st = find_input(&f, "image_masks", 0, 0, n_cam ? n_cam : 1, &batch, &t_mask, e))) goto done;

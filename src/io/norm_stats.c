@@ -3,6 +3,7 @@
  * x·(std + 1e-6) + mean; quantile mode (π0.5): (x − q01)/(q99 − q01 + 1e-6)·2 − 1. Stats shorter
  * than the vector apply to its leading dims only. */
 #include <cjson/cJSON.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,8 +57,8 @@ static pi0_status read_vec(const cJSON *obj, const char *key, float **out, int *
     RETURN_ERR_IF(!*out, e, PI0_ERR_NOMEM, "out of memory");
     int i = 0;
     for (const cJSON *v = a->child; v; v = v->next, i++) {
-        RETURN_ERR_IF(!cJSON_IsNumber(v) || !isfinite(v->valuedouble), e, PI0_ERR_FORMAT,
-                      "%s: %s.%s[%d] is not a finite number", path, where, key, i);
+        RETURN_ERR_IF(!cJSON_IsNumber(v) || !(fabs(v->valuedouble) <= FLT_MAX), e, PI0_ERR_FORMAT,
+                      "%s: %s.%s[%d] is not a finite float32 number", path, where, key, i);
         (*out)[i] = (float)v->valuedouble;
     }
     *n = len;

@@ -65,17 +65,16 @@ static pi0_status parse_entry(const char *path, const cJSON *item, uint64_t data
     int nd = cJSON_GetArraySize(sh);
     RETURN_ERR_IF(nd > ST_MAX_DIMS, e, PI0_ERR_FORMAT, "%s: tensor '%s': %d dimensions (max %d)",
                   path, nm, nd, ST_MAX_DIMS);
-    uint64_t numel = 1;
     t->ndim = nd;
     for (int i = 0; i < nd; i++) {
         uint64_t d;
         RETURN_ERR_IF(!json_uint(cJSON_GetArrayItem(sh, i), &d), e, PI0_ERR_FORMAT,
                       "%s: tensor '%s': shape[%d] is not a non-negative integer", path, nm, i);
-        RETURN_ERR_IF(d != 0 && numel > UINT64_MAX / 16 / d, e, PI0_ERR_FORMAT,
-                      "%s: tensor '%s': shape overflows", path, nm);
-        numel *= d;
-        t->shape[i] = (int64_t)d;
+        t->shape[i] = (int64_t)d; /* below 2^53 */
     }
+    size_t numel, nbytes;
+    RETURN_ERR_IF(!pi0_shape_numel(t->shape, nd, &numel) || !pi0_mul_size(numel, dtype_size(t->dtype), &nbytes),
+                  e, PI0_ERR_FORMAT, "%s: tensor '%s': shape overflows", path, nm);
     RETURN_ERR_IF(!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2 ||
                       !json_uint(cJSON_GetArrayItem(off, 0), begin) ||
                       !json_uint(cJSON_GetArrayItem(off, 1), end),
@@ -86,13 +85,12 @@ static pi0_status parse_entry(const char *path, const cJSON *item, uint64_t data
                   "%s: tensor '%s': data_offsets [%llu, %llu) past the end of the data area "
                   "(%llu bytes; file truncated?)", path, nm, (unsigned long long)*begin,
                   (unsigned long long)*end, (unsigned long long)data_size);
-    uint64_t nbytes = numel * dtype_size(t->dtype);
     RETURN_ERR_IF(nbytes != *end - *begin, e, PI0_ERR_FORMAT,
                   "%s: tensor '%s': %s shape needs %llu bytes but data_offsets span %llu", path, nm,
                   dtype_name(t->dtype), (unsigned long long)nbytes,
                   (unsigned long long)(*end - *begin));
-    t->numel = (size_t)numel;
-    t->nbytes = (size_t)nbytes;
+    t->numel = numel;
+    t->nbytes = nbytes;
     t->name = xstrdup(nm);
     RETURN_ERR_IF(!t->name, e, PI0_ERR_NOMEM, "%s: out of memory", path);
     return PI0_OK;

@@ -77,10 +77,12 @@ static int get_int(const cJSON *o, const char *key, int *out) {
     return 1;
 }
 
+/* Reads a number field if present; 0 on a present-but-invalid value. A literal beyond double's
+ * range (1e900) parses as infinity: refused, as a NaN or infinite period or theta would be. */
 static int get_double(const cJSON *o, const char *key, double *out) {
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!j) return 1;
-    if (!cJSON_IsNumber(j)) return 0;
+    if (!cJSON_IsNumber(j) || !isfinite(j->valuedouble)) return 0;
     *out = j->valuedouble;
     return 1;
 }
@@ -97,7 +99,7 @@ static int get_float(const cJSON *o, const char *key, float *out) {
                   "%s: field %s%s must be an integer", path, where, key)
 #define FLOAT_FIELD(obj, key, dst, where)                                                      \
     RETURN_ERR_IF(!get_float(obj, key, dst), e, PI0_ERR_CONFIG,                                \
-                  "%s: field %s%s must be a number", path, where, key)
+                  "%s: field %s%s must be a finite number", path, where, key)
 
 static pi0_status parse_gemma(const cJSON *o, pi0_gemma_config *g, const char *where,
                               const char *path, pi0_err *e) {
@@ -111,7 +113,7 @@ static pi0_status parse_gemma(const cJSON *o, pi0_gemma_config *g, const char *w
     INT_FIELD(o, "vocab_size", &g->vocab_size, where);
     FLOAT_FIELD(o, "norm_eps", &g->norm_eps, where);
     RETURN_ERR_IF(!get_double(o, "rope_theta", &g->rope_theta), e, PI0_ERR_CONFIG,
-                  "%s: field %srope_theta must be a number", path, where);
+                  "%s: field %srope_theta must be a finite number", path, where);
     return PI0_OK;
 }
 
@@ -215,7 +217,7 @@ static pi0_status parse_root(pi0_config *c, const cJSON *root, const char *path,
                   !get_double(root, "max_period", &c->time_max_period) ||
                   !get_double(root, "time_min_period", &c->time_min_period) ||
                   !get_double(root, "time_max_period", &c->time_max_period), e, PI0_ERR_CONFIG,
-                  "%s: fields time_min_period / time_max_period (min_period / max_period) must be numbers", path);
+                  "%s: fields time_min_period / time_max_period (min_period / max_period) must be finite numbers", path);
     return PI0_OK;
 }
 

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common.h"
+
 static const char *k_presets[] = {"generic", "libero", "droid", "aloha"};
 
 int serve_preset_from_name(const char *name) {
@@ -134,17 +136,25 @@ static int get_ndarray(const msgpack_object *o, const char *key, ndarray *a, cha
         return 0;
     }
     a->ndim = (int)shape->via.array.size;
-    a->numel = 1;
     for (int i = 0; i < a->ndim; i++) {
         const msgpack_object *s = &shape->via.array.ptr[i];
         if (s->type != MSGPACK_OBJECT_POSITIVE_INTEGER || s->via.u64 > (1u << 30)) {
-            snprintf(err, errlen, "'%s': bad shape", key);
+            snprintf(err, errlen, "'%s': bad shape (dimension %d is not an integer in [0, 2^30])", key, i);
             return 0;
         }
         a->shape[i] = (int64_t)s->via.u64;
-        a->numel *= (size_t)s->via.u64;
     }
-    if (a->numel * nd_size(a->type) != dn) {
+    /* The element count and byte size are checked products: a shape such as [2^30, 2^30, 2]
+     * must not wrap around to match a short data field. */
+    size_t nbytes;
+    if (!pi0_shape_numel(a->shape, a->ndim, &a->numel) || !pi0_mul_size(a->numel, nd_size(a->type), &nbytes)) {
+        char dims[160] = "";
+        for (int i = 0, k = 0; i < a->ndim && k < (int)sizeof dims; i++)
+            k += snprintf(dims + k, sizeof dims - k, "%s%lld", i ? ", " : "", (long long)a->shape[i]);
+        snprintf(err, errlen, "'%s': shape [%s] of %s has more elements than memory can hold", key, dims, d);
+        return 0;
+    }
+    if (nbytes != dn) {
         snprintf(err, errlen, "'%s': %zu data bytes for shape of %zu %s elements", key, dn, a->numel, d);
         return 0;
     }
@@ -184,7 +194,7 @@ static int get_numbers(const msgpack_object *o, const char *key, float *out, int
     ndarray a;
     if (!get_ndarray(o, key, &a, err, errlen)) return 0;
     if (a.type == ND_U8 || a.type == ND_BOOL) { snprintf(err, errlen, "'%s': expected numbers, got bytes", key); return 0; }
-    if (*n + (int)a.numel > cap) { snprintf(err, errlen, "'%s': %zu values, at most %d", key, a.numel, cap); return 0; }
+    if (a.numel > (size_t)(cap - *n)) { snprintf(err, errlen, "'%s': %zu values, at most %d", key, a.numel, cap - *n); return 0; }
     for (size_t i = 0; i < a.numel; i++) out[(*n)++] = (float)nd_get(&a, i);
     return 1;
 }
@@ -215,6 +225,12 @@ static pi0_status put_image(pi0_obs *o, const char *camera, const msgpack_object
         if (!conv) { snprintf(err, errlen, "out of memory"); return PI0_ERR_NOMEM; }
         for (size_t i = 0; i < a.numel; i++) {
             double v = 255.0 * nd_get(&a, i);
+            if (!isfinite(v)) { /* NaN has no uint8 value: converting it is undefined behaviour */
+                snprintf(err, errlen, "image '%s': element %zu is %s, not a finite number", key, i,
+                         isnan(v) ? "NaN" : "infinite");
+                free(conv);
+                return PI0_ERR_INPUT;
+            }
             conv[i] = (uint8_t)(v <= 0 ? 0 : v >= 255 ? 255 : v);
         }
         px = conv;
@@ -231,8 +247,89 @@ typedef struct {
     const char *key, *camera;
 } cam_key;
 
+/* Walks the msgpack object in msg[0..len) without allocating anything and checks that it is one
+ * complete object whose every declared size fits in the bytes that follow: a str/bin/ext length,
+ * and a container's element count, counting each element that is still to come as at least one
+ * byte. msgpack-c's msgpack_unpack_next allocates a container's element array from its declared
+ * count before it reads a single element (a 5-byte map32 header declaring 2^28 entries asks for
+ * 12 GiB), and its C API has no limit to set; after this walk, what it allocates is at most one
+ * msgpack_object (24 bytes) per element actually present in the frame, and at most
+ * SERVE_MAX_ELEMENTS of them. Iterative: the walk keeps only a count of pending elements, so no
+ * nesting can exhaust a stack (msgpack-c refuses nesting deeper than 32 itself). */
+int serve_check_msgpack(const char *msg, size_t len, char *err, size_t errlen) {
+    const unsigned char *p = (const unsigned char *)msg;
+    if (len == 0) { snprintf(err, errlen, "empty message (expected one msgpack map)"); return 0; }
+    size_t i = 0, pending = 1, elements = 0;
+    while (pending > 0) {
+        if (i >= len) {
+            snprintf(err, errlen, "the message ends inside a msgpack object (%zu elements missing; truncated?)", pending);
+            return 0;
+        }
+        pending--;
+        if (++elements > SERVE_MAX_ELEMENTS) {
+            snprintf(err, errlen, "the message holds more than %d msgpack elements", SERVE_MAX_ELEMENTS);
+            return 0;
+        }
+        const unsigned c = p[i++];
+        int len_bytes = 0, count_bytes = 0, pairs = 0;
+        uint64_t skip = 0, count = 0;
+        const char *what = "";
+        if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
+            /* fixint, nil, bool: no payload */
+        } else if (c <= 0x8f) { count = c & 0x0f; pairs = 1; what = "map";
+        } else if (c <= 0x9f) { count = c & 0x0f; what = "array";
+        } else if (c <= 0xbf) { skip = c & 0x1f;
+        } else if (c == 0xc1) {
+            snprintf(err, errlen, "byte 0x%02x at offset %zu is not valid msgpack", c, i - 1);
+            return 0;
+        } else if (c <= 0xc6) { len_bytes = 1 << (c - 0xc4);                 /* bin 8/16/32 */
+        } else if (c <= 0xc9) { len_bytes = 1 << (c - 0xc7); skip = 1;       /* ext 8/16/32 + type */
+        } else if (c == 0xca) { skip = 4;
+        } else if (c == 0xcb) { skip = 8;
+        } else if (c <= 0xcf) { skip = 1u << (c - 0xcc);                     /* uint 8..64 */
+        } else if (c <= 0xd3) { skip = 1u << (c - 0xd0);                     /* int 8..64 */
+        } else if (c <= 0xd8) { skip = 1 + (1u << (c - 0xd4));               /* fixext 1..16 */
+        } else if (c <= 0xdb) { len_bytes = 1 << (c - 0xd9);                 /* str 8/16/32 */
+        } else if (c <= 0xdd) { count_bytes = c == 0xdc ? 2 : 4; what = "array";
+        } else {                count_bytes = c == 0xde ? 2 : 4; what = "map"; pairs = 1; }
+        const int field = len_bytes + count_bytes;
+        if ((size_t)field > len - i) {
+            snprintf(err, errlen, "the message ends inside a msgpack header at offset %zu (truncated?)", i - 1);
+            return 0;
+        }
+        uint64_t v = 0;
+        for (int k = 0; k < field; k++) v = v << 8 | p[i + k];
+        i += field;
+        if (len_bytes) skip += v;
+        if (count_bytes) count = v;
+        if (skip > len - i) {
+            snprintf(err, errlen, "a msgpack value at offset %zu declares %llu bytes but only %zu follow", i - 1 - field,
+                     (unsigned long long)skip, len - i);
+            return 0;
+        }
+        i += (size_t)skip;
+        const uint64_t items = pairs ? 2 * count : count;
+        if (items > len - i || pending + items > len - i) {
+            snprintf(err, errlen, "a msgpack %s declares %llu %s but only %zu bytes follow", what, (unsigned long long)count,
+                     pairs ? "entries" : "elements", len - i);
+            return 0;
+        }
+        pending += (size_t)items;
+    }
+    if (i != len) {
+        snprintf(err, errlen, "%zu trailing bytes after the msgpack object (expected exactly one object)", len - i);
+        return 0;
+    }
+    return 1;
+}
+
 pi0_status serve_decode_observation(const serve_config *cfg, const char *msg, size_t len, pi0_obs *o,
                                     char *err, size_t errlen) {
+    char why[256];
+    if (!serve_check_msgpack(msg, len, why, sizeof why)) {
+        snprintf(err, errlen, "the message is not one valid msgpack object: %s", why);
+        return PI0_ERR_INPUT;
+    }
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     size_t off = 0;

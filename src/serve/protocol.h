@@ -35,6 +35,13 @@ void aloha_actions_from_pi(float *actions, int rows, int stride);
 /* The preset's output transform, in place on unnormalized actions [rows, stride]. */
 void serve_output_transform(const serve_config *cfg, float *actions, int rows, int stride);
 
+/* At most this many msgpack elements per message (a real observation has a few dozen). */
+#define SERVE_MAX_ELEMENTS (1 << 20)
+
+/* Checks, without allocating, that msg[0..len) is exactly one msgpack object whose declared
+ * lengths and element counts fit in the message (see protocol.c). 0 with a reason in err if not. */
+int serve_check_msgpack(const char *msg, size_t len, char *err, size_t errlen);
+
 /* Decodes one observation message into o (cleared first). On failure returns non-OK and writes
  * a one-line reason naming the key to err. */
 pi0_status serve_decode_observation(const serve_config *cfg, const char *msg, size_t len, pi0_obs *o,

@@ -14,6 +14,7 @@
  * Written by hand because no Debian C library reads tokenizer.json, and libsentencepiece is C++
  * (the .model protobuf is simple enough to decode directly: see parse_model_proto). */
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -203,21 +204,41 @@ static pi0_status load_json(pi0_tokenizer *t, const char *path, const char *text
         st = pi0_fail(e, PI0_ERR_FORMAT, "%s: expected a BPE model with vocab and merges", path);
         goto done;
     }
-    int max_id = -1;
+    if (added && !cJSON_IsArray(added)) {
+        st = pi0_fail(e, PI0_ERR_FORMAT, "%s: added_tokens is not an array", path);
+        goto done;
+    }
+    /* Every id indexes the piece table, so every id is bounded by the file's own vocabulary
+     * size: the number of entries it declares (vocab + added_tokens; a valid file numbers them
+     * 0..n-1, added tokens usually repeating vocab ids). The table is then at most one piece
+     * per entry in the file, whatever numbers it holds. */
+    const int n_vocab = cJSON_GetArraySize(vocab), n_added_entries = added ? cJSON_GetArraySize(added) : 0;
+    long long n_ids = (long long)n_vocab + n_added_entries;
+    if (n_ids > INT_MAX) n_ids = INT_MAX;
+    int max_id = -1, k = 0;
     for (const cJSON *v = vocab->child; v; v = v->next) {
-        if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1e8) {
-            st = pi0_fail(e, PI0_ERR_FORMAT, "%s: vocab entry '%s' has no valid id", path, v->string);
+        if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble < (double)n_ids) ||
+            v->valuedouble != (double)(int)v->valuedouble) {
+            st = pi0_fail(e, PI0_ERR_FORMAT, "%s: vocab entry '%.64s': the id must be an integer in [0, %lld), "
+                          "the file's vocabulary size", path, v->string, n_ids);
             goto done;
         }
         if (v->valueint > max_id) max_id = v->valueint;
     }
-    for (const cJSON *a = added ? added->child : NULL; a; a = a->next) {
+    for (const cJSON *a = added ? added->child : NULL; a; a = a->next, k++) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(a, "id");
-        if (cJSON_IsNumber(id) && id->valueint > max_id && id->valuedouble < 1e8) max_id = id->valueint;
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(a, "content");
+        if (!cJSON_IsNumber(id) || !(id->valuedouble >= 0 && id->valuedouble < (double)n_ids) ||
+            id->valuedouble != (double)(int)id->valuedouble || !cJSON_IsString(content)) {
+            st = pi0_fail(e, PI0_ERR_FORMAT, "%s: added_tokens[%d] needs a string content and an integer id in "
+                          "[0, %lld), the file's vocabulary size", path, k, n_ids);
+            goto done;
+        }
+        if (id->valueint > max_id) max_id = id->valueint;
     }
     t->n_pieces = max_id + 1;
     t->pieces = calloc(t->n_pieces ? t->n_pieces : 1, sizeof *t->pieces);
-    t->added = calloc(cJSON_GetArraySize(added) + 1, sizeof *t->added);
+    t->added = calloc((size_t)n_added_entries + 1, sizeof *t->added);
     if (!t->pieces || !t->added) { st = pi0_fail(e, PI0_ERR_NOMEM, "out of memory"); goto done; }
     for (const cJSON *v = vocab->child; v; v = v->next) {
         piece *p = &t->pieces[v->valueint];
@@ -231,8 +252,7 @@ static pi0_status load_json(pi0_tokenizer *t, const char *path, const char *text
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(a, "id");
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(a, "content");
         const cJSON *special = cJSON_GetObjectItemCaseSensitive(a, "special");
-        if (!cJSON_IsNumber(id) || !cJSON_IsString(content) || id->valueint < 0) continue;
-        piece *p = &t->pieces[id->valueint];
+        piece *p = &t->pieces[id->valueint]; /* id and content checked above */
         if (!p->str) {
             p->len = (int)strlen(content->valuestring);
             p->str = dup_bytes(content->valuestring, p->len);
@@ -371,7 +391,11 @@ static pi0_status parse_model_proto(pi0_tokenizer *t, const char *path, const un
                 p->type = (int)v;
             }
         }
-        RETURN_ERR_IF(s.bad || !p->str, e, PI0_ERR_FORMAT, "%s: piece %d is malformed", path, t->n_pieces);
+        if (s.bad || !p->str) {
+            free(p->str); /* not yet counted in n_pieces: tokenizer_clear would not free it */
+            p->str = NULL;
+            return pi0_fail(e, PI0_ERR_FORMAT, "%s: piece %d is malformed", path, t->n_pieces);
+        }
         if (p->type == PIECE_USER && p->len > 0) t->added[t->n_added++] = t->n_pieces;
         t->n_pieces++;
     }

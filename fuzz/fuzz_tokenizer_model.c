@@ -1,0 +1,9 @@
+/* fuzz_tokenizer_model — SentencePiece tokenizer.model protobuf (inputs that do not start with '{'). */
+#include "fuzz_tokenizer.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    size_t i = 0;
+    while (i < size && (data[i] == ' ' || data[i] == '\n' || data[i] == '\r' || data[i] == '\t')) i++;
+    if (!(i < size && data[i] == '{')) fuzz_tokenizer(data, size);
+    return 0;
+}
