@@ -9,7 +9,7 @@ volatile float g_sink;
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static pi0_config c;
     static int init;
-    if (!init) { config_preset(&c, "tiny"); init = 1; }
+    if (!init) { config_preset(&c, "tiny", 0); init = 1; }
     pi0_input_buf b;
     pi0_err e;
     if (inputs_read(&b, fuzz_file(data, size), &c, &e) != PI0_OK) return 0;
