@@ -3,10 +3,14 @@
  * and π0.5 prompt texts and Gemma ids (identical), the flow-time schedules (identical). Prints
  * counts and the worst differences.
  *
- *   test_lerobot GOLDEN_LEROBOT_DIR TOKENIZER.json */
+ *   test_lerobot GOLDEN_LEROBOT_DIR TOKENIZER.json [OPENPI_DIR LEROBOT_PI0_DIR LEROBOT_PI05_DIR TMP]
+ * With the checkpoint arguments (dirs written by `pi0 gen-model`, the π0 one with
+ * --relative-actions) it also checks how lerobot checkpoints are told from openpi ones and read:
+ * cameras, native lengths, modes, statistics, relative-action mask, statistics overrides. */
 #include <cjson/cJSON.h>
 
 #include "../src/io/image_torch.h"
+#include "../src/io/lerobot_ckpt.h"
 #include "../src/io/lerobot_norm.h"
 #include "../src/io/safetensors.h"
 #include "test_util.h"
@@ -172,11 +176,85 @@ static void check_sampling(const char *dir) {
     cJSON_Delete(root);
 }
 
+/* The statistics tensor `name` of a safetensors file, for comparison. */
+static int read_stat(const char *path, const char *name, float *out, int cap) {
+    st_file f;
+    pi0_err e;
+    if (st_open(&f, path, &e) != PI0_OK) return 0;
+    const st_tensor *t = st_find(&f, name);
+    int n = t && (int)t->numel <= cap ? (int)t->numel : 0;
+    if (n) convert_to_f32(out, t->data, t->dtype, t->numel);
+    st_close(&f);
+    return n;
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *fp = fopen(path, "w");
+    if (fp) { fputs(text, fp); fclose(fp); }
+}
+
+static void check_checkpoints(const char *openpi, const char *lr0, const char *lr05, const char *tmp) {
+    lerobot_layout lay;
+    pi0_err e;
+    CHECK(lerobot_detect(openpi, &lay) == PIPELINE_OPENPI, "%s: detected as lerobot", openpi);
+    CHECK(lerobot_detect(lr0, &lay) == PIPELINE_LEROBOT && lay == LEROBOT_CURRENT, "%s: not detected as lerobot", lr0);
+    lerobot_spec s;
+    CHECK(lerobot_spec_load(&s, lr0, LEROBOT_CURRENT, NULL, &e) == PI0_OK, "%s", e.msg);
+    printf("lerobot pi0: %d cameras (%s, %s, %s), S %d, A %d, state %s, action %s, relative %d mask",
+           s.n_cameras, s.cameras[0], s.cameras[1], s.cameras[2], s.state_dim, s.action_dim,
+           lerobot_norm_mode_name(s.state.mode), lerobot_norm_mode_name(s.action.mode), s.relative);
+    for (int j = 0; j < s.action_dim; j++) printf(" %d", s.relative_mask[j]);
+    printf("\n");
+    CHECK(s.n_cameras == 3 && !strcmp(s.cameras[0], "observation.images.top") &&
+              !strcmp(s.cameras[2], "observation.images.wrist_right"), "cameras from input_features, in order");
+    CHECK(s.state_dim == 7 && s.action_dim == 7 && !s.pi05 && s.state.mode == LR_MEAN_STD && s.action.mode == LR_MEAN_STD,
+          "pi0: S, A, MEAN_STD");
+    CHECK(s.relative && s.relative_mask[0] && s.relative_mask[5] && !s.relative_mask[6], "relative mask excludes the gripper");
+    char path[4200];
+    float want[64];
+    snprintf(path, sizeof path, "%s/policy_preprocessor_step_5_normalizer_processor.safetensors", lr0);
+    int n = read_stat(path, "observation.state.std", want, 64);
+    CHECK(n == 7 && s.state.n == 7 && !memcmp(want, s.state.b, 7 * sizeof(float)), "state std read from the normalizer file");
+    snprintf(path, sizeof path, "%s/policy_postprocessor_step_0_unnormalizer_processor.safetensors", lr0);
+    n = read_stat(path, "action.mean", want, 64);
+    CHECK(n == 7 && s.action.n == 7 && !memcmp(want, s.action.a, 7 * sizeof(float)), "action mean read from the unnormalizer file");
+    lerobot_spec_free(&s);
+    CHECK(lerobot_spec_load(&s, lr05, LEROBOT_CURRENT, NULL, &e) == PI0_OK, "%s", e.msg);
+    CHECK(s.pi05 && s.state.mode == LR_QUANTILES && s.action.mode == LR_QUANTILES && s.n_cameras >= 1 && !s.relative,
+          "pi05: QUANTILES, no relative actions");
+    lerobot_spec_free(&s);
+    /* statistics given by the user replace the checkpoint's; a wrong length is refused */
+    snprintf(path, sizeof path, "%s/stats.json", tmp);
+    write_file(path, "{\"observation.state\": {\"mean\": [1,2,3,4,5,6,7], \"std\": [2,2,2,2,2,2,2]},"
+                     " \"action\": {\"mean\": [0,0,0,0,0,0,0], \"std\": [3,3,3,3,3,3,3]}}");
+    CHECK(lerobot_spec_load(&s, lr0, LEROBOT_CURRENT, path, &e) == PI0_OK && s.state.a[6] == 7.0f && s.action.b[0] == 3.0f,
+          "stats.json override: %s", e.msg);
+    lerobot_spec_free(&s);
+    write_file(path, "{\"observation.state\": {\"mean\": [1,2,3], \"std\": [2,2,2]}}");
+    pi0_status st = lerobot_spec_load(&s, lr0, LEROBOT_CURRENT, path, &e);
+    printf("  short stats.json -> %s: %s\n", pi0_status_str(st), e.msg);
+    CHECK(st != PI0_OK && strstr(e.msg, "3 values"), "stats of the wrong length refused: %s", e.msg);
+    /* no statistics at all (as lerobot's released bases): identity, with a warning */
+    snprintf(path, sizeof path, "%s/policy_preprocessor_step_5_normalizer_processor.safetensors", lr0);
+    char moved[4300];
+    snprintf(moved, sizeof moved, "%s.away", path);
+    rename(path, moved);
+    CHECK(lerobot_spec_load(&s, lr0, LEROBOT_CURRENT, NULL, &e) == PI0_OK && s.state.mode == LR_IDENTITY &&
+              s.action.mode == LR_MEAN_STD && strstr(s.warning, "observation.state"),
+          "missing state statistics: identity with a warning ('%s')", s.warning);
+    lerobot_spec_free(&s);
+    rename(moved, path);
+}
+
 int main(int argc, char **argv) {
-    if (argc < 3) { fprintf(stderr, "usage: test_lerobot GOLDEN_LEROBOT_DIR TOKENIZER.json\n"); return 2; }
+    if (argc < 3) {
+        fprintf(stderr, "usage: test_lerobot GOLDEN_LEROBOT_DIR TOKENIZER.json [OPENPI_DIR LR_PI0_DIR LR_PI05_DIR TMP]\n");
+        return 2;
+    }
     check_resize(argv[1]);
     check_normalize(argv[1]);
     check_prompts(argv[1], argv[2]);
     check_sampling(argv[1]);
+    if (argc >= 7) check_checkpoints(argv[3], argv[4], argv[5], argv[6]);
     return test_summary();
 }

@@ -15,6 +15,7 @@
 #include "../src/model/weights.h"
 
 typedef struct {
+    const char *prefix;   /* prepended to every key ("model." for lerobot's layout) */
     st_decl *decls;
     char **names;
     char *kinds;
@@ -33,7 +34,9 @@ static void collect(void *user, const char *name, int ndim, const int64_t *shape
         g->fan_in = realloc(g->fan_in, g->cap * sizeof *g->fan_in);
         if (!g->decls || !g->names || !g->kinds || !g->fan_in) { fprintf(stderr, "pi0: out of memory\n"); exit(1); }
     }
-    g->names[g->n] = strdup(name);
+    size_t len = strlen(g->prefix) + strlen(name) + 1;
+    g->names[g->n] = malloc(len);
+    if (g->names[g->n]) snprintf(g->names[g->n], len, "%s%s", g->prefix, name);
     st_decl *d = &g->decls[g->n];
     d->name = g->names[g->n];
     d->dtype = g->dtype;
@@ -76,15 +79,22 @@ static pi0_status write_tensor(st_writer *w, const st_decl *d, char kind, int fa
     return PI0_OK;
 }
 
+pi0_status gen_lerobot_files(const pi0_config *c, const char *out, int S, int A, int relative, uint64_t seed,
+                             pi0_err *e); /* gen_lerobot.c */
+
 int cmd_gen_model(int argc, char **argv) {
-    const char *cfg_name = NULL, *out = NULL, *dtype = "f32";
+    const char *cfg_name = NULL, *out = NULL, *dtype = "f32", *layout = "openpi";
     uint64_t seed = 0;
-    int pi05 = 0;
+    int pi05 = 0, relative = 0, S = 0, A = 0;
     for (int i = 0; i < argc; i += 2) { /* an option and its value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (cli_is_help(a)) return cli_help("gen-model");
-        if (!strcmp(a, "--pi05")) { pi05 = 1; i--; continue; } /* a flag: no value */
-        if (!strcmp(a, "--config")) cfg_name = v;
+        if (!strcmp(a, "--pi05")) { pi05 = 1; i--; continue; } /* flags: no value */
+        if (!strcmp(a, "--relative-actions")) { relative = 1; i--; continue; }
+        if (!strcmp(a, "--layout")) layout = v;
+        else if (!strcmp(a, "--state-dim")) { if (cli_parse_int("gen-model", a, v, 1, 4096, &S)) return 1; }
+        else if (!strcmp(a, "--action-dim")) { if (cli_parse_int("gen-model", a, v, 1, 4096, &A)) return 1; }
+        else if (!strcmp(a, "--config")) cfg_name = v;
         else if (!strcmp(a, "--out")) out = v;
         else if (!strcmp(a, "--dtype")) dtype = v;
         else if (!strcmp(a, "--seed")) { if (cli_parse_u64("gen-model", a, v, &seed)) return 1; }
@@ -95,6 +105,11 @@ int cmd_gen_model(int argc, char **argv) {
         return cli_usage_error("gen-model needs --config tiny|small|demo|full|FILE.json and --out DIR [--pi05]");
     if (strcmp(dtype, "f32") && strcmp(dtype, "bf16"))
         return cli_usage_error("gen-model: --dtype must be f32 or bf16, not '%s'", dtype);
+    if (strcmp(layout, "openpi") && strcmp(layout, "lerobot"))
+        return cli_usage_error("gen-model: --layout must be openpi or lerobot, not '%s'", layout);
+    const int lerobot = !strcmp(layout, "lerobot");
+    if (!lerobot && (S || A || relative))
+        return cli_usage_error("gen-model: --state-dim, --action-dim and --relative-actions go with --layout lerobot");
     pi0_config c;
     pi0_err e = {{0}};
     if (!config_preset(&c, cfg_name, pi05)) {
@@ -105,7 +120,12 @@ int cmd_gen_model(int argc, char **argv) {
     if (mkdir(out, 0755) != 0 && errno != EEXIST)
         return cli_error(2, "%s: cannot create directory: %s", out, strerror(errno));
 
+    if (!S) S = c.state_dim < 7 ? c.state_dim : 7; /* the robot's native lengths (lerobot) */
+    if (!A) A = c.action_dim < 7 ? c.action_dim : 7;
+    if (S > c.state_dim || A > c.action_dim)
+        return cli_error(2, "--state-dim %d / --action-dim %d exceed the model's %d / %d", S, A, c.state_dim, c.action_dim);
     gen_list g = {0};
+    g.prefix = lerobot ? "model." : ""; /* lerobot saves the policy's "model." submodule */
     g.dtype = strcmp(dtype, "bf16") == 0 ? DT_BF16 : DT_F32;
     weights_visit(&c, collect, &g);
     char path[4096];
@@ -125,14 +145,18 @@ int cmd_gen_model(int argc, char **argv) {
     free(g.names); free(g.decls); free(g.kinds); free(g.fan_in);
     if (st != PI0_OK) return cli_error(2, "%s", e.msg);
 
-    char *json = config_to_json(&c);
-    snprintf(path, sizeof path, "%s/config.json", out);
-    FILE *fp = fopen(path, "w");
-    int ok = json && fp && fputs(json, fp) >= 0;
-    if (fp && fclose(fp) != 0) ok = 0;
-    free(json);
-    if (!ok) return cli_error(2, "%s: cannot write", path);
-    fprintf(stderr, "pi0: wrote %s (%s, %.3f B parameters, %s, seed %llu): random weights, for tests "
-            "and benchmarks only\n", out, c.pi05 ? "pi0.5" : "pi0", params / 1e9, dtype, (unsigned long long)seed);
+    if (lerobot) {
+        if (gen_lerobot_files(&c, out, S, A, relative, seed, &e) != PI0_OK) return cli_error(2, "%s", e.msg);
+    } else {
+        char *json = config_to_json(&c);
+        snprintf(path, sizeof path, "%s/config.json", out);
+        FILE *fp = fopen(path, "w");
+        int ok = json && fp && fputs(json, fp) >= 0;
+        if (fp && fclose(fp) != 0) ok = 0;
+        free(json);
+        if (!ok) return cli_error(2, "%s: cannot write", path);
+    }
+    fprintf(stderr, "pi0: wrote %s (%s, %s layout, %.3f B parameters, %s, seed %llu): random weights, for tests "
+            "and benchmarks only\n", out, c.pi05 ? "pi0.5" : "pi0", layout, params / 1e9, dtype, (unsigned long long)seed);
     return 0;
 }

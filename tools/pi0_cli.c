@@ -146,6 +146,11 @@ static const cmd_usage k_usage[] = {
      "write a random-weight checkpoint (for tests, demos and benchmarks)",
      "  --config NAME|FILE     preset or config.json\n"
      "  --pi05                 a pi0.5 model (adaRMS expert, time MLP, no state_proj)\n"
+     "  --layout openpi|lerobot   openpi's converted layout (default), or lerobot's current one:\n"
+     "                         'model.' keys, config.json with features, processor files and random\n"
+     "                         normalization statistics\n"
+     "  --state-dim N, --action-dim N   lerobot: the robot's native lengths (default min(7, model's))\n"
+     "  --relative-actions     lerobot: use_relative_actions (the gripper, the last dim, excluded)\n"
      "  --out DIR              created if missing\n"
      "  --dtype f32|bf16       (default f32)\n"
      "  --seed N               0..18446744073709551615 (default 0)\n"},

@@ -2,7 +2,7 @@
  * exactly as lerobot writes it (the golden vectors expect bit-exact results). */
 #include "lerobot_norm.h"
 
-static const char *k_modes[] = {"IDENTITY", "MEAN_STD", "MIN_MAX", "QUANTILES", "QUANTILE10"};
+static const char *k_modes[] = {"IDENTITY", "MEAN_STD", "MIN_MAX", "QUANTILES", "QUANTILE10", "MIN_MAX (v1)"};
 
 int lerobot_norm_mode_from_name(const char *name) {
     for (int i = 0; name && i < 5; i++)
@@ -10,12 +10,13 @@ int lerobot_norm_mode_from_name(const char *name) {
     return -1;
 }
 
-const char *lerobot_norm_mode_name(lerobot_norm_mode m) { return (unsigned)m < 5 ? k_modes[m] : "?"; }
+const char *lerobot_norm_mode_name(lerobot_norm_mode m) { return (unsigned)m < 6 ? k_modes[m] : "?"; }
 
 void lerobot_norm_stat_names(lerobot_norm_mode m, const char **a, const char **b) {
-    static const char *names[5][2] = {{NULL, NULL}, {"mean", "std"}, {"min", "max"}, {"q01", "q99"}, {"q10", "q90"}};
-    *a = (unsigned)m < 5 ? names[m][0] : NULL;
-    *b = (unsigned)m < 5 ? names[m][1] : NULL;
+    static const char *names[6][2] = {{NULL, NULL}, {"mean", "std"}, {"min", "max"}, {"q01", "q99"}, {"q10", "q90"},
+                                      {"min", "max"}};
+    *a = (unsigned)m < 6 ? names[m][0] : NULL;
+    *b = (unsigned)m < 6 ? names[m][1] : NULL;
 }
 
 void lerobot_normalize(lerobot_norm_mode m, int inverse, float *x, int n, const float *a, const float *b) {
@@ -23,6 +24,10 @@ void lerobot_normalize(lerobot_norm_mode m, int inverse, float *x, int n, const 
     for (int i = 0; i < n && m != LR_IDENTITY; i++) {
         if (m == LR_MEAN_STD) { /* a = mean, b = std */
             x[i] = inverse ? x[i] * b[i] + a[i] : (x[i] - a[i]) / (b[i] + eps);
+            continue;
+        }
+        if (m == LR_MIN_MAX_V1) { /* eps always added forward, never inverse */
+            x[i] = inverse ? (x[i] + 1.0f) / 2.0f * (b[i] - a[i]) + a[i] : (x[i] - a[i]) / (b[i] - a[i] + eps) * 2.0f - 1.0f;
             continue;
         }
         float d = b[i] - a[i]; /* max − min, q99 − q01, q90 − q10 */

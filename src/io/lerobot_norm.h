@@ -7,7 +7,9 @@
 
 #include "../common.h"
 
-typedef enum { LR_IDENTITY, LR_MEAN_STD, LR_MIN_MAX, LR_QUANTILES, LR_QUANTILE10 } lerobot_norm_mode;
+/* LR_MIN_MAX_V1: lerobot ≤ v0.3.3's min-max, (x − min)/(max − min + 1e-8)·2 − 1, inverse
+ * (x + 1)/2·(max − min) + min (lerobot.md §9.2). */
+typedef enum { LR_IDENTITY, LR_MEAN_STD, LR_MIN_MAX, LR_QUANTILES, LR_QUANTILE10, LR_MIN_MAX_V1 } lerobot_norm_mode;
 
 /* "IDENTITY", "MEAN_STD", ...; -1 if unknown. */
 int lerobot_norm_mode_from_name(const char *name);

@@ -117,6 +117,35 @@ static pi0_status parse_gemma(const cJSON *o, pi0_gemma_config *g, const char *w
     return PI0_OK;
 }
 
+int config_visual_features(const cJSON *root, const char **names, int cap) {
+    const cJSON *feats = cJSON_GetObjectItemCaseSensitive(root, "input_features");
+    int n = 0;
+    if (feats) {
+        if (!cJSON_IsObject(feats)) return -1;
+        for (const cJSON *f = feats->child; f; f = f->next) {
+            const cJSON *type = cJSON_GetObjectItemCaseSensitive(f, "type");
+            if (!cJSON_IsObject(f) || !cJSON_IsString(type)) return -1;
+            if (strcmp(type->valuestring, "VISUAL")) continue;
+            if (n < cap) names[n] = f->string;
+            n++;
+        }
+    }
+    const cJSON *empty = cJSON_GetObjectItemCaseSensitive(root, "empty_cameras");
+    if (empty) { /* lerobot adds observation.images.empty_camera_<i> slots (often listed already) */
+        if (!cJSON_IsNumber(empty) || empty->valuedouble < 0 || empty->valuedouble > 16 ||
+            empty->valuedouble != floor(empty->valuedouble))
+            return -1;
+        for (int i = 0; i < empty->valueint; i++) {
+            char key[64];
+            snprintf(key, sizeof key, "observation.images.empty_camera_%d", i);
+            if (feats && cJSON_GetObjectItemCaseSensitive(feats, key)) continue;
+            if (n < cap) names[n] = NULL; /* a slot with no feature entry */
+            n++;
+        }
+    }
+    return n;
+}
+
 /* A boolean field if present: 1 / 0, -1 when absent; -2 when present but not a boolean. */
 static int get_bool(const cJSON *o, const char *key) {
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -211,6 +240,24 @@ static pi0_status parse_root(pi0_config *c, const cJSON *root, const char *path,
     RETURN_ERR_IF(!get_int(root, "num_inference_steps", &c->num_steps) ||
                   !get_int(root, "num_steps", &c->num_steps),
                   e, PI0_ERR_CONFIG, "%s: field num_steps must be an integer", path);
+    /* lerobot: one prefix slot per VISUAL input feature (empty_camera_<i> slots included); the
+     * older v1 layout (marked by proj_width / resize_imgs_with_padding) plans n_action_steps
+     * actions per chunk (lerobot.md §9.2). */
+    const int nvis = config_visual_features(root, NULL, 0);
+    RETURN_ERR_IF(nvis < 0, e, PI0_ERR_CONFIG, "%s: field input_features must map feature keys to objects with "
+                  "a string \"type\" (and empty_cameras must be a small integer)", path);
+    if (nvis > 0) c->num_cameras = nvis;
+    if (cJSON_GetObjectItemCaseSensitive(root, "proj_width") ||
+        cJSON_GetObjectItemCaseSensitive(root, "resize_imgs_with_padding"))
+        INT_FIELD(root, "n_action_steps", &c->action_horizon, "");
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(root, "image_resolution");
+    if (res) {
+        const cJSON *h = cJSON_GetArrayItem(res, 0), *w = cJSON_GetArrayItem(res, 1);
+        RETURN_ERR_IF(!cJSON_IsArray(res) || cJSON_GetArraySize(res) != 2 || !cJSON_IsNumber(h) || !cJSON_IsNumber(w) ||
+                      h->valuedouble != w->valuedouble || h->valuedouble != c->vision.image_size,
+                      e, PI0_ERR_CONFIG, "%s: field image_resolution must be [%d, %d] (the SigLIP input size)", path,
+                      c->vision.image_size, c->vision.image_size);
+    }
     INT_FIELD(root, "num_cameras", &c->num_cameras, "");
     c->random_weights = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "random_weights"));
     RETURN_ERR_IF(!get_double(root, "min_period", &c->time_min_period) ||

@@ -18,6 +18,11 @@ pi0_status config_load_for(pi0_config *c, const char *path, int weights_pi05, co
                            pi0_err *e);
 /* Checks every value is in range and consistent (depths and heads shared, etc.). */
 pi0_status config_validate(const pi0_config *c, const char *path, pi0_err *e);
+/* lerobot's cameras: the keys of config.json's VISUAL input_features in order (up to cap into
+ * names; NULL for an empty_camera_<i> slot not listed as a feature), their count as the return
+ * value, -1 when input_features / empty_cameras are malformed. (cJSON root.) */
+struct cJSON;
+int config_visual_features(const struct cJSON *root, const char **names, int cap);
 /* "tiny", "small", "demo" or "full", as π0 (pi05 = 0) or π0.5; 0 if the name is unknown. */
 int config_preset(pi0_config *c, const char *name, int pi05);
 /* Writes c in the explicit form. Returns malloc'd text or NULL. */
