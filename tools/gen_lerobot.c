@@ -26,6 +26,16 @@ static int write_text(const char *path, const char *text, pi0_err *e) {
     return ok;
 }
 
+/* Writes j (and frees it) as indented JSON to dir/name. */
+static int write_json(const char *dir, const char *name, cJSON *j, pi0_err *e) {
+    char path[4200], *text = cJSON_Print(j);
+    cJSON_Delete(j);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int ok = write_text(path, text, e);
+    free(text);
+    return ok;
+}
+
 static cJSON *feature(const char *type, int n0, int n1, int n2) {
     cJSON *f = cJSON_CreateObject(), *shape = cJSON_AddArrayToObject(f, "shape");
     cJSON_AddStringToObject(f, "type", type);
@@ -93,7 +103,6 @@ static int write_stats(const char *path, int S, int A, pi0_rng *rng, pi0_err *e)
 
 pi0_status gen_lerobot_files(const pi0_config *c, const char *out, int S, int A, int relative, uint64_t seed,
                              pi0_err *e) {
-    char path[4200];
     const char *mode = c->pi05 ? "QUANTILES" : "MEAN_STD";
     const int img = c->vision.image_size, ncam = c->num_cameras < 3 ? c->num_cameras : 3;
     /* config.json: the explicit architecture plus lerobot's fields */
@@ -131,12 +140,7 @@ pi0_status gen_lerobot_files(const pi0_config *c, const char *out, int S, int A,
         snprintf(n, sizeof n, j == A - 1 ? "gripper" : "joint_%d", j);
         cJSON_AddItemToArray(names, cJSON_CreateString(n));
     }
-    char *text = cJSON_Print(cfg);
-    cJSON_Delete(cfg);
-    snprintf(path, sizeof path, "%s/config.json", out);
-    int ok = write_text(path, text, e);
-    free(text);
-    if (!ok) return PI0_ERR_IO;
+    if (!write_json(out, "config.json", cfg, e)) return PI0_ERR_IO;
     /* the processor files, steps as lerobot's make_pi0_pre_post_processors /
      * make_pi05_pre_post_processors save them (π0.5 normalizes before writing the state) */
     cJSON *pre = cJSON_CreateObject(), *steps = cJSON_AddArrayToObject(pre, "steps");
@@ -166,12 +170,7 @@ pi0_status gen_lerobot_files(const pi0_config *c, const char *out, int S, int A,
     cJSON *rel = cJSON_CreateObject();
     cJSON_AddBoolToObject(rel, "enabled", relative);
     cJSON_AddItemToArray(steps, step("relative_actions_processor", rel, NULL));
-    text = cJSON_Print(pre);
-    cJSON_Delete(pre);
-    snprintf(path, sizeof path, "%s/policy_preprocessor.json", out);
-    ok = write_text(path, text, e);
-    free(text);
-    if (!ok) return PI0_ERR_IO;
+    if (!write_json(out, "policy_preprocessor.json", pre, e)) return PI0_ERR_IO;
     cJSON *post = cJSON_CreateObject();
     steps = cJSON_AddArrayToObject(post, "steps");
     cJSON_AddStringToObject(post, "name", "policy_postprocessor");
@@ -181,12 +180,7 @@ pi0_status gen_lerobot_files(const pi0_config *c, const char *out, int S, int A,
     cJSON_AddBoolToObject(abs, "enabled", relative);
     cJSON_AddItemToArray(steps, step("absolute_actions_processor", abs, NULL));
     cJSON_AddItemToArray(steps, step("device_processor", NULL, NULL));
-    text = cJSON_Print(post);
-    cJSON_Delete(post);
-    snprintf(path, sizeof path, "%s/policy_postprocessor.json", out);
-    ok = write_text(path, text, e);
-    free(text);
-    if (!ok) return PI0_ERR_IO;
+    if (!write_json(out, "policy_postprocessor.json", post, e)) return PI0_ERR_IO;
     /* the same random statistics in both files, as lerobot saves the dataset's */
     pi0_rng rng;
     char pre_stats[4200], post_stats[4200];
