@@ -54,7 +54,7 @@ pi0_status image_resize_torch(float *out, const uint8_t *hwc, int W, int H, int 
                               const torch_resize_opts *opts, pi0_err *e) {
     RETURN_ERR_IF(!out || !hwc || W < 1 || H < 1 || R < 1, e, PI0_ERR_INPUT, "image: bad size %dx%d", W, H);
     RETURN_ERR_IF(C != 1 && C != 3 && C != 4, e, PI0_ERR_INPUT, "image has %d channels (expected 1, 3 or 4)", C);
-    const torch_resize_opts def = {0.0f, 0.0f};
+    const torch_resize_opts def = {0.0f, 0.0f, 0};
     if (!opts) opts = &def;
     int h = R, w = R;
     if (H != R || W != R) {
@@ -64,7 +64,7 @@ pi0_status image_resize_torch(float *out, const uint8_t *hwc, int W, int H, int 
         if (h < 1) h = 1; /* torch refuses a zero side; a 1-pixel band is the useful answer */
         if (w < 1) w = 1;
     }
-    const int top = (R - h) / 2, left = (R - w) / 2;
+    const int top = opts->top_left ? 0 : (R - h) / 2, left = opts->top_left ? 0 : (R - w) / 2;
     const size_t plane = (size_t)R * R;
     for (size_t i = 0; i < 3 * plane; i++) out[i] = opts->pad * 2.0f - 1.0f;
     axis_taps ax = {0}, ay = {0};

@@ -9,6 +9,7 @@
 typedef struct {
     float pad;      /* value of the padding in [0, 1] space before ·2 − 1: 0 (current), −1 (v0.4) */
     float clamp_lo; /* clamp after the interpolation: 0 (current), −1 (v0.4); upper bound 1    */
+    int top_left;   /* v1: the image pasted at the top left (padding right/bottom), not centred */
 } torch_resize_opts;
 
 /* x = u8/255 (HWC, 1/3/4 channels, RGB), resized to fit size×size keeping the aspect ratio
