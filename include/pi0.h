@@ -78,7 +78,6 @@ typedef struct {
     int num_steps;        /* Euler steps                                       */
     int num_cameras;      /* cameras the prefix has room for                   */
     double time_min_period, time_max_period;
-    int flow_time;        /* PI0_FLOW_TIME_*: how step k's flow time is computed */
     int random_weights;   /* config.json says "random_weights": true (pi0 gen-model) */
 } pi0_config;
 
@@ -118,7 +117,7 @@ typedef void (*pi0_inject_fn)(void *user, const char *name, float *data, int ndi
 typedef struct {
     const char *backend;   /* "cuda", "fast" or "ref" (float32 oracle); NULL = the best
                               available: cuda with a GPU, else fast, else ref          */
-    int num_threads;       /* 0 = all cores                                          */
+    int num_threads;       /* 0 = all cores, else 1..1024                            */
     int compact_prefix;    /* 1 (default): drop masked cameras and padded tokens from
                               the prefix before the transformer (exactly equivalent);
                               0: run openpi's full padded layout                      */
@@ -126,6 +125,7 @@ typedef struct {
     void *dump_user;
     pi0_inject_fn inject;  /* optional: replace intermediates in flight (batch item 0) */
     void *inject_user;
+    int flow_time;         /* PI0_FLOW_TIME_* (default EXACT; lerobot checkpoints: F32)     */
 } pi0_params;
 
 pi0_params pi0_default_params(void);

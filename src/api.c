@@ -144,6 +144,7 @@ pi0_params pi0_default_params(void) {
     p.backend = NULL;
     p.num_threads = 0;
     p.compact_prefix = 1;
+    p.flow_time = PI0_FLOW_TIME_EXACT;
     return p;
 }
 
@@ -194,9 +195,13 @@ pi0_status pi0_session_init(pi0_session *s, const pi0_model *m, const pi0_params
     s->model = m;
     s->cfg = &m->cfg;
     s->params = params ? *params : pi0_default_params();
+    RETURN_ERR_IF(s->params.flow_time < PI0_FLOW_TIME_EXACT || s->params.flow_time > PI0_FLOW_TIME_F32_SUM,
+                  &s->err, PI0_ERR_ARG, "params.flow_time = %d is not a PI0_FLOW_TIME_* value", s->params.flow_time);
     const pi0_backend *be = s->params.backend ? pi0_backend_find(s->params.backend) : pi0_backend_default();
     RETURN_ERR_IF(!be, &s->err, PI0_ERR_UNSUPPORTED, "backend '%s' is not available in this build (available: %s)",
                   s->params.backend, pi0_backend_names());
+    RETURN_ERR_IF(s->params.num_threads < 0 || s->params.num_threads > 1024, &s->err, PI0_ERR_ARG,
+                  "params.num_threads = %d out of range (0 = all cores, else 1..1024)", s->params.num_threads);
     int threads = s->params.num_threads;
 #ifdef _OPENMP
     if (threads <= 0) threads = omp_get_num_procs();

@@ -182,6 +182,14 @@ static void check_case(const char *golden, const char *name) {
     CHECK(run(&mod, 1, out, err, sizeof err) == PI0_ERR_INPUT && strstr(err, "batch"),
           "batch 0: got '%s'", err);
     pi0_params p = pi0_default_params();
+    p.num_threads = 100000;
+    {
+        pi0_session *ts = pi0_session_create();
+        CHECK(pi0_session_init(ts, g_model, &p) == PI0_ERR_ARG && strstr(pi0_session_error(ts), "num_threads"),
+              "num_threads 100000: got '%s'", pi0_session_error(ts));
+        pi0_session_free(ts);
+    }
+    p = pi0_default_params();
     p.backend = "nonesuch";
     pi0_session *s = pi0_session_create();
     CHECK(pi0_session_init(s, g_model, &p) == PI0_ERR_UNSUPPORTED && strstr(pi0_session_error(s), "nonesuch"),

@@ -429,7 +429,7 @@ static pi0_status denoise(pi0_session *s, int np, int dump) {
     if (replayed) return PI0_OK;
     for (int pass = 0; pass < 2; pass++) {
         for (int step = 0; step < c->num_steps; step++) {
-            const double t = pi0_flow_time(c->flow_time, step, c->num_steps); /* double: spec §6.5 */
+            const double t = pi0_flow_time(s->params.flow_time, step, c->num_steps); /* double: §6.5 */
             FORWARD_ERR(denoise_step(s, np, t, step, dump));
             FORWARD_ERR(op_axpy(d, s->b.x_t, s->b.v_t, dt, HA)); /* x_t + dt·v_t */
         }
