@@ -318,6 +318,8 @@ typedef struct {
 } pi0_policy_params;
 
 pi0_policy_params pi0_policy_default_params(void);
+/* sizeof(pi0_policy_params) in this build, for language bindings to check their copy of it. */
+size_t pi0_policy_params_size(void);
 
 /* The configs this build knows (openpi names and pi0.c presets), for listing; i in [0, count). */
 int pi0_policy_config_count(void);
@@ -379,7 +381,8 @@ pi0_status pi0_policy_obs_noise(pi0_policy *p, const float *noise, int rows, int
  * (cap floats). A missing required key is refused naming it. The entries are cleared. */
 pi0_status pi0_policy_infer(pi0_policy *p, float *actions, size_t cap, int *rows, int *dims);
 /* The last call's model output before any output transform: [action_horizon, action_dim] in the
- * model's normalized space (what openpi's Unnormalize receives). */
+ * model's normalized space (what openpi's Unnormalize receives). rows and dims are set even when
+ * cap is too small (then PI0_ERR_ARG); 0 before a successful call. */
 pi0_status pi0_policy_raw_actions(const pi0_policy *p, float *out, size_t cap, int *rows, int *dims);
 /* The last call's model inputs (noise included); valid until the next call. NULL before one. */
 const pi0_inputs *pi0_policy_inputs(const pi0_policy *p);

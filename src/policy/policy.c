@@ -127,6 +127,8 @@ pi0_policy_params pi0_policy_default_params(void) {
     return pp;
 }
 
+size_t pi0_policy_params_size(void) { return sizeof(pi0_policy_params); }
+
 /* ---------------------------------------------------------------- handle */
 
 pi0_policy *pi0_policy_create(void) { return calloc(1, sizeof(pi0_policy)); }
@@ -806,12 +808,13 @@ pi0_status pi0_policy_infer(pi0_policy *p, float *actions, size_t cap, int *rows
 
 pi0_status pi0_policy_raw_actions(const pi0_policy *p, float *out, size_t cap, int *rows, int *dims) {
     if (!p || !rows || !dims) return PI0_ERR_ARG;
+    *rows = *dims = 0;
     if (!p->have_raw) return PI0_ERR_ARG;
     const pi0_config *c = pi0_model_config(p->model);
     const size_t HA = (size_t)c->action_horizon * c->action_dim;
-    if (!out || cap < HA) return PI0_ERR_ARG;
-    memcpy(out, p->raw, HA * sizeof *out);
     *rows = c->action_horizon;
     *dims = c->action_dim;
+    if (!out || cap < HA) return PI0_ERR_ARG;
+    memcpy(out, p->raw, HA * sizeof *out);
     return PI0_OK;
 }
