@@ -31,7 +31,7 @@ def check(cond, what):
     return cond
 
 
-SMALL = {"action_dim": 32, "action_horizon": 50, "num_steps": 10, "num_cameras": 3,
+SMALL = {"action_dim": 32, "action_horizon": 50, "num_steps": 3, "num_cameras": 3,
          "vision": {"image_size": 56, "patch_size": 14, "width": 48, "depth": 2, "mlp_dim": 80, "num_heads": 4},
          "vlm": {"width": 64, "depth": 2, "mlp_dim": 128, "num_heads": 4, "num_kv_heads": 1, "head_dim": 32,
                  "vocab_size": 512},

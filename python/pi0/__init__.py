@@ -294,9 +294,9 @@ class Policy:
         """openpi's BasePolicy.reset: nothing to reset."""
 
     def close(self):
-        if self._p is not None:
+        if getattr(self, "_p", None) is not None and _lib is not None:  # _lib: None at interpreter exit
             _lib.pi0_policy_free(self._p)
-            self._p = None
+        self._p = None
 
     def __enter__(self):
         return self

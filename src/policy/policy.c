@@ -363,6 +363,9 @@ static pi0_status load(pi0_policy *p, const char *dir, const pi0_policy_params *
         return pi0_fail(&p->err, PI0_ERR_CONFIG, "config %s is a %s policy but %s holds a %s checkpoint", pc->name,
                         kind_name(pc->model == PC_MODEL_PI05), dir, kind_name(c->pi05));
     apply_model_settings(p, c);
+    RETURN_ERR_IF(c->action_dim > MAX_STATE || c->state_dim > MAX_STATE, &p->err, PI0_ERR_CONFIG,
+                  "%s: action_dim %d / state_dim %d: the policy handles at most %d", dir, c->action_dim, c->state_dim,
+                  MAX_STATE);
 
     /* What the config's transforms need from the model. */
     for (int i = 0; i < rl->n_cameras; i++)
