@@ -54,10 +54,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char err[512];
+    /* Every policy decodes the frame; one of them (by the frame's size) also runs it through the
+     * model and the output transforms, which cost far more than decoding. */
+    const int run = (int)(size % N_POLICIES);
     for (int i = 0; i < N_POLICIES; i++) {
         if (serve_decode_observation(g_pol[i], (const char *)data, size, err, sizeof err) == PI0_OK) {
             int rows, dims;
-            if (pi0_policy_infer(g_pol[i], g_actions, sizeof g_actions / sizeof *g_actions, &rows, &dims) != PI0_OK &&
+            if (i == run &&
+                pi0_policy_infer(g_pol[i], g_actions, sizeof g_actions / sizeof *g_actions, &rows, &dims) != PI0_OK &&
                 !pi0_policy_error(g_pol[i])[0])
                 abort(); /* every refusal says why */
         } else if (!err[0]) {

@@ -101,15 +101,16 @@ def aloha_actions_from_pi(a):  # _encode_actions(adapt_to_pi=True)
 
 def openpi_outputs(raw, robot_state, c, stats, model_action_dim):
     """Policy.infer's output side on the model output `raw` [H, A]: outputs = {"state": the state
-    after the input transforms (normalized, float32 as it went into the model, padded to A),
-    "actions": raw} -> Unnormalize (both) -> [AbsoluteActions] -> robot Outputs."""
+    after the input transforms (normalized, padded to A; float64 on openpi's PyTorch path, which
+    serves a model.safetensors checkpoint), "actions": raw} -> Unnormalize (both) ->
+    [AbsoluteActions] -> robot Outputs."""
     q = c["model"] == "pi05"
     s = np.asarray(robot_state, dtype=np.float64).copy()
     if c["robot"] == "aloha":
         s = aloha_state_to_pi(s)                                    # AlohaInputs
-    s = normalize(s, stats["state"], q).astype(np.float32)           # Normalize, then jnp.asarray
+    s = normalize(s, stats["state"], q)                              # Normalize
     s = np.pad(s, (0, model_action_dim - len(s)))                    # PadStatesAndActions
-    state = unnormalize(s.astype(np.float64), stats["state"], q)
+    state = unnormalize(s, stats["state"], q)
     actions = unnormalize(raw.astype(np.float64), stats["actions"], q)
     if c["delta"]:                                                   # AbsoluteActions
         mask = make_bool_mask(*c["delta"])

@@ -181,7 +181,8 @@ int cli_help(const char *cmd) {
         if (!strcmp(cmd, k_usage[i].name)) {
             printf("usage: pi0 %s %s\n\n%s\n\noptions:\n%s", cmd, k_usage[i].args, k_usage[i].about, k_usage[i].options);
             if (!strcmp(cmd, "infer") || !strcmp(cmd, "serve"))
-                printf("\nconfigs (openpi's, by name; pi0-FAST configs are refused): %s\n", cli_config_names());
+                printf("\nconfigs (pi0.c's presets generic, libero, droid, aloha, then openpi's by name; openpi's pi0-FAST "
+                       "configs are refused):\n  %s\n", cli_config_names());
             return 0;
         }
     usage(stdout);

@@ -8,13 +8,16 @@
  *            model transforms (ResizeImages, TokenizePrompt, PadStatesAndActions) in obs.c;
  *   model    sample_actions with fresh noise per call (openpi splits its rng on every call);
  *   outputs  Policy.infer hands the output transforms {"state": inputs["state"], "actions"}:
- *            the state AFTER the input transforms, i.e. normalized (float32, as it went into
- *            the model) and zero-padded to action_dim. Unnormalize (strict: "state" and
- *            "actions") maps both back, so AbsoluteActions adds the robot-space state (after
- *            AlohaInputs' conversion, round-tripped through float32 normalization) to the
- *            unnormalized actions on the masked dims; transforms.Group.push puts
- *            AbsoluteActions before the robot Outputs (AlohaOutputs' inverse conversion, the
- *            slice to the robot's dims).
+ *            the state AFTER the input transforms, i.e. normalized and zero-padded to
+ *            action_dim. Unnormalize (strict: "state" and "actions") maps both back, so
+ *            AbsoluteActions adds the robot-space state (after AlohaInputs' conversion,
+ *            normalized and unnormalized again) to the unnormalized actions on the masked dims;
+ *            transforms.Group.push puts AbsoluteActions before the robot Outputs
+ *            (AlohaOutputs' inverse conversion, the slice to the robot's dims). The round trip
+ *            is in double, as openpi's PyTorch path runs it for a model.safetensors checkpoint
+ *            (the kind pi0.c reads: torch.from_numpy keeps numpy's float64); openpi's JAX path
+ *            rounds the normalized state to float32 first (jnp.asarray), which moves the added
+ *            state by at most half a float32 ulp of the normalized value times the std.
  *
  * The transforms themselves are in transforms.c; this file decides which run and in what order. */
 #include <dirent.h>
@@ -731,7 +734,6 @@ static pi0_status run_inputs(pi0_policy *p, double *state, int *n_state) {
     const pi0_inputs *in = pi0_obs_inputs(p->obs); /* π0.5: the prompt with the discretized state */
     if (!in) return pi0_fail(&p->err, PI0_ERR_INPUT, "%s", pi0_obs_error(p->obs));
     if (pi0_obs_warning(p->obs)) add_warning(p, "%s", pi0_obs_warning(p->obs));
-    for (int i = 0; i < *n_state; i++) state[i] = fstate[i]; /* what the outputs see (below) */
     p->last = *in;
     /* Noise: given, a fixed seed, or fresh on every call. */
     const size_t HA = (size_t)c->action_horizon * c->action_dim;
@@ -747,16 +749,16 @@ static pi0_status run_inputs(pi0_policy *p, double *state, int *n_state) {
     return PI0_OK;
 }
 
-/* Everything after the model, on the raw actions in p->raw; fstate: the normalized float32
- * state of n values that went into the model. */
-static pi0_status run_outputs(pi0_policy *p, const double *fstate, int n, float *out, size_t cap, int *rows,
+/* Everything after the model, on the raw actions in p->raw; nstate: the normalized state of n
+ * values (double, before its float32 copy went into the model). */
+static pi0_status run_outputs(pi0_policy *p, const double *nstate, int n, float *out, size_t cap, int *rows,
                               int *dims) {
     const pc_robot_layout *rl = p->cfg->robot;
     const pi0_config *c = pi0_model_config(p->model);
     const int H = c->action_horizon, A = c->action_dim;
     /* outputs = {"state": the padded normalized state, "actions": the model's} */
     double state[MAX_STATE] = {0};
-    for (int i = 0; i < n; i++) state[i] = fstate[i];
+    for (int i = 0; i < n; i++) state[i] = nstate[i];
     double *act = p->work;
     for (size_t i = 0; i < (size_t)H * A; i++) act[i] = p->raw[i];
     /* Unnormalize (strict: both keys) */
