@@ -277,6 +277,126 @@ const pi0_inputs *pi0_obs_inputs(pi0_obs *o);
 const char *pi0_obs_error(const pi0_obs *o);
 const char *pi0_obs_warning(const pi0_obs *o);  /* e.g. prompt truncated; NULL if none */
 
+/* ---- policy: openpi's policy by config name ----
+ *
+ * What openpi's create_trained_policy(get_config(NAME), DIR) builds, in one handle: the model,
+ * the tokenizer, the norm stats of the config's asset id and the config's transforms, so that an
+ * observation given by openpi's keys comes back as the action chunk openpi returns:
+ *   inputs:  the robot's Inputs (camera keys → π0 image slots, state assembly, ALOHA's
+ *            adapt_to_pi) → Normalize → prompt, image resize, tokenization, padding → model
+ *   outputs: Unnormalize → AbsoluteActions (delta configs: + the state on the masked dims) →
+ *            the robot's Outputs (ALOHA's adapt_to_pi inverse, slice to the robot's dims).
+ * Used by `pi0 serve`, `pi0 infer` and the Python binding (python/pi0). One thread at a time.
+ *
+ *     pi0_policy *p = pi0_policy_create();
+ *     pi0_policy_params pp = pi0_policy_default_params();
+ *     pp.config = "pi0_libero";
+ *     if (pi0_policy_load(p, "checkpoint_dir", &pp) != PI0_OK) ... pi0_policy_error(p) ...
+ *     pi0_policy_obs_image_u8(p, "observation/image", rgb, w, h, 3, 0);
+ *     pi0_policy_obs_image_u8(p, "observation/wrist_image", wrist, w2, h2, 3, 0);
+ *     pi0_policy_obs_numbers(p, "observation/state", state, 8);
+ *     pi0_policy_obs_text(p, "prompt", "pick up the bowl");
+ *     pi0_policy_infer(p, actions, cap, &rows, &dims);   (actions: rows x dims floats) */
+typedef struct pi0_policy pi0_policy;
+
+typedef struct {
+    const char *config;         /* openpi config name (pi0_libero, pi05_droid, pi0_aloha, ...) or a
+                                   pi0.c preset (libero, droid, aloha, generic); NULL = "generic" */
+    const char *norm_stats;     /* norm_stats.json path; NULL: DIR/assets/<asset id>/norm_stats.json
+                                   for openpi configs (then DIR/norm_stats.json); for presets
+                                   DIR/norm_stats.json, else the only DIR/assets/x/norm_stats.json,
+                                   else none (state and actions in normalized space)          */
+    const char *tokenizer;      /* NULL: DIR/tokenizer.json, tokenizer.model,
+                                   paligemma_tokenizer.model, else $PI0_TOKENIZER               */
+    const char *default_prompt; /* for observations without "prompt"; NULL = the config's      */
+    int action_dims;            /* 0 = the config's (its robot's, else the norm stats', else all) */
+    int adapt_to_pi;            /* -1 = the config's; 0 / 1 for ALOHA configs                  */
+    int fixed_seed;             /* 0 (default): fresh noise on every call, as openpi draws it;
+                                   1: the noise of `seed` on every call (reproducible)          */
+    uint64_t seed;
+    pi0_params model;           /* backend, threads, ...                                       */
+} pi0_policy_params;
+
+pi0_policy_params pi0_policy_default_params(void);
+/* sizeof(pi0_policy_params) in this build, for language bindings to check their copy of it. */
+size_t pi0_policy_params_size(void);
+
+/* The configs this build knows (openpi names and pi0.c presets), for listing; i in [0, count). */
+int pi0_policy_config_count(void);
+const char *pi0_policy_config_name(int i);
+
+pi0_policy *pi0_policy_create(void);            /* NULL only when out of memory */
+void pi0_policy_free(pi0_policy *p);
+/* Loads the checkpoint directory model_dir for params->config (NULL params = defaults). An
+ * openpi pi0-FAST config, an unknown name, or a checkpoint of the other model kind (π0 vs π0.5)
+ * is refused with a message naming both. The config's model settings that openpi takes from the
+ * config and not from the checkpoint (action_horizon, max_token_len, discrete_state_input)
+ * replace config.json's, with a warning when they differ. */
+pi0_status pi0_policy_load(pi0_policy *p, const char *model_dir, const pi0_policy_params *params);
+const char *pi0_policy_error(const pi0_policy *p);
+const char *pi0_policy_warning(const pi0_policy *p);   /* NULL if none; replaced by each call */
+
+const char *pi0_policy_config_resolved(const pi0_policy *p);  /* the loaded config's name  */
+const char *pi0_policy_norm_stats_path(const pi0_policy *p); /* NULL: none (normalized space) */
+const char *pi0_policy_tokenizer_path(const pi0_policy *p);
+const pi0_config *pi0_policy_model_config(const pi0_policy *p);
+int pi0_policy_action_dims(const pi0_policy *p);  /* dims of each returned action (rows: action_horizon) */
+const char *pi0_policy_backend_info(const pi0_policy *p);
+/* What openpi's server sends on connect (the config's policy_metadata, e.g. "reset_pose" for
+ * openpi's ALOHA configs) plus pi0.c's description of the policy, as one JSON object. */
+const char *pi0_policy_metadata_json(const pi0_policy *p);
+
+/* Observation entries, by openpi key; nested maps are addressed with '/' ("images/cam_high").
+ * What a key is to the loaded config: */
+enum {
+    PI0_KEY_REFUSED = -1, /* openpi raises on it (an unknown camera under "images/"); see error */
+    PI0_KEY_IGNORED = 0,  /* not read by the config's transforms (as openpi ignores it) */
+    PI0_KEY_IMAGE = 1,    /* a camera: pi0_policy_obs_image_* */
+    PI0_KEY_NUMBERS = 2,  /* a state part: pi0_policy_obs_numbers */
+    PI0_KEY_TEXT = 3      /* the prompt: pi0_policy_obs_text */
+};
+int pi0_policy_key_kind(pi0_policy *p, const char *key);
+/* Forgets every entry (pi0_policy_infer also does, when it returns). */
+void pi0_policy_obs_clear(pi0_policy *p);
+/* A camera frame: uint8 HWC (chw = 0) or CHW (chw = 1) with 1, 3 or 4 channels; float images in
+ * [0, 1] become uint8 as openpi's _parse_image does ((255·x) truncated; NaN / inf refused). */
+pi0_status pi0_policy_obs_image_u8(pi0_policy *p, const char *key, const uint8_t *data, int width, int height,
+                                   int channels, int chw);
+pi0_status pi0_policy_obs_image_f32(pi0_policy *p, const char *key, const float *data, int width, int height,
+                                    int channels, int chw);
+pi0_status pi0_policy_obs_image_f64(pi0_policy *p, const char *key, const double *data, int width, int height,
+                                    int channels, int chw);
+pi0_status pi0_policy_obs_image_file(pi0_policy *p, const char *key, const char *path); /* PNG/JPEG/BMP */
+/* A numeric entry (a state part), n values. */
+pi0_status pi0_policy_obs_numbers(pi0_policy *p, const char *key, const double *values, int n);
+/* The whole robot state as the config's robot Inputs assemble it (DROID: the joint positions,
+ * then the gripper), in place of the config's state keys. */
+pi0_status pi0_policy_obs_state(pi0_policy *p, const double *values, int n);
+pi0_status pi0_policy_obs_text(pi0_policy *p, const char *key, const char *text);
+/* Noise [action_horizon, action_dim] for the next call, as openpi's infer(obs, noise=...). */
+pi0_status pi0_policy_obs_noise(pi0_policy *p, const float *noise, int rows, int dims);
+
+/* Runs the policy on the entries given since the last call: writes the post-processed action
+ * chunk (rows = action_horizon, dims = the robot's action dims), row-major, into actions
+ * (cap floats). A missing required key is refused naming it. The entries are cleared. */
+pi0_status pi0_policy_infer(pi0_policy *p, float *actions, size_t cap, int *rows, int *dims);
+/* The last call's model output before any output transform: [action_horizon, action_dim] in the
+ * model's normalized space (what openpi's Unnormalize receives). rows and dims are set even when
+ * cap is too small (then PI0_ERR_ARG); 0 before a successful call. */
+pi0_status pi0_policy_raw_actions(const pi0_policy *p, float *out, size_t cap, int *rows, int *dims);
+/* The last call's model inputs (noise included); valid until the next call. NULL before one. */
+const pi0_inputs *pi0_policy_inputs(const pi0_policy *p);
+
+typedef struct {
+    double preprocess_ms;  /* robot inputs, normalization, tokenization (images: when given)  */
+    double model_ms;       /* the model (openpi's policy_timing infer_ms)                     */
+    double postprocess_ms; /* output transforms                                                */
+    double total_ms;
+    pi0_timing model;      /* the model's stages                                               */
+    uint64_t seed;         /* the noise seed used (fresh or fixed; 0 with given noise)         */
+} pi0_policy_timing;
+pi0_policy_timing pi0_policy_last_timing(const pi0_policy *p);
+
 /* The documented noise generator: fills n floats with N(0,1) samples drawn from
  * xoshiro256** seeded through splitmix64(seed), Box–Muller transform (cos branch then sin
  * branch of each uniform pair, u1 in (0,1]). Same seed, same numbers, on every platform. */

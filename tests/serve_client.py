@@ -114,7 +114,8 @@ async def run_tests(port, model, pi0, tokenizer, image_path):
     # 1. metadata on connect
     c = await Client.connect(port)
     md = c.metadata
-    check(md.get("model") == "pi0" and md.get("preset") == "libero" and md.get("action_dim") == 7, f"metadata {md}")
+    check(md.get("model") == "pi0" and md.get("config") == "libero" and md.get("action_dim") == 7
+          and "reset_pose" not in md, f"metadata {md}")
     print("  metadata:", md, flush=True)
 
     # 2. actions equal `pi0 infer` on the same observation and seed
@@ -170,7 +171,9 @@ async def run_tests(port, model, pi0, tokenizer, image_path):
     o = observation(img, state); del o["observation/state"]
     await expect_error(port, packb(o), "missing key 'observation/state'", "missing state")
     o = observation(img, state); del o["observation/image"]; del o["observation/wrist_image"]
-    await expect_error(port, packb(o), "no camera image", "missing images")
+    await expect_error(port, packb(o), "missing key 'observation/image'", "missing images")
+    o = observation(img, state); del o["observation/wrist_image"]
+    await expect_error(port, packb(o), "missing key 'observation/wrist_image'", "missing wrist image")
     o = observation(img, state); o["observation/image"] = img[:64, :64].astype(np.int32)
     await expect_error(port, packb(o), "must be uint8", "int32 image")
     o = observation(img, state); o["observation/image"] = img.reshape(-1)

@@ -102,7 +102,10 @@ mkdir -p "$TMP/empty_model" && echo '{}' >"$TMP/empty_model/config.json"
 expect 2 "no model.safetensors" -- "$PI0" infer --model "$TMP/empty_model" --prompt x --state 1
 expect 2 "no tokenizer" -- env PI0_TOKENIZER= "$PI0" infer --model "$M" --prompt x --state 1
 "$PI0" gen-model --config tiny --out "$TMP/tiny" 2>/dev/null
-expect 2 "outside the model's vocabulary" -- "$PI0" infer --model "$TMP/tiny" --tokenizer "$TOK/tokenizer.json" --prompt "hello" --state 1
+expect 2 "outside the model's vocabulary" -- "$PI0" infer --model "$TMP/tiny" --tokenizer "$TOK/tokenizer.json" --prompt "hello" --state 1 \
+  --image base_0_rgb="$TMP/scene.png"
+# an observation without any camera is refused (a key typo would otherwise run the model blind)
+expect 2 "no camera image found" -- "$PI0" infer --model "$M" --tokenizer "$TOK/tokenizer.json" --prompt "hello" --state 1
 expect 1 "--format must be" -- "$PI0" infer "${COMMON[@]}" --format xml
 expect 1 "infer needs" -- "$PI0" infer --model "$M"
 

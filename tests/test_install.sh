@@ -21,6 +21,13 @@ for f in "$P/include/pi0.h" "$LIB/libpi0.a" "$LIB/libpi0.so" "$LIB/libpi0.so.0" 
   [ -e "$f" ] && ok || bad "not installed: $f"
 done
 readelf -d "$LIB/libpi0.so" | grep -q "SONAME.*\[libpi0.so.0\]" && ok || bad "SONAME is not libpi0.so.0"
+# The Python binding installed beside the library finds that library (no PI0_LIBRARY). Not in the
+# sanitizer build: loading its libpi0.so into python3 needs the runtimes preloaded (test_python).
+if [ -z "$XFLAGS" ]; then
+  got=$(env -u PI0_LIBRARY PYTHONPATH="$LIB/python3/dist-packages" /usr/bin/python3 -c 'import pi0; print(pi0.library_path())' 2>&1)
+  case "$got" in "$LIB/libpi0.so"*) ok; echo "python3 -c 'import pi0' from the prefix: $got" ;;
+    *) bad "the installed Python binding loads '$got', not $LIB/libpi0.so*" ;; esac
+fi
 
 # Exported symbols: every pi0_* function declared in pi0.h, nothing else.
 nm -D --defined-only "$LIB/libpi0.so" | awk '{print $NF}' | sort >"$TMP/exported.txt"

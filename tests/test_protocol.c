@@ -1,6 +1,7 @@
-/* test_protocol — the serve wire format without a network: ALOHA's adapt_to_pi conversions
- * against values computed from openpi's formulas (Python, float64), the aloha preset's camera
- * rules, float CHW images, and the reply encoding read back with msgpack-c.
+/* test_protocol — the serve wire format without a network: an ALOHA observation (nested
+ * "images" map, float CHW image) decoded into a policy's entries, ALOHA's camera rules (an
+ * unknown camera refused while decoding, a missing cam_high refused by the policy, cam_low
+ * ignored), the reply encoding and the metadata's JSON → msgpack encoding read back with msgpack-c.
  *   test_protocol MODEL_DIR TOKENIZER */
 #include <msgpack.h>
 
@@ -32,18 +33,20 @@ static void pack_nd(msgpack_packer *pk, const void *data, size_t nbytes, const c
     for (int i = 0; i < ndim; i++) msgpack_pack_int(pk, shape[i]);
 }
 
-/* {"images": {cam: float CHW [3, 8, 8]}, "state": f4[14], "prompt": "..."} */
-static void pack_aloha(msgpack_sbuffer *sb, const char *cam, const float *state) {
+/* {"images": {cam: float CHW [3, 8, 8], ...}, "state": f4[14], "prompt": "..."} */
+static void pack_aloha(msgpack_sbuffer *sb, const char *const *cams, int ncam, const float *state) {
     static float img[3 * 8 * 8];
     for (int i = 0; i < 3 * 8 * 8; i++) img[i] = (float)(i % 64) / 63.0f;
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 3);
     pack_str(&pk, "images");
-    msgpack_pack_map(&pk, 1);
-    pack_str(&pk, cam);
-    int ishape[3] = {3, 8, 8};
-    pack_nd(&pk, img, sizeof img, "<f4", 3, ishape);
+    msgpack_pack_map(&pk, ncam);
+    for (int c = 0; c < ncam; c++) {
+        pack_str(&pk, cams[c]);
+        int ishape[3] = {3, 8, 8};
+        pack_nd(&pk, img, sizeof img, "<f4", 3, ishape);
+    }
     pack_str(&pk, "state");
     int sshape[1] = {14};
     pack_nd(&pk, state, 14 * sizeof(float), "<f4", 1, sshape);
@@ -51,60 +54,62 @@ static void pack_aloha(msgpack_sbuffer *sb, const char *cam, const float *state)
     pack_str(&pk, "fold the towel");
 }
 
+static int g_rows, g_dims;
+static float g_actions[64 * 32];
+
+static pi0_status decode_and_infer(pi0_policy *p, const char *const *cams, int ncam, const float *st, char *err,
+                                   size_t errlen, int *decoded) {
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    pack_aloha(&sb, cams, ncam, st);
+    pi0_status rc = serve_decode_observation(p, sb.data, sb.size, err, errlen);
+    msgpack_sbuffer_destroy(&sb);
+    *decoded = rc == PI0_OK;
+    if (rc != PI0_OK) return rc;
+    rc = pi0_policy_infer(p, g_actions, sizeof g_actions / sizeof *g_actions, &g_rows, &g_dims);
+    if (rc != PI0_OK) snprintf(err, errlen, "%s", pi0_policy_error(p));
+    return rc;
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) { fprintf(stderr, "usage: test_protocol MODEL_DIR TOKENIZER\n"); return 2; }
-    /* adapt_to_pi, numbers from openpi's aloha_policy formulas evaluated in float64 */
-    float s[14], a[14];
-    for (int i = 0; i < 14; i++) { s[i] = 0.1f * i - 0.5f; a[i] = 0.05f * i - 0.3f; }
-    s[6] = 0.5f;
-    s[13] = 0.9f;
-    const float want_s[14] = {-0.5f, 0.4f, 0.3f, -0.2f, -0.1f, 0.0f, -0.1400559f, 0.2f, -0.3f, -0.4f, 0.5f, 0.6f, 0.7f, 0.5016402f};
-    const float want_a[14] = {-0.3f, 0.25f, 0.2f, -0.15f, -0.1f, -0.05f, 0.5533778f, 0.05f, -0.1f, -0.15f, 0.2f, 0.25f, 0.3f, 0.719074f};
-    aloha_state_to_pi(s);
-    aloha_actions_from_pi(a, 1, 14);
-    double es = 0, ea = 0;
-    for (int i = 0; i < 14; i++) {
-        es = fmax(es, fabs(s[i] - want_s[i]));
-        ea = fmax(ea, fabs(a[i] - want_a[i]));
-    }
-    printf("aloha adapt_to_pi: state max |diff| %.2e, actions max |diff| %.2e vs openpi's formulas\n", es, ea);
-    CHECK(es < 1e-5 && ea < 1e-5, "aloha conversions differ from openpi");
-
-    /* Decoding with the aloha preset. */
-    pi0_model *m = pi0_model_create();
-    pi0_tokenizer *t = pi0_tokenizer_create();
-    pi0_obs *o = pi0_obs_create();
-    CHECK(pi0_model_load(m, argv[1]) == PI0_OK, "%s", pi0_model_error(m));
-    CHECK(pi0_tokenizer_load(t, argv[2]) == PI0_OK, "%s", pi0_tokenizer_error(t));
-    CHECK(pi0_obs_init(o, m) == PI0_OK, "%s", pi0_obs_error(o));
+    pi0_policy *p = pi0_policy_create();
+    pi0_policy_params pp = pi0_policy_default_params();
+    pp.config = "aloha";
+    pp.tokenizer = argv[2];
+    pp.fixed_seed = 1;
+    CHECK(pi0_policy_load(p, argv[1], &pp) == PI0_OK, "load: %s", pi0_policy_error(p));
     if (g_fail) return test_summary();
-    serve_config cfg = {PRESET_ALOHA, NULL, t, NULL, 1};
+
     float st[14];
     for (int i = 0; i < 14; i++) st[i] = 0.1f * i - 0.5f;
     st[6] = 0.5f;
     st[13] = 0.9f;
-    char err[256] = "";
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    pack_aloha(&sb, "cam_high", st);
-    pi0_status rc = serve_decode_observation(&cfg, sb.data, sb.size, o, err, sizeof err);
+    char err[512] = "";
+    int decoded;
+    /* cam_high fills base_0_rgb only; cam_low is accepted and unused; the state is converted to
+     * π's space (no norm stats: the model sees it as given) before the model. */
+    const char *const high_low[2] = {"cam_high", "cam_low"};
+    pi0_status rc = decode_and_infer(p, high_low, 2, st, err, sizeof err, &decoded);
     CHECK(rc == PI0_OK, "aloha observation refused: %s", err);
-    const pi0_inputs *in = pi0_obs_inputs(o);
+    const pi0_inputs *in = pi0_policy_inputs(p);
     CHECK(in && in->image_masks[0] == 1 && in->image_masks[1] == 0 && in->image_masks[2] == 0,
-          "cam_high must fill base_0_rgb only");
-    CHECK(in && fabsf(in->state[6] - want_s[6]) < 1e-5f && fabsf(in->state[1] - want_s[1]) < 1e-6f,
-          "aloha state not converted before use");
-    msgpack_sbuffer_clear(&sb);
-    pack_aloha(&sb, "cam_front", st);
-    rc = serve_decode_observation(&cfg, sb.data, sb.size, o, err, sizeof err);
+          "cam_high must fill base_0_rgb only (cam_low ignored)");
+    /* openpi's _decode_state in float64: flip of dim 1, _gripper_to_angular(0.5) = -0.1400559 */
+    CHECK(in && fabsf(in->state[6] - -0.1400559f) < 1e-5f && fabsf(in->state[1] - 0.4f) < 1e-6f,
+          "aloha state not converted before use: state[1] %g state[6] %g", in ? in->state[1] : 0, in ? in->state[6] : 0);
+    CHECK(g_rows == 50 && g_dims == 14, "aloha actions are %d x %d, want 50 x 14", g_rows, g_dims);
+    printf("  aloha: cam_high + cam_low decoded and answered: %d x %d actions, state[6] %.7f\n", g_rows, g_dims,
+           in ? in->state[6] : 0);
+
+    const char *const front[1] = {"cam_front"};
+    rc = decode_and_infer(p, front, 1, st, err, sizeof err, &decoded);
     printf("  unknown aloha camera -> %s\n", err);
-    CHECK(rc == PI0_ERR_INPUT && strstr(err, "cam_front"), "unknown camera: %s", err);
-    msgpack_sbuffer_clear(&sb);
-    pack_aloha(&sb, "cam_left_wrist", st);
-    rc = serve_decode_observation(&cfg, sb.data, sb.size, o, err, sizeof err);
+    CHECK(rc == PI0_ERR_INPUT && !decoded && strstr(err, "unknown camera 'images/cam_front'"), "unknown camera: %s", err);
+    const char *const left[1] = {"cam_left_wrist"};
+    rc = decode_and_infer(p, left, 1, st, err, sizeof err, &decoded);
     printf("  aloha without cam_high -> %s\n", err);
-    CHECK(rc == PI0_ERR_INPUT && strstr(err, "cam_high"), "missing cam_high: %s", err);
-    msgpack_sbuffer_destroy(&sb);
+    CHECK(rc == PI0_ERR_INPUT && decoded && strstr(err, "missing key 'images/cam_high'"), "missing cam_high: %s", err);
 
     /* A reply reads back as openpi's numpy map. */
     float acts[2 * 3] = {1, 2, 3, 4, 5, 6};
@@ -125,9 +130,31 @@ int main(int argc, char **argv) {
     CHECK(ok && back[0] == 1 && back[1] == 2 && back[2] == 4 && back[3] == 5,
           "reply actions must be the first 2 dims of each row, ndarray keys as bytes");
     msgpack_unpacked_destroy(&u);
+
+    /* The metadata: JSON → msgpack, integral numbers as integers (as Python packs ints). */
+    CHECK(serve_encode_json(&b, "{\"reset_pose\": [0, -1.5, 1.5, 0, 0, 0], \"config\": \"pi0_aloha\", "
+                                "\"t\": {\"n\": 50}}") == 0, "metadata encodes");
+    msgpack_unpacked_init(&u);
+    off = 0;
+    ok = msgpack_unpack_next(&u, b.data, b.size, &off) == MSGPACK_UNPACK_SUCCESS && u.data.type == MSGPACK_OBJECT_MAP &&
+         u.data.via.map.size == 3;
+    const msgpack_object *rp = ok ? &u.data.via.map.ptr[0].val : NULL;
+    ok = ok && rp->type == MSGPACK_OBJECT_ARRAY && rp->via.array.size == 6 &&
+         rp->via.array.ptr[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+         rp->via.array.ptr[1].type == MSGPACK_OBJECT_FLOAT64 && rp->via.array.ptr[1].via.f64 == -1.5;
+    const msgpack_object *t = ok ? &u.data.via.map.ptr[2].val : NULL;
+    ok = ok && t->type == MSGPACK_OBJECT_MAP && t->via.map.ptr[0].val.type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+         t->via.map.ptr[0].val.via.u64 == 50;
+    CHECK(ok, "metadata JSON must read back as a msgpack map with reset_pose [0, -1.5, ...] and nested ints");
+    CHECK(serve_encode_json(&b, "{not json") != 0, "bad JSON must be refused");
+    msgpack_unpacked_destroy(&u);
     serve_buf_free(&b);
-    pi0_obs_free(o);
-    pi0_tokenizer_free(t);
-    pi0_model_free(m);
+
+    /* The policy's own metadata encodes (a preset has no reset_pose). */
+    CHECK(serve_encode_json(&b, pi0_policy_metadata_json(p)) == 0, "policy metadata encodes: %s", pi0_policy_metadata_json(p));
+    CHECK(!strstr(pi0_policy_metadata_json(p), "reset_pose"), "the aloha preset sends no reset_pose");
+    printf("  metadata: %s\n", pi0_policy_metadata_json(p));
+    serve_buf_free(&b);
+    pi0_policy_free(p);
     return test_summary();
 }

@@ -20,8 +20,10 @@ for bad in "--port abc" "--port 0" "--port 70000" "--port -1" "--port 80x" "--th
   else echo "FAIL: serve $bad -> rc $rc: $(cat "$TMP/opt.err")"; fail=1; fi
 done
 PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# --seed 0: the same noise on every request, so that answers can be compared with `pi0 infer`
+# (the default is fresh noise per request, as openpi: tests/serve_configs.py checks that)
 "$PI0" serve --model "$TMP/model" --tokenizer "$TOK/tokenizer.json" --port "$PORT" --preset libero \
-  --max-message-mb 2 2>"$TMP/server.log" &
+  --max-message-mb 2 --seed 0 --host 127.0.0.1 2>"$TMP/server.log" &
 SERVER=$!
 for i in $(seq 1 100); do
   code=$($PY -c "import urllib.request as u; r=u.urlopen('http://127.0.0.1:$PORT/healthz', timeout=1); print(r.status, repr(r.read().decode()))" 2>/dev/null) && break
@@ -45,7 +47,8 @@ J
 $PY -c "
 import numpy as np; from PIL import Image
 a = np.asarray(Image.open('$PHOTO').convert('RGB')); Image.fromarray(a[::2, ::2].copy()).save('$TMP/wrist.png')"
-"$PI0" serve --model "$TMP/model05" --tokenizer "$TOK/tokenizer.json" --port "$PORT" --preset libero 2>"$TMP/server05.log" &
+"$PI0" serve --model "$TMP/model05" --tokenizer "$TOK/tokenizer.json" --port "$PORT" --preset libero --seed 0 \
+  --host 127.0.0.1 2>"$TMP/server05.log" &
 SERVER=$!
 for i in $(seq 1 100); do
   $PY -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$PORT/healthz', timeout=1)" 2>/dev/null && break

@@ -28,20 +28,12 @@ int cmd_verify(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 
-#include <stddef.h>
-/* The tokenizer beside a checkpoint (tokenizer.json / tokenizer.model /
- * paligemma_tokenizer.model), else $PI0_TOKENIZER; NULL if none. */
-const char *cli_find_tokenizer(const char *model_dir, char *buf, size_t n);
-/* norm_stats.json beside a checkpoint, or in its assets/<asset_id>/ (openpi's converted
- * checkpoints). Returns how many were found; the first is written to buf. */
-int cli_find_norm_stats(const char *model_dir, char *buf, size_t n);
-/* Loads the norm stats at path, or (path NULL) the ones cli_find_norm_stats finds, saying so on
- * stderr as `who`; *out stays NULL when there are none, with a warning on stderr that states are
- * taken as normalized and actions stay in normalized space. quantile: openpi's quantile
- * normalization (every model but π0), else z-score. Returns 0, or the exit code after an error
- * message. The caller frees *out. */
 #include "pi0.h"
-int cli_load_norm_stats(const char *model_dir, const char *path, const char *who, int quantile,
-                        pi0_norm_stats **out);
+/* After pi0_policy_load: says on stderr, as `who`, which norm stats are used (or warns that
+ * without any the state is taken as normalized and the actions stay normalized) and any warning
+ * of the load. */
+void cli_policy_report(const char *who, const pi0_policy *p, const char *model_dir);
+/* The configs pi0_policy knows, comma-separated, for help texts. */
+const char *cli_config_names(void);
 
 #endif

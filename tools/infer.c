@@ -1,6 +1,8 @@
 /* infer.c — `pi0 infer`: the main user command. Camera images, a prompt and a robot state in,
- * the action chunk out (unnormalized, sliced to the robot's action dims), with per-stage times.
- * Also `pi0 gen-image`, a synthetic scene for demos and tests. */
+ * the action chunk out (through openpi's transforms for --config NAME: unnormalized, delta →
+ * absolute, the robot's conversions, sliced to its action dims), with per-stage times; --raw
+ * prints the model's own output instead. Also `pi0 gen-image`, a synthetic scene for demos and
+ * tests. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -12,7 +14,7 @@
 #include "../src/io/safetensors.h"
 
 /* Parses "v1,v2,..." into out (max cap); returns the count, or -1 naming the bad value. */
-static int parse_floats(const char *s, float *out, int cap, char *bad, size_t badlen) {
+static int parse_numbers(const char *s, double *out, int cap, char *bad, size_t badlen) {
     int n = 0;
     const char *p = s;
     while (*p) {
@@ -24,14 +26,14 @@ static int parse_floats(const char *s, float *out, int cap, char *bad, size_t ba
             return -1;
         }
         if (n == cap) { snprintf(bad, badlen, "more than %d values", cap); return -1; }
-        out[n++] = (float)v;
+        out[n++] = v;
         p = *end ? end + 1 : end;
     }
     return n;
 }
 
 static void print_actions(const char *format, const float *a, int H, int A, int dims,
-                          const pi0_timing *tm, double tok_ms, double img_ms) {
+                          const pi0_timing *tm, double prep_ms, double img_ms) {
     if (!strcmp(format, "json")) {
         printf("{\"actions\": [");
         for (int h = 0; h < H; h++) {
@@ -39,9 +41,9 @@ static void print_actions(const char *format, const float *a, int H, int A, int 
             for (int d = 0; d < dims; d++) printf("%s%.9g", d ? ", " : "", a[h * A + d]);
             printf("]");
         }
-        printf("], \"timing_ms\": {\"tokenize\": %.3f, \"images\": %.3f, \"vision\": %.3f, "
+        printf("], \"timing_ms\": {\"preprocess\": %.3f, \"images\": %.3f, \"vision\": %.3f, "
                "\"prefix\": %.3f, \"denoise\": %.3f, \"infer\": %.3f}}\n",
-               tok_ms, img_ms, tm->vision_ms, tm->prefix_ms, tm->denoise_ms, tm->total_ms);
+               prep_ms, img_ms, tm->vision_ms, tm->prefix_ms, tm->denoise_ms, tm->total_ms);
     } else if (!strcmp(format, "csv")) {
         for (int d = 0; d < dims; d++) printf("%sa%d", d ? "," : "", d);
         printf("\n");
@@ -78,87 +80,84 @@ static int save_inputs(const char *path, const pi0_config *c, const pi0_inputs *
     return 0;
 }
 
+/* An --image key: the config's own key, else the same under "images/" (cam_high → images/cam_high). */
+static const char *image_key(pi0_policy *p, const char *key, char *buf, size_t n) {
+    if (pi0_policy_key_kind(p, key) == PI0_KEY_IMAGE) return key;
+    snprintf(buf, n, "images/%s", key);
+    int k = pi0_policy_key_kind(p, buf);
+    return k == PI0_KEY_IMAGE || (k == PI0_KEY_IGNORED && !strcmp(buf, "images/cam_low")) ? buf : key;
+}
+
 int cmd_infer(int argc, char **argv) {
-    const char *model_dir = NULL, *prompt = NULL, *state_s = NULL, *ns_path = NULL,
-               *noise_path = NULL, *format = "table", *tok_flag = NULL, *save = NULL;
-    char cams[16][64];
+    const char *model_dir = NULL, *prompt = NULL, *state_s = NULL, *noise_path = NULL, *format = "table", *save = NULL;
+    char keys[16][256];
     const char *files[16];
-    int n_img = 0, action_dims = 0;
-    uint64_t seed = 0;
-    pi0_params p = pi0_default_params();
+    int n_img = 0, raw = 0;
+    pi0_policy_params pp = pi0_policy_default_params();
+    pp.fixed_seed = 1; /* a command line is reproducible: seed 0 unless --seed */
     for (int i = 0; i < argc; i += 2) { /* an option and its value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (cli_is_help(a)) return cli_help("infer");
+        if (!strcmp(a, "--raw")) { raw = 1; i--; continue; } /* flags: no value */
         if (!strcmp(a, "--model")) model_dir = v;
+        else if (!strcmp(a, "--config") || !strcmp(a, "--preset")) pp.config = v;
         else if (!strcmp(a, "--image")) {
             if (!v) return cli_usage_error("infer: option '%s' needs a value", a);
             const char *eq = strchr(v, '=');
-            if (!eq || eq == v || !eq[1]) return cli_usage_error("infer: --image wants CAMERA=FILE, got '%s'", v);
+            if (!eq || eq == v || !eq[1] || eq - v >= 200)
+                return cli_usage_error("infer: --image wants KEY=FILE, got '%s'", v);
             if (n_img == 16) return cli_usage_error("infer: too many --image options");
-            snprintf(cams[n_img], sizeof cams[n_img], "%.*s", (int)(eq - v), v);
+            snprintf(keys[n_img], sizeof keys[n_img], "%.*s", (int)(eq - v), v);
             files[n_img++] = eq + 1;
         } else if (!strcmp(a, "--prompt")) prompt = v;
         else if (!strcmp(a, "--state")) state_s = v;
-        else if (!strcmp(a, "--norm-stats")) ns_path = v;
-        else if (!strcmp(a, "--action-dims")) { if (cli_parse_int("infer", a, v, 1, 1024, &action_dims)) return 1; }
-        else if (!strcmp(a, "--seed")) { if (cli_parse_u64("infer", a, v, &seed)) return 1; }
+        else if (!strcmp(a, "--norm-stats")) pp.norm_stats = v;
+        else if (!strcmp(a, "--action-dims")) { if (cli_parse_int("infer", a, v, 1, 1024, &pp.action_dims)) return 1; }
+        else if (!strcmp(a, "--seed")) { if (cli_parse_u64("infer", a, v, &pp.seed)) return 1; }
         else if (!strcmp(a, "--noise")) noise_path = v;
         else if (!strcmp(a, "--format")) format = v;
-        else if (!strcmp(a, "--backend")) p.backend = v;
-        else if (!strcmp(a, "--threads")) { if (cli_parse_int("infer", a, v, 1, 1024, &p.num_threads)) return 1; }
-        else if (!strcmp(a, "--tokenizer")) tok_flag = v;
+        else if (!strcmp(a, "--backend")) pp.model.backend = v;
+        else if (!strcmp(a, "--threads")) { if (cli_parse_int("infer", a, v, 1, 1024, &pp.model.num_threads)) return 1; }
+        else if (!strcmp(a, "--tokenizer")) pp.tokenizer = v;
         else if (!strcmp(a, "--save-inputs")) save = v;
+        else if (!strcmp(a, "--adapt-to-pi")) {
+            if (!v || (strcmp(v, "true") && strcmp(v, "false"))) return cli_usage_error("infer: --adapt-to-pi true|false");
+            pp.adapt_to_pi = !strcmp(v, "true");
+        }
         else return cli_usage_error("infer: unknown option '%s'", a);
         if (!v) return cli_usage_error("infer: option '%s' needs a value", a);
     }
-    if (!model_dir || !prompt || !state_s)
-        return cli_usage_error("infer needs --model DIR, --prompt TEXT and --state v1,v2,...");
+    if (!model_dir || !state_s)
+        return cli_usage_error("infer needs --model DIR and --state v1,v2,... (and --prompt TEXT unless the config has a "
+                               "default prompt)");
     if (strcmp(format, "table") && strcmp(format, "json") && strcmp(format, "csv"))
         return cli_usage_error("infer: --format must be table, json or csv, not '%s'", format);
 
     int rc = 0;
     char buf[4200];
-    float state[4096], *noise = NULL, *actions = NULL;
-    pi0_model *m = pi0_model_create();
-    pi0_tokenizer *t = pi0_tokenizer_create();
-    pi0_norm_stats *ns = NULL;
-    pi0_obs *o = pi0_obs_create();
-    pi0_session *s = pi0_session_create();
-    if (!m || !t || !o || !s) { rc = cli_error(2, "out of memory"); goto done; }
-
-    int n_state = parse_floats(state_s, state, 4096, buf, sizeof buf);
+    double state[4096];
+    float *noise = NULL, *actions = NULL;
+    pi0_policy *p = pi0_policy_create();
+    if (!p) return cli_error(2, "out of memory");
+    int n_state = parse_numbers(state_s, state, 4096, buf, sizeof buf);
     if (n_state <= 0) { rc = cli_error(2, "--state: '%s' is not a number", n_state < 0 ? buf : state_s); goto done; }
-    for (int i = 0; i < n_img; i++)
-        if (pi0_camera_index(cams[i]) < 0) {
-            rc = cli_error(2, "unknown camera '%s' (cameras: base_0_rgb, left_wrist_0_rgb, right_wrist_0_rgb)", cams[i]);
-            goto done;
-        }
-    if (pi0_model_load(m, model_dir) != PI0_OK) { rc = cli_error(2, "%s", pi0_model_error(m)); goto done; }
-    const pi0_config *c = pi0_model_config(m);
+    double t0 = now_ms();
+    if (pi0_policy_load(p, model_dir, &pp) != PI0_OK) { rc = cli_error(2, "%s", pi0_policy_error(p)); goto done; }
+    const pi0_config *c = pi0_policy_model_config(p);
     if (c->random_weights)
         fprintf(stderr, "pi0: note: %s holds RANDOM weights (pi0 gen-model): the actions are meaningless\n", model_dir);
-    const char *tok_path = tok_flag ? tok_flag : cli_find_tokenizer(model_dir, buf, sizeof buf);
-    if (!tok_path) {
-        rc = cli_error(2, "no tokenizer: pass --tokenizer FILE, put tokenizer.json beside the model, or set "
-                       "PI0_TOKENIZER (scripts/fetch_tokenizer.sh fetches one into .tok/tokenizer.json)");
+    cli_policy_report("pi0", p, model_dir);
+    double t1 = now_ms();
+    for (int i = 0; i < n_img; i++) {
+        const char *key = image_key(p, keys[i], buf, sizeof buf);
+        if (pi0_policy_obs_image_file(p, key, files[i]) != PI0_OK) { rc = cli_error(2, "%s", pi0_policy_error(p)); goto done; }
+    }
+    double t2 = now_ms();
+    if (pi0_policy_obs_state(p, state, n_state) != PI0_OK ||
+        (prompt && pi0_policy_obs_text(p, "prompt", prompt) != PI0_OK)) {
+        rc = cli_error(2, "%s", pi0_policy_error(p));
         goto done;
     }
-    double t0 = now_ms();
-    if (pi0_tokenizer_load(t, tok_path) != PI0_OK) { rc = cli_error(2, "%s", pi0_tokenizer_error(t)); goto done; }
-    if ((rc = cli_load_norm_stats(model_dir, ns_path, "pi0", c->pi05, &ns))) goto done;
-    if (pi0_obs_init(o, m) != PI0_OK) { rc = cli_error(2, "%s", pi0_obs_error(o)); goto done; }
-    double t1 = now_ms();
-    if (pi0_obs_set_prompt(o, t, prompt) != PI0_OK) { rc = cli_error(2, "%s", pi0_obs_error(o)); goto done; }
-    if (pi0_obs_set_state(o, state, n_state, ns) != PI0_OK) { rc = cli_error(2, "%s", pi0_obs_error(o)); goto done; }
-    const pi0_inputs *ready = pi0_obs_inputs(o); /* π0.5: the prompt is tokenized with the state here */
-    if (!ready) { rc = cli_error(2, "%s", pi0_obs_error(o)); goto done; }
-    if (pi0_obs_warning(o)) fprintf(stderr, "pi0: warning: %s\n", pi0_obs_warning(o));
-    double t2 = now_ms();
-    for (int i = 0; i < n_img; i++)
-        if (pi0_obs_set_image_file(o, cams[i], files[i]) != PI0_OK) { rc = cli_error(2, "%s", pi0_obs_error(o)); goto done; }
-    double t3 = now_ms();
-    pi0_inputs in = *ready;
-
     const int H = c->action_horizon, A = c->action_dim;
     noise = malloc((size_t)H * A * sizeof *noise);
     actions = malloc((size_t)H * A * sizeof *actions);
@@ -175,29 +174,29 @@ int cmd_infer(int argc, char **argv) {
         }
         convert_to_f32(noise, nt->data, nt->dtype, nt->numel);
         st_close(&nf);
-    } else {
-        pi0_gaussian(seed, noise, (size_t)H * A);
+        if (pi0_policy_obs_noise(p, noise, H, A) != PI0_OK) { rc = cli_error(2, "%s", pi0_policy_error(p)); goto done; }
     }
-    in.noise = noise;
-    if (save && (rc = save_inputs(save, c, &in, noise))) goto done;
-    if (pi0_session_init(s, m, &p) != PI0_OK) { rc = cli_error(2, "%s", pi0_session_error(s)); goto done; }
-    if (pi0_session_infer(s, &in, actions) != PI0_OK) { rc = cli_error(2, "%s", pi0_session_error(s)); goto done; }
-    pi0_norm_stats_unnormalize_actions(ns, actions, H, A);
-    int dims = action_dims > 0 ? action_dims : (ns ? pi0_norm_stats_dim(ns, 1) : A);
-    if (dims > A) { rc = cli_error(2, "--action-dims %d exceeds the model's action_dim %d", dims, A); goto done; }
-    pi0_timing tm = pi0_session_timing(s);
-    print_actions(format, actions, H, A, dims, &tm, t2 - t1, t3 - t2);
-    fprintf(stderr, "pi0: %s backend: tokenizer load %.1f ms, tokenize %.2f ms, images %.1f ms, vision %.1f ms, "
-            "prefix %.1f ms, denoise %.1f ms (%d steps), infer total %.1f ms\n", pi0_session_backend(s),
-            t1 - t0, t2 - t1, t3 - t2, tm.vision_ms, tm.prefix_ms, tm.denoise_ms, c->num_steps, tm.total_ms);
+    int rows = 0, dims = 0;
+    if (pi0_policy_infer(p, actions, (size_t)H * A, &rows, &dims) != PI0_OK) { rc = cli_error(2, "%s", pi0_policy_error(p)); goto done; }
+    if (pi0_policy_warning(p)) fprintf(stderr, "pi0: warning: %s\n", pi0_policy_warning(p));
+    if (save) {
+        const pi0_inputs *in = pi0_policy_inputs(p);
+        if ((rc = save_inputs(save, c, in, in->noise))) goto done;
+    }
+    if (raw && pi0_policy_raw_actions(p, actions, (size_t)H * A, &rows, &dims) != PI0_OK) {
+        rc = cli_error(2, "no raw actions");
+        goto done;
+    }
+    const pi0_policy_timing tm = pi0_policy_last_timing(p);
+    print_actions(format, actions, rows, dims, dims, &tm.model, tm.preprocess_ms, t2 - t1);
+    fprintf(stderr, "pi0: %s: load %.1f ms, images %.1f ms, preprocess %.2f ms, vision %.1f ms, prefix %.1f ms, "
+            "denoise %.1f ms (%d steps), model %.1f ms, postprocess %.3f ms (config %s%s)\n", pi0_policy_backend_info(p),
+            t1 - t0, t2 - t1, tm.preprocess_ms, tm.model.vision_ms, tm.model.prefix_ms, tm.model.denoise_ms, c->num_steps,
+            tm.model_ms, tm.postprocess_ms, pi0_policy_config_resolved(p), raw ? "; --raw: the model's output" : "");
 done:
     free(noise);
     free(actions);
-    pi0_session_free(s);
-    pi0_obs_free(o);
-    pi0_norm_stats_free(ns);
-    pi0_tokenizer_free(t);
-    pi0_model_free(m);
+    pi0_policy_free(p);
     return rc;
 }
 

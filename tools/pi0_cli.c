@@ -31,60 +31,25 @@ int cli_usage_error(const char *fmt, ...) {
     return 1;
 }
 
-const char *cli_find_tokenizer(const char *model, char *buf, size_t n) {
-    const char *names[] = {"tokenizer.json", "tokenizer.model", "paligemma_tokenizer.model"};
-    struct stat sb;
-    for (int i = 0; i < 3; i++) {
-        snprintf(buf, n, "%s/%s", model, names[i]);
-        if (stat(buf, &sb) == 0 && S_ISREG(sb.st_mode)) return buf;
-    }
-    const char *env = getenv("PI0_TOKENIZER");
-    return env && *env ? env : NULL;
+void cli_policy_report(const char *who, const pi0_policy *p, const char *model_dir) {
+    const char *ns = pi0_policy_norm_stats_path(p);
+    const pi0_config *c = pi0_policy_model_config(p);
+    if (ns)
+        fprintf(stderr, "%s: using norm stats %s (%s)\n", who, ns, c && c->pi05 ? "quantile" : "z-score");
+    else
+        fprintf(stderr, "%s: warning: no norm stats (no --norm-stats FILE, no %s/norm_stats.json, no "
+                "%s/assets/<robot>/norm_stats.json): the state is taken as already normalized (zero-padded "
+                "to the model's state_dim) and the actions are in normalized space\n", who, model_dir, model_dir);
+    if (pi0_policy_warning(p)) fprintf(stderr, "%s: warning: %s\n", who, pi0_policy_warning(p));
 }
 
-int cli_find_norm_stats(const char *model, char *buf, size_t n) {
-    struct stat sb;
-    snprintf(buf, n, "%s/norm_stats.json", model);
-    if (stat(buf, &sb) == 0 && S_ISREG(sb.st_mode)) return 1;
-    /* openpi's converted checkpoints carry assets/<asset_id>/norm_stats.json */
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s/assets", model);
-    DIR *d = opendir(dir);
-    int found = 0;
-    for (struct dirent *de; d && (de = readdir(d));) {
-        if (de->d_name[0] == '.') continue;
-        char cand[8400];
-        snprintf(cand, sizeof cand, "%s/%s/norm_stats.json", dir, de->d_name);
-        if (stat(cand, &sb) == 0 && S_ISREG(sb.st_mode)) {
-            if (!found) snprintf(buf, n, "%s", cand);
-            found++;
-        }
-    }
-    if (d) closedir(d);
-    return found;
-}
-
-int cli_load_norm_stats(const char *model, const char *path, const char *who, int quantile,
-                        pi0_norm_stats **out) {
-    char buf[4200];
-    *out = NULL;
-    if (!path) {
-        int found = cli_find_norm_stats(model, buf, sizeof buf);
-        if (found > 1)
-            return cli_error(2, "%s holds norm stats for %d robots (assets/*/norm_stats.json): choose one with "
-                             "--norm-stats", model, found);
-        if (!found) {
-            fprintf(stderr, "%s: warning: no norm stats (no --norm-stats FILE, no %s/norm_stats.json, no "
-                    "%s/assets/<robot>/norm_stats.json): the state is taken as already normalized (zero-padded "
-                    "to the model's state_dim) and the actions are in normalized space\n", who, model, model);
-            return 0;
-        }
-        path = buf;
-        fprintf(stderr, "%s: using norm stats %s (%s)\n", who, path, quantile ? "quantile" : "z-score");
-    }
-    *out = pi0_norm_stats_create();
-    if (!*out || pi0_norm_stats_load(*out, path, quantile) != PI0_OK) return cli_error(2, "%s", pi0_norm_stats_error(*out));
-    return 0;
+const char *cli_config_names(void) {
+    static char buf[2048];
+    if (buf[0]) return buf;
+    size_t k = 0;
+    for (int i = 0; i < pi0_policy_config_count() && k < sizeof buf; i++)
+        k += snprintf(buf + k, sizeof buf - k, "%s%s", i ? ", " : "", pi0_policy_config_name(i));
+    return buf;
 }
 
 /* ---------------------------------------------------------------- usage */
@@ -94,21 +59,31 @@ typedef struct {
 } cmd_usage;
 
 static const cmd_usage k_usage[] = {
-    {"infer", "--model DIR --prompt TEXT --state v1,v2,... [--image CAMERA=FILE ...] [options]",
+    {"infer", "--model DIR --state v1,v2,... [--config NAME] [--image KEY=FILE ...] [--prompt TEXT] [options]",
      "run the policy on one observation: camera images, a prompt and the robot state\n"
      "in, the action chunk out (on stdout; stage times on stderr)",
      "  --model DIR            checkpoint directory (config.json + model.safetensors)\n"
-     "  --prompt TEXT          the instruction (truncated to max_token_len tokens, with a warning)\n"
-     "  --state v1,v2,...      robot state: 1..state_dim values, normalized with the norm stats\n"
-     "  --image CAMERA=FILE    PNG/JPEG for base_0_rgb, left_wrist_0_rgb or right_wrist_0_rgb\n"
-     "                         (repeatable; missing cameras are black and masked)\n"
-     "  --norm-stats FILE      openpi norm_stats.json (default: DIR/norm_stats.json, else the one\n"
+     "  --config NAME          openpi's config (pi0_libero, pi05_droid, pi0_aloha, ...; list below) or a\n"
+     "                         pi0.c preset; default generic. Its transforms run as openpi's policy\n"
+     "                         does (delta actions, ALOHA conversions, the robot's action dims)\n"
+     "  --prompt TEXT          the instruction (default: the config's; truncated to max_token_len)\n"
+     "  --state v1,v2,...      robot state as the config's robot assembles it (DROID: the 7 joint\n"
+     "                         positions, then the gripper), normalized with the norm stats\n"
+     "  --image KEY=FILE       PNG/JPEG for one of the config's cameras, by openpi key\n"
+     "                         (observation/image, images/cam_high, ...; 'images/' may be left out):\n"
+     "                         generic: base_0_rgb, left_wrist_0_rgb, right_wrist_0_rgb (repeatable;\n"
+     "                         missing optional cameras are black and masked, required ones refused)\n"
+     "  --norm-stats FILE      openpi norm_stats.json (default: DIR/assets/<asset id>/norm_stats.json\n"
+     "                         for openpi configs; else DIR/norm_stats.json, else the one\n"
      "                         DIR/assets/<robot>/norm_stats.json). Without norm stats the state is\n"
      "                         taken as already normalized and the actions stay normalized (warned)\n"
-     "  --action-dims N        action dims printed, 1..1024 (default: the norm stats' action length,\n"
-     "                         else all of the model's)\n"
+     "  --action-dims N        action dims printed, 1..1024 (default: the robot's, else the norm stats'\n"
+     "                         action length, else all of the model's)\n"
+     "  --raw                  print the model's own output instead: all action_dim dims, in the\n"
+     "                         normalized space, before any output transform\n"
      "  --seed N               noise seed, 0..18446744073709551615 (default 0)\n"
      "  --noise FILE           noise from a safetensors file (float tensor 'noise', H x A values)\n"
+     "  --adapt-to-pi true|false   ALOHA configs: openpi's adapt_to_pi conversions (default true)\n"
      "  --format table|json|csv\n"
      "  --tokenizer FILE       tokenizer.json or tokenizer.model (default: beside the model, else\n"
      "                         $PI0_TOKENIZER)\n"
@@ -126,20 +101,27 @@ static const cmd_usage k_usage[] = {
      "  --seed N               noise seed when the inputs hold no noise, 0..18446744073709551615\n"
      "  --dump                 also write every named intermediate\n"
      "  --full-prefix          run openpi's padded prefix layout (same actions)\n"},
-    {"serve", "--model DIR [options]",
-     "openpi-compatible WebSocket policy server (GET /healthz answers OK)",
+    {"serve", "--model DIR [--config NAME] [options]",
+     "openpi-compatible WebSocket policy server, a drop-in for openpi's scripts/serve_policy.py\n"
+     "(GET /healthz answers OK)",
      "  --model DIR            checkpoint directory\n"
+     "  --config NAME          openpi's config (list below) or a pi0.c preset (--preset is the same\n"
+     "                         option); default generic\n"
      "  --port N               1..65535 (default 8000)\n"
-     "  --host ADDR            (default 127.0.0.1)\n"
-     "  --preset libero|droid|aloha|generic   observation keys and action slicing (default generic)\n"
+     "  --host ADDR            address to listen on (default 0.0.0.0: every interface, as openpi;\n"
+     "                         127.0.0.1 for this machine only)\n"
+     "  --api-key KEY          require the header 'Authorization: Api-Key KEY' (openpi's client sends\n"
+     "                         it when given api_key); others get HTTP 401\n"
+     "  --seed N               the same noise (of seed N) for every request, 0..18446744073709551615\n"
+     "                         (default: fresh noise per request, as openpi)\n"
      "  --norm-stats FILE      as for infer; without norm stats states are taken as normalized and\n"
      "                         actions are sent normalized (warned)\n"
-     "  --default-prompt TEXT  prompt for observations without one\n"
+     "  --default-prompt TEXT  prompt for observations without one (before the config's)\n"
      "  --tokenizer FILE       as for infer\n"
-     "  --seed N               noise seed, 0..18446744073709551615\n"
-     "  --action-dims N        1..1024 (default: the preset's, else the norm stats', else all)\n"
-     "  --max-message-mb X     largest accepted message, 0.001..4096 MB (default 64)\n"
-     "  --adapt-to-pi true|false   aloha: openpi's adapt_to_pi conversions (default true)\n"
+     "  --action-dims N        1..1024 (default: the robot's, else the norm stats', else all)\n"
+     "  --max-message-mb X     largest accepted message, 0.001..4096 MB (default 256); a larger one\n"
+     "                         is answered with the error text, then closed\n"
+     "  --adapt-to-pi true|false   ALOHA configs: openpi's adapt_to_pi conversions (default true)\n"
      "  --backend cuda|fast|ref   (default: cuda with a GPU, else fast)\n"
      "  --threads N            1..1024 (default: all cores)\n"},
     {"gen-model", "--config tiny|small|demo|full|FILE.json --out DIR [--dtype f32|bf16] [--seed N] [--pi05]",
@@ -203,6 +185,9 @@ int cli_help(const char *cmd) {
     for (size_t i = 0; i < sizeof k_usage / sizeof *k_usage; i++)
         if (!strcmp(cmd, k_usage[i].name)) {
             printf("usage: pi0 %s %s\n\n%s\n\noptions:\n%s", cmd, k_usage[i].args, k_usage[i].about, k_usage[i].options);
+            if (!strcmp(cmd, "infer") || !strcmp(cmd, "serve"))
+                printf("\nconfigs (pi0.c's presets generic, libero, droid, aloha, then openpi's by name; openpi's pi0-FAST "
+                       "configs are refused):\n  %s\n", cli_config_names());
             return 0;
         }
     usage(stdout);

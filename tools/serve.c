@@ -2,7 +2,13 @@
  * (libwebsockets) speaking openpi's protocol: metadata on connect, then one msgpack observation
  * per binary frame, answered with {"actions", "server_timing", "policy_timing"}. On an error the
  * client gets a text frame with the message and the connection is closed with 1011, as openpi
- * does; other connections are not affected. GET /healthz answers "OK\n".
+ * does; other connections are not affected. GET /healthz answers "OK\n". The policy (openpi's
+ * config by name, its transforms, fresh noise per request) is libpi0's pi0_policy.
+ *
+ * A message over --max-message-mb is answered with the error text at once, but the connection
+ * is closed only after the rest of the message has arrived (and been thrown away): closing a
+ * socket that still has unread data makes the kernel reset it, and a client still sending
+ * (openpi's client sends the whole frame before it reads) would see only a broken connection.
  *
  * Threads: the libwebsockets service loop owns every connection; one worker thread owns the
  * model session and answers requests strictly in arrival order (FIFO), so requests from many
@@ -74,6 +80,7 @@ typedef struct conn {
     char *rx;
     size_t rx_len, rx_cap;
     int rx_rejected;          /* message over the limit or not binary: error sent, rest ignored */
+    int draining;             /* over the limit: the rest of the message is read and dropped, then 1011 */
     int busy;                 /* a request of this connection is queued or running */
     int rx_held;              /* rx holds a complete message waiting for `busy` to clear */
     frame *out_head, *out_tail;
@@ -91,14 +98,11 @@ typedef struct {
     conn *live;
     uint64_t next_id;
     size_t max_message;
-    /* the model, used by the worker only */
-    pi0_model *model;
-    pi0_session *session;
-    pi0_obs *obs;
-    serve_config cfg;
-    int action_dims;
-    uint64_t seed;
-    const pi0_norm_stats *ns;
+    const char *api_key;      /* required in "Authorization: Api-Key KEY" when set */
+    /* the policy, used by the worker only */
+    pi0_policy *policy;
+    float *actions;
+    size_t actions_cap;
     frame *metadata;
     long served, errors;
 } server;
@@ -129,28 +133,16 @@ static void conn_fail(conn *c, const char *msg) {
 
 static void process(server *s, job *j) {
     char err[512];
-    float *actions = NULL;
-    const pi0_config *c = pi0_model_config(s->model);
-    const int H = c->action_horizon, A = c->action_dim;
     double t0 = now_ms();
-    pi0_status st = serve_decode_observation(&s->cfg, j->data, j->len, s->obs, err, sizeof err);
-    const pi0_inputs *in = st == PI0_OK ? pi0_obs_inputs(s->obs) : NULL;
-    if (st == PI0_OK && !in) { st = PI0_ERR_INPUT; snprintf(err, sizeof err, "%s", pi0_obs_error(s->obs)); }
+    int rows = 0, dims = 0;
+    pi0_status st = serve_decode_observation(s->policy, j->data, j->len, err, sizeof err);
+    if (st == PI0_OK && (st = pi0_policy_infer(s->policy, s->actions, s->actions_cap, &rows, &dims)) != PI0_OK)
+        snprintf(err, sizeof err, "%s", pi0_policy_error(s->policy));
     if (st == PI0_OK) {
-        pi0_inputs run = *in;
-        run.seed = s->seed;
-        actions = malloc((size_t)H * A * sizeof *actions);
-        if (!actions) { st = PI0_ERR_NOMEM; snprintf(err, sizeof err, "out of memory"); }
-        else if ((st = pi0_session_infer(s->session, &run, actions)) != PI0_OK)
-            snprintf(err, sizeof err, "%s", pi0_session_error(s->session));
-    }
-    if (st == PI0_OK) {
-        pi0_norm_stats_unnormalize_actions(s->ns, actions, H, A);
-        serve_output_transform(&s->cfg, actions, H, A); /* AlohaOutputs runs after unnormalization */
         double infer_ms = now_ms() - t0;
         serve_buf b = {0};
-        if (serve_encode_reply(&b, actions, H, A, s->action_dims, infer_ms, j->prev_total_ms,
-                               pi0_session_timing(s->session).total_ms) == 0)
+        if (serve_encode_reply(&b, s->actions, rows, dims, dims, infer_ms, j->prev_total_ms,
+                               pi0_policy_last_timing(s->policy).model_ms) == 0)
             j->reply = frame_new(b.data, b.size, 1);
         serve_buf_free(&b);
         if (!j->reply) { st = PI0_ERR_NOMEM; snprintf(err, sizeof err, "out of memory"); }
@@ -161,7 +153,6 @@ static void process(server *s, job *j) {
         j->reply = frame_new(msg, strlen(msg), 0);
         j->failed = 1;
     }
-    free(actions);
 }
 
 static void *worker(void *arg) {
@@ -247,12 +238,39 @@ static int http_healthz(struct lws *wsi, const char *uri) {
     return 0;
 }
 
+/* openpi's client sends "Authorization: Api-Key KEY" when given an api_key; compared in
+ * constant time. */
+static int api_key_ok(struct lws *wsi, const char *key) {
+    char got[1100];
+    const int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (n <= 0 || n >= (int)sizeof got || lws_hdr_copy(wsi, got, sizeof got, WSI_TOKEN_HTTP_AUTHORIZATION) < 0) return 0;
+    char want[1100];
+    const int wn = snprintf(want, sizeof want, "Api-Key %s", key);
+    unsigned diff = (unsigned)(wn != n);
+    for (int i = 0; i < n; i++) diff |= (unsigned char)got[i] ^ (unsigned char)want[i < wn ? i : 0];
+    return diff == 0;
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
     server *s = &g_srv;
     conn *c = user;
     switch (reason) {
     case LWS_CALLBACK_HTTP:
         return http_healthz(wsi, (const char *)in);
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: /* the WebSocket upgrade: refused with 401 without the key */
+        if (s->api_key && !api_key_ok(wsi, s->api_key)) {
+            /* Written whole: lws_return_http_status would answer "HTTP/1.0" here (the upgrade
+             * request's version is not recorded yet), which WebSocket clients refuse to parse. */
+            static const char body[] = "pi0 serve: missing or wrong API key (send the header Authorization: Api-Key KEY)\n";
+            unsigned char buf[LWS_PRE + 512];
+            const int n = snprintf((char *)buf + LWS_PRE, sizeof buf - LWS_PRE,
+                                   "HTTP/1.1 401 Unauthorized\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n"
+                                   "connection: close\r\n\r\n%s", sizeof body - 1, body);
+            s->errors++;
+            lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_HTTP_FINAL);
+            return 1;
+        }
+        return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE: {
         unsigned char body[LWS_PRE + 4];
         memcpy(body + LWS_PRE, "OK\n", 3);
@@ -270,6 +288,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         conn_enqueue(c, frame_new(s->metadata->buf + LWS_PRE, s->metadata->len, 1));
         break;
     case LWS_CALLBACK_RECEIVE: {
+        if (c->draining) { /* the rest of an oversized message: dropped; closed once it has all arrived */
+            if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
+                c->draining = 0;
+                c->close_after = 1;
+                lws_callback_on_writable(wsi);
+            }
+            break;
+        }
         if (c->rx_rejected || c->close_after) break;
         if (!lws_frame_is_binary(wsi)) {
             c->rx_rejected = 1;
@@ -277,14 +303,21 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             break;
         }
         if (c->rx_len + len > s->max_message) {
-            char msg[160];
-            snprintf(msg, sizeof msg, "pi0 serve: message larger than the %zu-byte limit (--max-message-mb)",
-                     s->max_message);
+            char msg[200];
+            snprintf(msg, sizeof msg, "pi0 serve: message larger than the %zu-byte limit (--max-message-mb %g)",
+                     s->max_message, (double)s->max_message / (1024.0 * 1024.0));
             free(c->rx);
             c->rx = NULL;
             c->rx_len = c->rx_cap = 0;
             c->rx_rejected = 1;
-            conn_fail(c, msg);
+            s->errors++;
+            conn_enqueue(c, frame_new(msg, strlen(msg), 0)); /* the error now, the close after the message */
+            if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
+                c->close_after = 1;
+            } else {
+                c->draining = 1;
+                lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, 60); /* a client that never finishes */
+            }
             break;
         }
         if (c->rx_held) { /* reading is paused while busy; lws delivered a third message anyway */
@@ -360,11 +393,10 @@ static struct lws_protocols k_protocols[] = {
 /* ---------------------------------------------------------------- command */
 
 int cmd_serve(int argc, char **argv) {
-    const char *model_dir = NULL, *host = "127.0.0.1", *preset_s = "generic", *ns_path = NULL,
-               *default_prompt = NULL, *tok_path = NULL, *backend = NULL;
-    int port = 8000, threads = 0, action_dims = -1, no_adapt = 0;
-    double max_mb = 64;
-    uint64_t seed = 0;
+    const char *model_dir = NULL, *host = "0.0.0.0", *api_key = NULL;
+    int port = 8000;
+    double max_mb = 256;
+    pi0_policy_params pp = pi0_policy_default_params();
     for (int i = 0; i < argc; i += 2) { /* an option and its value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (cli_is_help(a)) return cli_help("serve");
@@ -372,58 +404,51 @@ int cmd_serve(int argc, char **argv) {
         if (!strcmp(a, "--model")) model_dir = v;
         else if (!strcmp(a, "--port")) { if (cli_parse_int("serve", a, v, 1, 65535, &port)) return 1; }
         else if (!strcmp(a, "--host")) host = v;
-        else if (!strcmp(a, "--preset")) preset_s = v;
-        else if (!strcmp(a, "--norm-stats")) ns_path = v;
-        else if (!strcmp(a, "--default-prompt")) default_prompt = v;
-        else if (!strcmp(a, "--tokenizer")) tok_path = v;
-        else if (!strcmp(a, "--backend")) backend = v;
-        else if (!strcmp(a, "--threads")) { if (cli_parse_int("serve", a, v, 1, 1024, &threads)) return 1; }
-        else if (!strcmp(a, "--seed")) { if (cli_parse_u64("serve", a, v, &seed)) return 1; }
-        else if (!strcmp(a, "--action-dims")) { if (cli_parse_int("serve", a, v, 1, 1024, &action_dims)) return 1; }
+        else if (!strcmp(a, "--config") || !strcmp(a, "--preset")) pp.config = v;
+        else if (!strcmp(a, "--norm-stats")) pp.norm_stats = v;
+        else if (!strcmp(a, "--default-prompt")) pp.default_prompt = v;
+        else if (!strcmp(a, "--tokenizer")) pp.tokenizer = v;
+        else if (!strcmp(a, "--backend")) pp.model.backend = v;
+        else if (!strcmp(a, "--threads")) { if (cli_parse_int("serve", a, v, 1, 1024, &pp.model.num_threads)) return 1; }
+        else if (!strcmp(a, "--seed")) { if (cli_parse_u64("serve", a, v, &pp.seed)) return 1; pp.fixed_seed = 1; }
+        else if (!strcmp(a, "--action-dims")) { if (cli_parse_int("serve", a, v, 1, 1024, &pp.action_dims)) return 1; }
         else if (!strcmp(a, "--max-message-mb")) { if (cli_parse_double("serve", a, v, 0.001, 4096, &max_mb)) return 1; }
+        else if (!strcmp(a, "--api-key")) {
+            if (!*v || strlen(v) > 1000) return cli_usage_error("serve: --api-key wants 1 to 1000 characters");
+            api_key = v;
+        }
         else if (!strcmp(a, "--adapt-to-pi")) {
             if (strcmp(v, "true") && strcmp(v, "false")) return cli_usage_error("serve: --adapt-to-pi true|false");
-            no_adapt = !strcmp(v, "false");
+            pp.adapt_to_pi = !strcmp(v, "true");
         }
         else return cli_usage_error("serve: unknown option '%s'", a);
     }
-    int preset = serve_preset_from_name(preset_s);
     if (!model_dir) return cli_usage_error("serve needs --model DIR");
-    if (preset < 0) return cli_usage_error("serve: --preset must be libero, droid, aloha or generic, not '%s'", preset_s);
 
     server *s = &g_srv;
     memset(s, 0, sizeof *s);
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
     s->max_message = (size_t)(max_mb * 1024 * 1024);
-    s->seed = seed;
+    s->api_key = api_key;
     int rc = 0;
-    pi0_tokenizer *tok = pi0_tokenizer_create();
-    pi0_norm_stats *ns = NULL;
-    s->model = pi0_model_create();
-    s->session = pi0_session_create();
-    s->obs = pi0_obs_create();
-    char buf[4200];
-    if (pi0_model_load(s->model, model_dir) != PI0_OK) { rc = cli_error(2, "%s", pi0_model_error(s->model)); goto done; }
-    const pi0_config *c = pi0_model_config(s->model);
-    if (!tok_path) tok_path = cli_find_tokenizer(model_dir, buf, sizeof buf);
-    if (!tok_path) { rc = cli_error(2, "no tokenizer: pass --tokenizer FILE or set PI0_TOKENIZER"); goto done; }
-    if (pi0_tokenizer_load(tok, tok_path) != PI0_OK) { rc = cli_error(2, "%s", pi0_tokenizer_error(tok)); goto done; }
-    if ((rc = cli_load_norm_stats(model_dir, ns_path, "pi0 serve", c->pi05, &ns))) goto done;
-    pi0_params p = pi0_default_params();
-    p.backend = backend;
-    p.num_threads = threads;
-    if (pi0_session_init(s->session, s->model, &p) != PI0_OK) { rc = cli_error(2, "%s", pi0_session_error(s->session)); goto done; }
-    if (pi0_obs_init(s->obs, s->model) != PI0_OK) { rc = cli_error(2, "%s", pi0_obs_error(s->obs)); goto done; }
-    s->ns = ns;
-    s->cfg = (serve_config){(serve_preset)preset, default_prompt, tok, ns, !no_adapt};
-    s->action_dims = action_dims > 0 ? action_dims : serve_preset_action_dims(preset) ? serve_preset_action_dims(preset)
-                     : ns ? pi0_norm_stats_dim(ns, 1) : c->action_dim;
-    if (s->action_dims > c->action_dim) { rc = cli_error(2, "action dims %d exceed the model's %d", s->action_dims, c->action_dim); goto done; }
+    s->policy = pi0_policy_create();
+    if (!s->policy) { rc = cli_error(2, "out of memory"); goto done; }
+    if (pi0_policy_load(s->policy, model_dir, &pp) != PI0_OK) { rc = cli_error(2, "%s", pi0_policy_error(s->policy)); goto done; }
+    cli_policy_report("pi0 serve", s->policy, model_dir);
+    const pi0_config *c = pi0_policy_model_config(s->policy);
+    s->actions_cap = (size_t)c->action_horizon * c->action_dim;
+    s->actions = malloc(s->actions_cap * sizeof *s->actions);
+    if (!s->actions) { rc = cli_error(2, "out of memory"); goto done; }
     serve_buf mb = {0};
-    serve_encode_metadata(&mb, c, preset, s->action_dims, pi0_session_backend_info(s->session));
+    if (serve_encode_json(&mb, pi0_policy_metadata_json(s->policy)) != 0) {
+        serve_buf_free(&mb);
+        rc = cli_error(2, "out of memory");
+        goto done;
+    }
     s->metadata = frame_new(mb.data, mb.size, 1);
     serve_buf_free(&mb);
+    if (!s->metadata) { rc = cli_error(2, "out of memory"); goto done; }
 
     lws_set_log_level(LLL_ERR, NULL);
     struct lws_context_creation_info info;
@@ -440,8 +465,13 @@ int cmd_serve(int argc, char **argv) {
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
-    fprintf(stderr, "pi0 serve: listening on ws://%s:%d (preset %s, %d action dims, %s)%s\n", host, port,
-            serve_preset_name(preset), s->action_dims, pi0_session_backend_info(s->session),
+    char seed_s[64];
+    if (pp.fixed_seed) snprintf(seed_s, sizeof seed_s, "the noise of seed %llu on every request", (unsigned long long)pp.seed);
+    else snprintf(seed_s, sizeof seed_s, "fresh noise per request");
+    fprintf(stderr, "pi0 serve: listening on ws://%s:%d%s (config %s, %s checkpoint, %d action dims, %s; %g MB message limit%s; %s)%s\n",
+            host, port, !strcmp(host, "0.0.0.0") ? " (every interface; --host 127.0.0.1 for this machine only)" : "",
+            pi0_policy_config_resolved(s->policy), c->pi05 ? "pi0.5" : "pi0", pi0_policy_action_dims(s->policy), seed_s, max_mb,
+            api_key ? ", API key required" : "", pi0_policy_backend_info(s->policy),
             c->random_weights ? " -- RANDOM weights: actions are meaningless" : "");
     while (!g_interrupted)
         if (lws_service(s->ctx, 0) < 0) break;
@@ -457,11 +487,8 @@ int cmd_serve(int argc, char **argv) {
     fprintf(stderr, "pi0 serve: shut down after %ld replies, %ld errors\n", s->served, s->errors);
 done:
     free(s->metadata);
-    pi0_obs_free(s->obs);
-    pi0_session_free(s->session);
-    pi0_model_free(s->model);
-    pi0_norm_stats_free(ns);
-    pi0_tokenizer_free(tok);
+    free(s->actions);
+    pi0_policy_free(s->policy);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);
     return rc;

@@ -1,19 +1,17 @@
 /* norm_stats.c — openpi norm_stats.json: {"norm_stats": {"state": {"mean", "std", "q01",
  * "q99"}, "actions": {...}}}. π0 uses z-score: (x − mean)/(std + 1e-6), inverse
  * x·(std + 1e-6) + mean; quantile mode (π0.5): (x − q01)/(q99 − q01 + 1e-6)·2 − 1. Stats shorter
- * than the vector apply to its leading dims only. */
+ * than the vector apply to its leading dims only. The statistics are kept in double and the
+ * arithmetic is done in double, as openpi does (numpy float64 arrays read from the JSON). */
 #include <cjson/cJSON.h>
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../common.h"
+#include "norm_stats.h"
 
-typedef struct {
-    float *mean, *std, *q01, *q99;
-    int n; /* 0 = absent */
-} stat_vec;
+typedef norm_vec stat_vec;
 
 struct pi0_norm_stats {
     stat_vec state, actions;
@@ -40,8 +38,14 @@ int pi0_norm_stats_dim(const pi0_norm_stats *ns, int actions) {
     return ns ? (actions ? ns->actions.n : ns->state.n) : 0;
 }
 
-/* Reads numeric array `key` of obj into a new float array; *n must match when already set. */
-static pi0_status read_vec(const cJSON *obj, const char *key, float **out, int *n, int required,
+const norm_vec *norm_stats_vec(const pi0_norm_stats *ns, int actions) {
+    return ns ? (actions ? &ns->actions : &ns->state) : NULL;
+}
+
+int norm_stats_quantile(const pi0_norm_stats *ns) { return ns ? ns->quantile : 0; }
+
+/* Reads numeric array `key` of obj into a new double array; *n must match when already set. */
+static pi0_status read_vec(const cJSON *obj, const char *key, double **out, int *n, int required,
                            const char *where, const char *path, pi0_err *e) {
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!a) {
@@ -59,7 +63,7 @@ static pi0_status read_vec(const cJSON *obj, const char *key, float **out, int *
     for (const cJSON *v = a->child; v; v = v->next, i++) {
         RETURN_ERR_IF(!cJSON_IsNumber(v) || !(fabs(v->valuedouble) <= FLT_MAX), e, PI0_ERR_FORMAT,
                       "%s: %s.%s[%d] is not a finite float32 number", path, where, key, i);
-        (*out)[i] = (float)v->valuedouble;
+        (*out)[i] = v->valuedouble;
     }
     *n = len;
     return PI0_OK;
@@ -97,17 +101,17 @@ pi0_status pi0_norm_stats_load(pi0_norm_stats *ns, const char *path, int quantil
     return st;
 }
 
-/* Normalizes x[0..n) in place with stats s (leading dims only). */
+/* Normalizes x[0..n) in place with stats s (leading dims only), in double. */
 static void normalize(const stat_vec *s, int quantile, float *x, int n) {
     for (int i = 0; i < n && i < s->n; i++)
-        x[i] = quantile ? (x[i] - s->q01[i]) / (s->q99[i] - s->q01[i] + 1e-6f) * 2.0f - 1.0f
-                        : (x[i] - s->mean[i]) / (s->std[i] + 1e-6f);
+        x[i] = (float)(quantile ? (x[i] - s->q01[i]) / (s->q99[i] - s->q01[i] + 1e-6) * 2.0 - 1.0
+                                : (x[i] - s->mean[i]) / (s->std[i] + 1e-6));
 }
 
 static void unnormalize(const stat_vec *s, int quantile, float *x, int n) {
     for (int i = 0; i < n && i < s->n; i++)
-        x[i] = quantile ? (x[i] + 1.0f) / 2.0f * (s->q99[i] - s->q01[i] + 1e-6f) + s->q01[i]
-                        : x[i] * (s->std[i] + 1e-6f) + s->mean[i];
+        x[i] = (float)(quantile ? (x[i] + 1.0) / 2.0 * (s->q99[i] - s->q01[i] + 1e-6) + s->q01[i]
+                                : x[i] * (s->std[i] + 1e-6) + s->mean[i]);
 }
 
 void pi0_norm_stats_normalize_state(const pi0_norm_stats *ns, float *state, int n) {

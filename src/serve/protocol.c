@@ -2,69 +2,13 @@
 #include "protocol.h"
 
 #include <math.h>
+#include <cjson/cJSON.h>
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../common.h"
-
-static const char *k_presets[] = {"generic", "libero", "droid", "aloha"};
-
-int serve_preset_from_name(const char *name) {
-    for (int i = 0; i < 4; i++)
-        if (name && !strcmp(name, k_presets[i])) return i;
-    return -1;
-}
-
-const char *serve_preset_name(serve_preset p) { return (unsigned)p < 4 ? k_presets[p] : "?"; }
-
-int serve_preset_action_dims(serve_preset p) {
-    switch (p) {
-    case PRESET_LIBERO: return 7;
-    case PRESET_DROID: return 8;
-    case PRESET_ALOHA: return 14;
-    default: return 0;
-    }
-}
-
-/* ---------------------------------------------------------------- ALOHA adapt_to_pi */
-
-static const float k_aloha_flip[14] = {1, -1, -1, 1, 1, 1, 1, 1, -1, -1, 1, 1, 1, 1};
-
-static double unnormalize(double x, double lo, double hi) { return x * (hi - lo) + lo; }
-static double normalize(double x, double lo, double hi) { return (x - lo) / (hi - lo); }
-
-/* Aloha's linear gripper position → π's normalized angle (Interbotix horn geometry). */
-static float gripper_to_angular(float v) {
-    const double arm = 0.036, horn = 0.022;
-    const double lin = unnormalize(v, 0.01844, 0.05800);
-    double c = (horn * horn + lin * lin - arm * arm) / (2 * horn * lin);
-    c = c < -1 ? -1 : c > 1 ? 1 : c;
-    return (float)normalize(asin(c), 0.5476, 1.6296);
-}
-
-/* π's gripper angle → Aloha's normalized puppet gripper joint range. */
-static float gripper_from_angular(float v) { return (float)normalize(v + 0.5476, -0.6213, 1.4910); }
-
-void aloha_state_to_pi(float *state) {
-    for (int i = 0; i < 14; i++) state[i] *= k_aloha_flip[i];
-    state[6] = gripper_to_angular(state[6]);
-    state[13] = gripper_to_angular(state[13]);
-}
-
-void aloha_actions_from_pi(float *actions, int rows, int stride) {
-    for (int r = 0; r < rows; r++) {
-        float *a = actions + (size_t)r * stride;
-        for (int i = 0; i < 14; i++) a[i] *= k_aloha_flip[i];
-        a[6] = gripper_from_angular(a[6]);
-        a[13] = gripper_from_angular(a[13]);
-    }
-}
-
-void serve_output_transform(const serve_config *cfg, float *actions, int rows, int stride) {
-    if (cfg->preset == PRESET_ALOHA && cfg->aloha_adapt_to_pi && stride >= 14) aloha_actions_from_pi(actions, rows, stride);
-}
 
 /* ---------------------------------------------------------------- msgpack helpers */
 
@@ -175,15 +119,15 @@ static double nd_get(const ndarray *a, size_t i) {
 }
 
 /* Appends the numeric values of `o` (ndarray, numpy scalar, list or number) to out. */
-static int get_numbers(const msgpack_object *o, const char *key, float *out, int cap, int *n, char *err,
+static int get_numbers(const msgpack_object *o, const char *key, double *out, int cap, int *n, char *err,
                        size_t errlen) {
     if (!o) { snprintf(err, errlen, "missing key '%s'", key); return 0; }
     if (o->type == MSGPACK_OBJECT_MAP && map_get(o, "__npgeneric__")) o = map_get(o, "data");
     if (o && (o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32 ||
               o->type == MSGPACK_OBJECT_POSITIVE_INTEGER || o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)) {
         if (*n >= cap) { snprintf(err, errlen, "'%s': too many values", key); return 0; }
-        out[(*n)++] = o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (float)o->via.u64
-                    : o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER ? (float)o->via.i64 : (float)o->via.f64;
+        out[(*n)++] = o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (double)o->via.u64
+                    : o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER ? (double)o->via.i64 : o->via.f64;
         return 1;
     }
     if (o && o->type == MSGPACK_OBJECT_ARRAY) {
@@ -195,13 +139,13 @@ static int get_numbers(const msgpack_object *o, const char *key, float *out, int
     if (!get_ndarray(o, key, &a, err, errlen)) return 0;
     if (a.type == ND_U8 || a.type == ND_BOOL) { snprintf(err, errlen, "'%s': expected numbers, got bytes", key); return 0; }
     if (a.numel > (size_t)(cap - *n)) { snprintf(err, errlen, "'%s': %zu values, at most %d", key, a.numel, cap - *n); return 0; }
-    for (size_t i = 0; i < a.numel; i++) out[(*n)++] = (float)nd_get(&a, i);
+    for (size_t i = 0; i < a.numel; i++) out[(*n)++] = nd_get(&a, i);
     return 1;
 }
 
-/* A camera image: uint8 HWC or CHW (1, 3 or 4 channels), or HW gray. */
-static pi0_status put_image(pi0_obs *o, const char *camera, const msgpack_object *v, const char *key,
-                            char *err, size_t errlen) {
+/* A camera image: uint8 HWC or CHW (1, 3 or 4 channels), or HW gray; float images in [0, 1]
+ * are converted by the policy as openpi's _parse_image does. */
+static pi0_status put_image(pi0_policy *p, const char *key, const msgpack_object *v, char *err, size_t errlen) {
     ndarray a;
     if (!get_ndarray(v, key, &a, err, errlen)) return PI0_ERR_INPUT;
     if (a.type != ND_U8 && a.type != ND_F32 && a.type != ND_F64) {
@@ -218,34 +162,29 @@ static pi0_status put_image(pi0_obs *o, const char *camera, const msgpack_object
         snprintf(err, errlen, "image '%s': shape must be [H, W, C] or [C, H, W] with C in 1, 3, 4", key);
         return PI0_ERR_INPUT;
     }
-    uint8_t *conv = NULL;
-    const uint8_t *px = (const uint8_t *)a.data;
-    if (a.type != ND_U8) { /* openpi: (255 * image).astype(uint8) */
-        conv = malloc(a.numel);
-        if (!conv) { snprintf(err, errlen, "out of memory"); return PI0_ERR_NOMEM; }
-        for (size_t i = 0; i < a.numel; i++) {
-            double v = 255.0 * nd_get(&a, i);
-            if (!isfinite(v)) { /* NaN has no uint8 value: converting it is undefined behaviour */
-                snprintf(err, errlen, "image '%s': element %zu is %s, not a finite number", key, i,
-                         isnan(v) ? "NaN" : "infinite");
-                free(conv);
-                return PI0_ERR_INPUT;
-            }
-            conv[i] = (uint8_t)(v <= 0 ? 0 : v >= 255 ? 255 : v);
+    pi0_status st;
+    if (a.type == ND_U8) {
+        st = pi0_policy_obs_image_u8(p, key, (const uint8_t *)a.data, w, h, c, chw);
+    } else {
+        /* The bytes sit anywhere in the frame: floats are read from an aligned copy. */
+        const size_t esz = nd_size(a.type);
+        void *aligned = NULL;
+        const void *data = a.data;
+        if ((uintptr_t)a.data % esz) {
+            aligned = malloc(a.nbytes ? a.nbytes : 1);
+            if (!aligned) { snprintf(err, errlen, "out of memory"); return PI0_ERR_NOMEM; }
+            memcpy(aligned, a.data, a.nbytes);
+            data = aligned;
         }
-        px = conv;
+        st = a.type == ND_F32 ? pi0_policy_obs_image_f32(p, key, data, w, h, c, chw)
+                              : pi0_policy_obs_image_f64(p, key, data, w, h, c, chw);
+        free(aligned);
     }
-    pi0_status st = pi0_obs_set_image_u8(o, camera, px, w, h, c, chw);
-    free(conv);
-    if (st != PI0_OK) snprintf(err, errlen, "image '%s': %s", key, pi0_obs_error(o));
+    if (st != PI0_OK) snprintf(err, errlen, "%s", pi0_policy_error(p));
     return st;
 }
 
 /* ---------------------------------------------------------------- observation */
-
-typedef struct {
-    const char *key, *camera;
-} cam_key;
 
 /* Walks the msgpack object in msg[0..len) without allocating anything and checks that it is one
  * complete object whose every declared size fits in the bytes that follow: a str/bin/ext length,
@@ -323,9 +262,94 @@ int serve_check_msgpack(const char *msg, size_t len, char *err, size_t errlen) {
     return 1;
 }
 
-pi0_status serve_decode_observation(const serve_config *cfg, const char *msg, size_t len, pi0_obs *o,
-                                    char *err, size_t errlen) {
+#define SERVE_MAX_KEY 256  /* a flattened key ("images/cam_high") longer than this is refused */
+#define SERVE_MAX_DEPTH 8
+
+static int is_array_map(const msgpack_object *o) {
+    return o->type == MSGPACK_OBJECT_MAP && (map_get(o, "__ndarray__") || map_get(o, "__npgeneric__"));
+}
+
+/* One leaf the config reads, by what the policy says it is. */
+static pi0_status put_leaf(pi0_policy *p, const char *key, int kind, const msgpack_object *v, char *err, size_t errlen) {
+    if (kind == PI0_KEY_IMAGE) return put_image(p, key, v, err, errlen);
+    if (kind == PI0_KEY_NUMBERS) {
+        double *vals = malloc(SERVE_MAX_STATE * sizeof *vals);
+        if (!vals) { snprintf(err, errlen, "out of memory"); return PI0_ERR_NOMEM; }
+        int n = 0;
+        pi0_status st = PI0_ERR_INPUT;
+        if (get_numbers(v, key, vals, SERVE_MAX_STATE, &n, err, errlen)) {
+            st = pi0_policy_obs_numbers(p, key, vals, n);
+            if (st != PI0_OK) snprintf(err, errlen, "%s", pi0_policy_error(p));
+        }
+        free(vals);
+        return st;
+    }
+    /* the prompt: a string, bytes, or a numpy string scalar */
+    if (v->type == MSGPACK_OBJECT_MAP && map_get(v, "__npgeneric__")) v = map_get(v, "data");
+    const char *s;
+    size_t n;
+    if (!get_bytes(v, &s, &n)) {
+        snprintf(err, errlen, "'%s' must be a string", key);
+        return PI0_ERR_INPUT;
+    }
+    char *text = malloc(n + 1);
+    if (!text) { snprintf(err, errlen, "out of memory"); return PI0_ERR_NOMEM; }
+    memcpy(text, s, n);
+    text[n] = 0;
+    pi0_status st = pi0_policy_obs_text(p, key, text);
+    if (st != PI0_OK) snprintf(err, errlen, "%s", pi0_policy_error(p));
+    free(text);
+    return st;
+}
+
+/* Every entry of map m whose flattened key ('/'-joined, as openpi's flatten_dict) the config
+ * reads; maps that are not numpy arrays are walked into. */
+static pi0_status decode_map(pi0_policy *p, const msgpack_object *m, char *path, size_t plen, int depth, char *err,
+                             size_t errlen) {
+    for (uint32_t i = 0; i < m->via.map.size; i++) {
+        const char *k;
+        size_t kn;
+        if (!get_bytes(&m->via.map.ptr[i].key, &k, &kn)) continue; /* a non-string key is no input */
+        if (plen + 1 + kn > SERVE_MAX_KEY) {
+            snprintf(err, errlen, "a key of more than %d bytes ('%s%s%.*s...'): no config reads such a key",
+                     SERVE_MAX_KEY, path, plen ? "/" : "", (int)(kn < 48 ? kn : 48), k);
+            return PI0_ERR_INPUT;
+        }
+        size_t len = plen;
+        if (len) path[len++] = '/';
+        memcpy(path + len, k, kn);
+        len += kn;
+        path[len] = 0;
+        if (memchr(k, 0, kn)) { /* a NUL inside a key: no config reads such a key */
+            path[plen] = 0;
+            continue;
+        }
+        const msgpack_object *v = &m->via.map.ptr[i].val;
+        const int kind = pi0_policy_key_kind(p, path);
+        pi0_status st = PI0_OK;
+        if (kind == PI0_KEY_REFUSED) {
+            snprintf(err, errlen, "%s", pi0_policy_error(p));
+            st = PI0_ERR_INPUT;
+        } else if (kind != PI0_KEY_IGNORED) {
+            st = put_leaf(p, path, kind, v, err, errlen);
+        } else if (v->type == MSGPACK_OBJECT_MAP && !is_array_map(v)) {
+            if (depth >= SERVE_MAX_DEPTH) {
+                snprintf(err, errlen, "'%s': maps nested deeper than %d", path, SERVE_MAX_DEPTH);
+                st = PI0_ERR_INPUT;
+            } else {
+                st = decode_map(p, v, path, len, depth + 1, err, errlen);
+            }
+        }
+        path[plen] = 0;
+        if (st != PI0_OK) return st;
+    }
+    return PI0_OK;
+}
+
+pi0_status serve_decode_observation(pi0_policy *p, const char *msg, size_t len, char *err, size_t errlen) {
     char why[256];
+    err[0] = 0;
+    pi0_policy_obs_clear(p);
     if (!serve_check_msgpack(msg, len, why, sizeof why)) {
         snprintf(err, errlen, "the message is not one valid msgpack object: %s", why);
         return PI0_ERR_INPUT;
@@ -336,105 +360,14 @@ pi0_status serve_decode_observation(const serve_config *cfg, const char *msg, si
     pi0_status st = PI0_ERR_INPUT;
     if (msgpack_unpack_next(&u, msg, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len) {
         snprintf(err, errlen, "the message is not one valid msgpack object");
-        goto done;
-    }
-    const msgpack_object *root = &u.data;
-    if (root->type != MSGPACK_OBJECT_MAP) {
+    } else if (u.data.type != MSGPACK_OBJECT_MAP) {
         snprintf(err, errlen, "the observation must be a msgpack map");
-        goto done;
-    }
-    pi0_obs_clear(o);
-    /* Cameras, per preset: the observation key and the π0 camera slot it feeds. */
-    static const cam_key libero[] = {{"observation/image", "base_0_rgb"},
-                                     {"observation/wrist_image", "left_wrist_0_rgb"}};
-    static const cam_key droid[] = {{"observation/exterior_image_1_left", "base_0_rgb"},
-                                    {"observation/wrist_image_left", "left_wrist_0_rgb"}};
-    static const cam_key aloha[] = {{"cam_high", "base_0_rgb"}, {"cam_left_wrist", "left_wrist_0_rgb"},
-                                    {"cam_right_wrist", "right_wrist_0_rgb"}};
-    static const cam_key generic[] = {{"base_0_rgb", "base_0_rgb"}, {"left_wrist_0_rgb", "left_wrist_0_rgb"},
-                                      {"right_wrist_0_rgb", "right_wrist_0_rgb"}};
-    const cam_key *cams = generic;
-    int ncam = 3;
-    const msgpack_object *images = root;
-    switch (cfg->preset) {
-    case PRESET_LIBERO: cams = libero; ncam = 2; break;
-    case PRESET_DROID: cams = droid; ncam = 2; break;
-    case PRESET_ALOHA: cams = aloha; images = map_get(root, "images"); break;
-    case PRESET_GENERIC: images = map_get(root, "images"); break;
-    }
-    if (!images || images->type != MSGPACK_OBJECT_MAP) {
-        snprintf(err, errlen, "missing key 'images' (a map of camera name to uint8 array)");
-        goto done;
-    }
-    if (cfg->preset == PRESET_ALOHA) { /* openpi: every camera must be known; cam_high is required */
-        for (uint32_t i = 0; i < images->via.map.size; i++) {
-            const msgpack_object *k = &images->via.map.ptr[i].key;
-            if (!key_is(k, "cam_high") && !key_is(k, "cam_low") && !key_is(k, "cam_left_wrist") &&
-                !key_is(k, "cam_right_wrist")) {
-                const char *kp = "";
-                size_t kn = 0;
-                get_bytes(k, &kp, &kn);
-                snprintf(err, errlen, "unknown camera 'images/%.*s' (expected cam_high, cam_low, cam_left_wrist, "
-                         "cam_right_wrist)", (int)(kn < 64 ? kn : 64), kp);
-                goto done;
-            }
-        }
-        if (!map_get(images, "cam_high")) {
-            snprintf(err, errlen, "missing key 'images/cam_high'");
-            goto done;
-        }
-    }
-    int n_given = 0;
-    for (int i = 0; i < ncam; i++) {
-        const msgpack_object *v = map_get(images, cams[i].key);
-        if (!v) continue; /* absent camera: black and masked, as openpi */
-        if ((st = put_image(o, cams[i].camera, v, cams[i].key, err, errlen)) != PI0_OK) goto done;
-        n_given++;
-    }
-    st = PI0_ERR_INPUT;
-    if (!n_given) {
-        snprintf(err, errlen, "no camera image found (preset %s expects '%s')", serve_preset_name(cfg->preset), cams[0].key);
-        goto done;
-    }
-    /* State. */
-    float state[4096];
-    int ns = 0;
-    if (cfg->preset == PRESET_DROID) {
-        if (!get_numbers(map_get(root, "observation/joint_position"), "observation/joint_position", state, 4096, &ns, err, errlen) ||
-            !get_numbers(map_get(root, "observation/gripper_position"), "observation/gripper_position", state, 4096, &ns, err, errlen))
-            goto done;
     } else {
-        const char *skey = cfg->preset == PRESET_LIBERO ? "observation/state" : "state";
-        if (!get_numbers(map_get(root, skey), skey, state, 4096, &ns, err, errlen)) goto done;
+        char path[SERVE_MAX_KEY + 2];
+        path[0] = 0;
+        st = decode_map(p, &u.data, path, 0, 0, err, errlen);
     }
-    if (cfg->preset == PRESET_ALOHA && cfg->aloha_adapt_to_pi) {
-        if (ns != 14) {
-            snprintf(err, errlen, "'state' has %d values; the aloha preset expects 14", ns);
-            goto done;
-        }
-        aloha_state_to_pi(state); /* AlohaInputs runs before normalization */
-    }
-    if ((st = pi0_obs_set_state(o, state, ns, cfg->norm_stats)) != PI0_OK) {
-        snprintf(err, errlen, "%s", pi0_obs_error(o));
-        goto done;
-    }
-    /* Prompt. */
-    const char *p;
-    size_t pn;
-    char prompt[8192];
-    const msgpack_object *po = map_get(root, "prompt");
-    if (po && po->type == MSGPACK_OBJECT_MAP && map_get(po, "__npgeneric__")) po = map_get(po, "data");
-    if (get_bytes(po, &p, &pn)) {
-        snprintf(prompt, sizeof prompt, "%.*s", (int)(pn < sizeof prompt - 1 ? pn : sizeof prompt - 1), p);
-    } else if (!po && cfg->default_prompt) {
-        snprintf(prompt, sizeof prompt, "%s", cfg->default_prompt);
-    } else {
-        st = PI0_ERR_INPUT;
-        snprintf(err, errlen, po ? "'prompt' must be a string" : "missing key 'prompt' (and no --default-prompt)");
-        goto done;
-    }
-    if ((st = pi0_obs_set_prompt(o, cfg->tokenizer, prompt)) != PI0_OK) snprintf(err, errlen, "%s", pi0_obs_error(o));
-done:
+    if (st != PI0_OK) pi0_policy_obs_clear(p);
     msgpack_unpacked_destroy(&u);
     return st;
 }
@@ -506,22 +439,38 @@ int serve_encode_reply(serve_buf *b, const float *actions, int rows, int stride,
     return b->data ? 0 : -1;
 }
 
-int serve_encode_metadata(serve_buf *b, const pi0_config *c, serve_preset p, int dims, const char *backend) {
+static void pack_json(msgpack_packer *pk, const cJSON *j) {
+    if (cJSON_IsObject(j)) {
+        int n = 0;
+        for (const cJSON *c = j->child; c; c = c->next) n++;
+        msgpack_pack_map(pk, n);
+        for (const cJSON *c = j->child; c; c = c->next) {
+            pack_str(pk, c->string ? c->string : "");
+            pack_json(pk, c);
+        }
+    } else if (cJSON_IsArray(j)) {
+        msgpack_pack_array(pk, cJSON_GetArraySize(j));
+        for (const cJSON *c = j->child; c; c = c->next) pack_json(pk, c);
+    } else if (cJSON_IsString(j)) {
+        pack_str(pk, j->valuestring);
+    } else if (cJSON_IsNumber(j)) { /* integral values as integers, as Python's packer writes ints */
+        const double v = j->valuedouble;
+        if (v == floor(v) && fabs(v) < 9.0e15) msgpack_pack_int64(pk, (int64_t)v);
+        else msgpack_pack_double(pk, v);
+    } else if (cJSON_IsBool(j)) {
+        if (cJSON_IsTrue(j)) msgpack_pack_true(pk); else msgpack_pack_false(pk);
+    } else {
+        msgpack_pack_nil(pk);
+    }
+}
+
+int serve_encode_json(serve_buf *b, const char *json) {
+    cJSON *root = cJSON_Parse(json);
+    if (!root) return -1;
     msgpack_packer pk;
     b->size = 0;
     msgpack_packer_init(&pk, b, buf_write);
-    msgpack_pack_map(&pk, 6);
-    pack_str(&pk, "model");
-    pack_str(&pk, "pi0");
-    pack_str(&pk, "server");
-    pack_str(&pk, "pi0.c");
-    pack_str(&pk, "preset");
-    pack_str(&pk, serve_preset_name(p));
-    pack_str(&pk, "action_horizon");
-    msgpack_pack_int(&pk, c->action_horizon);
-    pack_str(&pk, "action_dim");
-    msgpack_pack_int(&pk, dims);
-    pack_str(&pk, "backend");
-    pack_str(&pk, backend);
+    pack_json(&pk, root);
+    cJSON_Delete(root);
     return b->data ? 0 : -1;
 }
