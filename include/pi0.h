@@ -314,6 +314,12 @@ typedef struct {
     int fixed_seed;             /* 0 (default): fresh noise on every call, as openpi draws it;
                                    1: the noise of `seed` on every call (reproducible)          */
     uint64_t seed;
+    const char *pipeline;       /* pre/postprocessing: NULL or "auto" = from the checkpoint's files
+                                   (lerobot's when it has policy_preprocessor.json or lerobot v1
+                                   markers, else openpi's), "openpi" or "lerobot"                */
+    const char *lerobot_version;/* lerobot layout: NULL = detected (processor files: "current"),
+                                   "current" (v0.5+), "v0.4" (v0.4.x: pad -1, state padded to 32
+                                   in the π0.5 prompt) or "v1" (<= v0.3.3)                       */
     pi0_params model;           /* backend, threads, ...                                       */
 } pi0_policy_params;
 
@@ -324,6 +330,10 @@ size_t pi0_policy_params_size(void);
 /* The configs this build knows (openpi names and pi0.c presets), for listing; i in [0, count). */
 int pi0_policy_config_count(void);
 const char *pi0_policy_config_name(int i);
+
+/* The pipeline a checkpoint directory calls for, from its files (as pi0_policy_load with
+ * pipeline NULL decides): "openpi", "lerobot (current)" or "lerobot (v1)". */
+const char *pi0_checkpoint_pipeline(const char *model_dir);
 
 pi0_policy *pi0_policy_create(void);            /* NULL only when out of memory */
 void pi0_policy_free(pi0_policy *p);
@@ -337,6 +347,8 @@ const char *pi0_policy_error(const pi0_policy *p);
 const char *pi0_policy_warning(const pi0_policy *p);   /* NULL if none; replaced by each call */
 
 const char *pi0_policy_config_resolved(const pi0_policy *p);  /* the loaded config's name  */
+/* The pipeline that runs: "openpi", "lerobot (current)", "lerobot (v0.4)" or "lerobot (v1)". */
+const char *pi0_policy_pipeline(const pi0_policy *p);
 const char *pi0_policy_norm_stats_path(const pi0_policy *p); /* NULL: none (normalized space) */
 const char *pi0_policy_tokenizer_path(const pi0_policy *p);
 const pi0_config *pi0_policy_model_config(const pi0_policy *p);

@@ -321,8 +321,8 @@ int cmd_verify(int argc, char **argv) {
     if (rc) goto done;
     pi0_op_report rows[128];
     int n = pi0_session_op_report(s, rows, 128);
-    printf("pi0 verify: %s, %d camera(s), %d prompt tokens; backend %s\n\n", o.model, o.cameras, o.tokens,
-           pi0_session_backend_info(s));
+    printf("pi0 verify: %s, %d camera(s), %d prompt tokens; backend %s; pipeline %s\n\n", o.model, o.cameras, o.tokens,
+           pi0_session_backend_info(s), pi0_checkpoint_pipeline(o.model));
     printf("%-8s %-12s %-8s %8s %12s %10s %10s\n", "stage", "op", "ran on", "calls", "GFLOP", "MB", "ms");
     double f_all = 0, f_fast = 0, t_all = 0, t_fast = 0, up = 0, down = 0;
     int fallbacks = 0;

@@ -80,9 +80,12 @@ static int save_inputs(const char *path, const pi0_config *c, const pi0_inputs *
     return 0;
 }
 
-/* An --image key: the config's own key, else the same under "images/" (cam_high → images/cam_high). */
+/* An --image key: the config's own key, else the same under "images/" (cam_high → images/cam_high),
+ * or, for a lerobot checkpoint, under "observation.images." (top → observation.images.top). */
 static const char *image_key(pi0_policy *p, const char *key, char *buf, size_t n) {
     if (pi0_policy_key_kind(p, key) == PI0_KEY_IMAGE) return key;
+    snprintf(buf, n, "observation.images.%s", key);
+    if (pi0_policy_key_kind(p, buf) == PI0_KEY_IMAGE) return buf;
     snprintf(buf, n, "images/%s", key);
     int k = pi0_policy_key_kind(p, buf);
     return k == PI0_KEY_IMAGE || (k == PI0_KEY_IGNORED && !strcmp(buf, "images/cam_low")) ? buf : key;
@@ -119,6 +122,8 @@ int cmd_infer(int argc, char **argv) {
         else if (!strcmp(a, "--backend")) pp.model.backend = v;
         else if (!strcmp(a, "--threads")) { if (cli_parse_int("infer", a, v, 1, 1024, &pp.model.num_threads)) return 1; }
         else if (!strcmp(a, "--tokenizer")) pp.tokenizer = v;
+        else if (!strcmp(a, "--pipeline")) pp.pipeline = v;
+        else if (!strcmp(a, "--lerobot-version")) pp.lerobot_version = v;
         else if (!strcmp(a, "--save-inputs")) save = v;
         else if (!strcmp(a, "--adapt-to-pi")) {
             if (!v || (strcmp(v, "true") && strcmp(v, "false"))) return cli_usage_error("infer: --adapt-to-pi true|false");
@@ -190,9 +195,9 @@ int cmd_infer(int argc, char **argv) {
     const pi0_policy_timing tm = pi0_policy_last_timing(p);
     print_actions(format, actions, rows, dims, dims, &tm.model, tm.preprocess_ms, t2 - t1);
     fprintf(stderr, "pi0: %s: load %.1f ms, images %.1f ms, preprocess %.2f ms, vision %.1f ms, prefix %.1f ms, "
-            "denoise %.1f ms (%d steps), model %.1f ms, postprocess %.3f ms (config %s%s)\n", pi0_policy_backend_info(p),
+            "denoise %.1f ms (%d steps), model %.1f ms, postprocess %.3f ms (config %s, pipeline %s%s)\n", pi0_policy_backend_info(p),
             t1 - t0, t2 - t1, tm.preprocess_ms, tm.model.vision_ms, tm.model.prefix_ms, tm.model.denoise_ms, c->num_steps,
-            tm.model_ms, tm.postprocess_ms, pi0_policy_config_resolved(p), raw ? "; --raw: the model's output" : "");
+            tm.model_ms, tm.postprocess_ms, pi0_policy_config_resolved(p), pi0_policy_pipeline(p), raw ? "; --raw: the model's output" : "");
 done:
     free(noise);
     free(actions);

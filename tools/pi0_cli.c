@@ -34,7 +34,11 @@ int cli_usage_error(const char *fmt, ...) {
 void cli_policy_report(const char *who, const pi0_policy *p, const char *model_dir) {
     const char *ns = pi0_policy_norm_stats_path(p);
     const pi0_config *c = pi0_policy_model_config(p);
-    if (ns)
+    /* openpi's pipeline is named on the final timing / listening line */
+    if (!strncmp(pi0_policy_pipeline(p), "lerobot", 7))
+        fprintf(stderr, "%s: pipeline %s, statistics from %s\n", who, pi0_policy_pipeline(p),
+                ns ? ns : "the checkpoint's processor files");
+    else if (ns)
         fprintf(stderr, "%s: using norm stats %s (%s)\n", who, ns, c && c->pi05 ? "quantile" : "z-score");
     else
         fprintf(stderr, "%s: warning: no norm stats (no --norm-stats FILE, no %s/norm_stats.json, no "
@@ -89,7 +93,14 @@ static const cmd_usage k_usage[] = {
      "                         $PI0_TOKENIZER)\n"
      "  --backend cuda|fast|ref   (default: cuda with a GPU, else fast)\n"
      "  --threads N            1..1024 (default: all cores)\n"
-     "  --save-inputs FILE     also write the preprocessed observation in `pi0 run`'s input format\n"},
+     "  --save-inputs FILE     also write the preprocessed observation in `pi0 run`'s input format\n"
+     "  --pipeline auto|openpi|lerobot   pre/postprocessing (default auto: lerobot's for a checkpoint\n"
+     "                         with policy_preprocessor.json or lerobot v1 markers, else openpi's)\n"
+     "  --lerobot-version current|v0.4|v1   lerobot layout (default: detected; v0.4.x cannot be told\n"
+     "                         from its files)\n"
+     "lerobot checkpoints: keys are the checkpoint's features (--image observation.images.top=FILE,\n"
+     "'observation.images.' may be left out), --prompt is the task, --norm-stats a lerobot stats\n"
+     "file (stats.json or safetensors with observation.state.mean, action.q01, ...)\n"},
     {"run", "--model DIR --inputs FILE.safetensors --out FILE.safetensors [options]",
      "run the policy on preprocessed inputs (names as in tests/golden/*/inputs.safetensors);\n"
      "writes 'actions' [H, A] (and every intermediate with --dump)",
@@ -123,7 +134,12 @@ static const cmd_usage k_usage[] = {
      "                         is answered with the error text, then closed\n"
      "  --adapt-to-pi true|false   ALOHA configs: openpi's adapt_to_pi conversions (default true)\n"
      "  --backend cuda|fast|ref   (default: cuda with a GPU, else fast)\n"
-     "  --threads N            1..1024 (default: all cores)\n"},
+     "  --threads N            1..1024 (default: all cores)\n"
+     "  --pipeline auto|openpi|lerobot   pre/postprocessing (default auto: lerobot's for a checkpoint\n"
+     "                         with policy_preprocessor.json or lerobot v1 markers, else openpi's)\n"
+     "  --lerobot-version current|v0.4|v1   lerobot layout (default: detected; v0.4.x cannot be told\n"
+     "                         from its files)\n"
+     "lerobot checkpoints take lerobot's keys: observation.images.<camera>, observation.state, task\n"},
     {"gen-model", "--config tiny|small|demo|full|FILE.json --out DIR [--dtype f32|bf16] [--seed N] [--pi05]",
      "write a random-weight checkpoint (for tests, demos and benchmarks)",
      "  --config NAME|FILE     preset or config.json\n"

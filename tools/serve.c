@@ -408,6 +408,8 @@ int cmd_serve(int argc, char **argv) {
         else if (!strcmp(a, "--norm-stats")) pp.norm_stats = v;
         else if (!strcmp(a, "--default-prompt")) pp.default_prompt = v;
         else if (!strcmp(a, "--tokenizer")) pp.tokenizer = v;
+        else if (!strcmp(a, "--pipeline")) pp.pipeline = v;
+        else if (!strcmp(a, "--lerobot-version")) pp.lerobot_version = v;
         else if (!strcmp(a, "--backend")) pp.model.backend = v;
         else if (!strcmp(a, "--threads")) { if (cli_parse_int("serve", a, v, 1, 1024, &pp.model.num_threads)) return 1; }
         else if (!strcmp(a, "--seed")) { if (cli_parse_u64("serve", a, v, &pp.seed)) return 1; pp.fixed_seed = 1; }
@@ -468,9 +470,9 @@ int cmd_serve(int argc, char **argv) {
     char seed_s[64];
     if (pp.fixed_seed) snprintf(seed_s, sizeof seed_s, "the noise of seed %llu on every request", (unsigned long long)pp.seed);
     else snprintf(seed_s, sizeof seed_s, "fresh noise per request");
-    fprintf(stderr, "pi0 serve: listening on ws://%s:%d%s (config %s, %s checkpoint, %d action dims, %s; %g MB message limit%s; %s)%s\n",
+    fprintf(stderr, "pi0 serve: listening on ws://%s:%d%s (config %s, pipeline %s, %s checkpoint, %d action dims, %s; %g MB message limit%s; %s)%s\n",
             host, port, !strcmp(host, "0.0.0.0") ? " (every interface; --host 127.0.0.1 for this machine only)" : "",
-            pi0_policy_config_resolved(s->policy), c->pi05 ? "pi0.5" : "pi0", pi0_policy_action_dims(s->policy), seed_s, max_mb,
+            pi0_policy_config_resolved(s->policy), pi0_policy_pipeline(s->policy), c->pi05 ? "pi0.5" : "pi0", pi0_policy_action_dims(s->policy), seed_s, max_mb,
             api_key ? ", API key required" : "", pi0_policy_backend_info(s->policy),
             c->random_weights ? " -- RANDOM weights: actions are meaningless" : "");
     while (!g_interrupted)

@@ -76,7 +76,8 @@ class _Params(ctypes.Structure):  # pi0_params
 class _PolicyParams(ctypes.Structure):  # pi0_policy_params
     _fields_ = [("config", ctypes.c_char_p), ("norm_stats", ctypes.c_char_p), ("tokenizer", ctypes.c_char_p),
                 ("default_prompt", ctypes.c_char_p), ("action_dims", ctypes.c_int), ("adapt_to_pi", ctypes.c_int),
-                ("fixed_seed", ctypes.c_int), ("seed", ctypes.c_uint64), ("model", _Params)]
+                ("fixed_seed", ctypes.c_int), ("seed", ctypes.c_uint64), ("pipeline", ctypes.c_char_p),
+                ("lerobot_version", ctypes.c_char_p), ("model", _Params)]
 
 
 class _Timing(ctypes.Structure):  # pi0_timing
@@ -178,16 +179,20 @@ class Policy:
     (libero, droid, aloha, generic); None = "generic". norm_stats / tokenizer: paths overriding
     the ones found in model_dir. seed: None draws fresh noise on every call (as openpi); an
     integer gives the noise of that seed on every call. backend: "cuda", "fast" or "ref";
-    threads: CPU threads (None = all cores)."""
+    threads: CPU threads (None = all cores). pipeline: None (from the checkpoint's files),
+    "openpi" or "lerobot"; lerobot_version: None (detected), "current", "v0.4" or "v1". A lerobot
+    checkpoint takes lerobot's keys ("observation.images.<cam>", "observation.state", "task")."""
 
     def __init__(self, model_dir, config=None, *, norm_stats=None, tokenizer=None, default_prompt=None, seed=None,
-                 backend=None, threads=None, action_dims=None, adapt_to_pi=None):
+                 backend=None, threads=None, action_dims=None, adapt_to_pi=None, pipeline=None, lerobot_version=None):
         self._p = None
         pp = _lib.pi0_policy_default_params()
         enc = lambda s: None if s is None else os.fsencode(s) if not isinstance(s, bytes) else s  # noqa: E731
-        self._keep = [enc(config), enc(norm_stats), enc(tokenizer), enc(default_prompt), enc(backend)]
+        self._keep = [enc(config), enc(norm_stats), enc(tokenizer), enc(default_prompt), enc(backend), enc(pipeline),
+                      enc(lerobot_version)]
         pp.config, pp.norm_stats, pp.tokenizer, pp.default_prompt = self._keep[:4]
         pp.model.backend = self._keep[4]
+        pp.pipeline, pp.lerobot_version = self._keep[5:7]
         if threads is not None:
             pp.model.num_threads = int(threads)
         if action_dims is not None:

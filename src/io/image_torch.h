@@ -19,4 +19,8 @@ typedef struct {
 pi0_status image_resize_torch(float *out, const uint8_t *hwc, int width, int height, int channels, int size,
                               const torch_resize_opts *opts, pi0_err *e);
 
+/* The same from a float32 HWC frame already in [0, 1] (lerobot's tensors; not checked). */
+pi0_status image_resize_torch_f32(float *out, const float *hwc, int width, int height, int channels, int size,
+                                  const torch_resize_opts *opts, pi0_err *e);
+
 #endif

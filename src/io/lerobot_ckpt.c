@@ -276,6 +276,23 @@ static pi0_status spec_load(lerobot_spec *s, const char *dir, lerobot_layout lay
     s->state_dim = shape0(cfg, "input_features", "observation.state");
     s->action_dim = shape0(cfg, "output_features", "action");
     s->n_action_steps = json_int(cfg, "n_action_steps", 0);
+    s->max_state_dim = json_int(cfg, "max_state_dim", 32);
+    if (layout == LEROBOT_V1) {
+        RETURN_ERR_IF(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "use_delta_joint_actions_aloha")), e,
+                      PI0_ERR_UNSUPPORTED, "%s: use_delta_joint_actions_aloha is true, which lerobot v1 itself "
+                      "never implemented (it raises); not supported", cfg_path);
+        s->aloha_v1 = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "adapt_to_pi_aloha"));
+    }
+    /* π0.5 options that change the graph (lerobot.md §1.1): out of scope, refused by name */
+    static const char *graph_options[] = {"use_visual_memory", "use_proprioceptive_memory"};
+    for (int i = 0; i < 2; i++)
+        RETURN_ERR_IF(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, graph_options[i])), e, PI0_ERR_UNSUPPORTED,
+                      "%s: %s is true: that π0.5 variant changes the model's graph and is not supported", cfg_path,
+                      graph_options[i]);
+    const cJSON *rtc = cJSON_GetObjectItemCaseSensitive(cfg, "rtc_config");
+    RETURN_ERR_IF(cJSON_IsObject(rtc) && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rtc, "enabled")), e,
+                  PI0_ERR_UNSUPPORTED, "%s: rtc_config.enabled is true: real-time chunking is not supported "
+                  "(the engine returns whole chunks)", cfg_path);
     s->max_length = json_int(cfg, "tokenizer_max_length", 0);
     const cJSON *mapping = cJSON_GetObjectItemCaseSensitive(cfg, "normalization_mapping");
     /* relative actions (≥ v0.5.1), from config.json; the processor step, when present, decides */

@@ -29,6 +29,8 @@ typedef struct {
     char cameras[LEROBOT_MAX_CAMERAS][LEROBOT_KEY]; /* feature keys, config order ("" = empty slot) */
     int state_dim, action_dim;       /* native S and A (output_features / input_features); 0 = unknown */
     int n_action_steps;              /* actions executed per plan (lerobot's queue) */
+    int max_state_dim;               /* padded state width (v0.4's π0.5 prompt digitizes all of it) */
+    int aloha_v1;                    /* v1 adapt_to_pi_aloha: ALOHA's joint flips and gripper maps */
     int max_length;                  /* tokenizer max_length (0 = the model config's) */
     lerobot_feature_norm state, action;
     int relative;                    /* use_relative_actions / relative_actions_processor enabled */

@@ -37,48 +37,11 @@
 #include "configs.h"
 #include "transforms.h"
 
-#define MAX_STATE 4096
-#define PATH_CAP 4096
-
-struct pi0_policy {
-    const pc_config *cfg;
-    pi0_model *model;
-    pi0_tokenizer *tok;
-    pi0_norm_stats *ns;
-    pi0_session *sess;
-    pi0_obs *obs;
-    int loaded;
-    /* settings */
-    int adapt_to_pi, out_dims, fixed_seed;
-    uint64_t seed, seed_base, calls;
-    char *default_prompt;
-    uint8_t mask[64];
-    int mask_len;
-    char ns_path[PATH_CAP], tok_path[PATH_CAP];
-    char *metadata;
-    /* the observation being given */
-    int consumed;           /* the entries were used by infer: cleared before the next one */
-    uint8_t cam_given[3];
-    double *numbers[2];     /* per state key */
-    int n_numbers[2];
-    double *whole_state;
-    int n_whole;
-    char *prompt;
-    int have_noise;
-    /* buffers */
-    float *raw, *noise;     /* [H, A] */
-    double *work;           /* [H, A] */
-    int have_raw;
-    pi0_inputs last;
-    int have_last;
-    pi0_policy_timing timing;
-    pi0_err err;
-    char warning[1024];
-};
+#include "policy_internal.h"
 
 /* ---------------------------------------------------------------- small helpers */
 
-static char *dup_str(const char *s) {
+char *pp_dup_str(const char *s) {
     if (!s) return NULL;
     size_t n = strlen(s) + 1;
     char *d = malloc(n);
@@ -86,13 +49,12 @@ static char *dup_str(const char *s) {
     return d;
 }
 
-static int is_file(const char *path) {
+int pp_is_file(const char *path) {
     struct stat sb;
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
-static void add_warning(pi0_policy *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add_warning(pi0_policy *p, const char *fmt, ...) {
+void pp_add_warning(pi0_policy *p, const char *fmt, ...) {
     size_t k = strlen(p->warning);
     if (k && k + 2 < sizeof p->warning) { memcpy(p->warning + k, "; ", 3); k += 2; }
     va_list ap;
@@ -150,6 +112,8 @@ static void entries_clear(pi0_policy *p) {
     p->prompt = NULL;
     p->have_noise = 0;
     p->consumed = 0;
+    memset(p->lr_given, 0, sizeof p->lr_given);
+    p->lr_ignored[0] = 0;
     if (p->obs) pi0_obs_clear(p->obs);
 }
 
@@ -165,6 +129,7 @@ static void unload(pi0_policy *p) {
     free(p->raw);
     free(p->noise);
     free(p->work);
+    lp_unload(p);
     pi0_err keep = p->err;
     char warn[sizeof p->warning];
     memcpy(warn, p->warning, sizeof warn);
@@ -181,7 +146,17 @@ void pi0_policy_free(pi0_policy *p) {
 
 const char *pi0_policy_error(const pi0_policy *p) { return p ? p->err.msg : "no policy handle"; }
 const char *pi0_policy_warning(const pi0_policy *p) { return p && p->warning[0] ? p->warning : NULL; }
-const char *pi0_policy_config_resolved(const pi0_policy *p) { return p && p->cfg ? p->cfg->name : NULL; }
+const char *pi0_policy_config_resolved(const pi0_policy *p) {
+    return p && p->lr ? "lerobot" : p && p->cfg ? p->cfg->name : NULL;
+}
+const char *pi0_policy_pipeline(const pi0_policy *p) { return p && p->loaded ? p->pipeline_name : "none"; }
+
+const char *pi0_checkpoint_pipeline(const char *model_dir) {
+    if (!model_dir) return "openpi";
+    lerobot_layout l;
+    if (lerobot_detect(model_dir, &l) != PIPELINE_LEROBOT) return "openpi";
+    return l == LEROBOT_V1 ? "lerobot (v1)" : "lerobot (current)";
+}
 const char *pi0_policy_norm_stats_path(const pi0_policy *p) { return p && p->ns_path[0] ? p->ns_path : NULL; }
 const char *pi0_policy_tokenizer_path(const pi0_policy *p) { return p && p->tok_path[0] ? p->tok_path : NULL; }
 const pi0_config *pi0_policy_model_config(const pi0_policy *p) { return p && p->loaded ? pi0_model_config(p->model) : NULL; }
@@ -198,15 +173,17 @@ const pi0_inputs *pi0_policy_inputs(const pi0_policy *p) { return p && p->have_l
 /* ---------------------------------------------------------------- loading */
 
 /* The tokenizer: the override, else beside the model, else $PI0_TOKENIZER. */
-static pi0_status find_tokenizer(pi0_policy *p, const char *dir, const char *override) {
+pi0_status pp_find_tokenizer(pi0_policy *p, const char *dir, const char *override) {
     if (override) {
         snprintf(p->tok_path, sizeof p->tok_path, "%s", override);
         return PI0_OK;
     }
-    static const char *names[] = {"tokenizer.json", "tokenizer.model", "paligemma_tokenizer.model"};
-    for (int i = 0; i < 3; i++) {
+    /* lerobot's recent saves keep the PaliGemma tokenizer in DIR/tokenizer/ */
+    static const char *names[] = {"tokenizer.json", "tokenizer.model", "paligemma_tokenizer.model",
+                                  "tokenizer/tokenizer.json", "tokenizer/tokenizer.model"};
+    for (int i = 0; i < 5; i++) {
         snprintf(p->tok_path, sizeof p->tok_path, "%s/%s", dir, names[i]);
-        if (is_file(p->tok_path)) return PI0_OK;
+        if (pp_is_file(p->tok_path)) return PI0_OK;
     }
     const char *env = getenv("PI0_TOKENIZER");
     if (env && *env) {
@@ -230,9 +207,9 @@ static pi0_status find_norm_stats(pi0_policy *p, const char *dir, const char *ov
     }
     if (p->cfg->asset_id) {
         snprintf(p->ns_path, sizeof p->ns_path, "%s/assets/%s/norm_stats.json", dir, p->cfg->asset_id);
-        if (is_file(p->ns_path)) return PI0_OK;
+        if (pp_is_file(p->ns_path)) return PI0_OK;
         snprintf(p->ns_path, sizeof p->ns_path, "%s/norm_stats.json", dir);
-        if (is_file(p->ns_path)) return PI0_OK;
+        if (pp_is_file(p->ns_path)) return PI0_OK;
         p->ns_path[0] = 0;
         return pi0_fail(&p->err, PI0_ERR_IO,
                         "config %s reads its norm stats from %s/assets/%s/norm_stats.json (openpi's asset id '%s'), "
@@ -240,7 +217,7 @@ static pi0_status find_norm_stats(pi0_policy *p, const char *dir, const char *ov
                         p->cfg->name, dir, p->cfg->asset_id, p->cfg->asset_id, dir);
     }
     snprintf(p->ns_path, sizeof p->ns_path, "%s/norm_stats.json", dir);
-    if (is_file(p->ns_path)) return PI0_OK;
+    if (pp_is_file(p->ns_path)) return PI0_OK;
     p->ns_path[0] = 0;
     char assets[PATH_CAP + 16];
     snprintf(assets, sizeof assets, "%s/assets", dir);
@@ -250,7 +227,7 @@ static pi0_status find_norm_stats(pi0_policy *p, const char *dir, const char *ov
         if (de->d_name[0] == '.') continue;
         char cand[PATH_CAP];
         const int len = snprintf(cand, sizeof cand, "%s/%s/norm_stats.json", assets, de->d_name);
-        if (len > 0 && len < (int)sizeof cand && is_file(cand)) {
+        if (len > 0 && len < (int)sizeof cand && pp_is_file(cand)) {
             if (!found) memcpy(p->ns_path, cand, (size_t)len + 1);
             found++;
         }
@@ -273,17 +250,17 @@ static const char *kind_name(int pi05) { return pi05 ? "pi0.5" : "pi0"; }
 static void apply_model_settings(pi0_policy *p, pi0_config *c) {
     const pc_config *pc = p->cfg;
     if (pc->action_horizon && c->action_horizon != pc->action_horizon) {
-        add_warning(p, "config.json says action_horizon %d; openpi's %s uses %d (used)", c->action_horizon, pc->name,
+        pp_add_warning(p, "config.json says action_horizon %d; openpi's %s uses %d (used)", c->action_horizon, pc->name,
                     pc->action_horizon);
         c->action_horizon = pc->action_horizon;
     }
     if (pc->max_token_len && c->max_token_len != pc->max_token_len) {
-        add_warning(p, "config.json says max_token_len %d; openpi's %s uses %d (used)", c->max_token_len, pc->name,
+        pp_add_warning(p, "config.json says max_token_len %d; openpi's %s uses %d (used)", c->max_token_len, pc->name,
                     pc->max_token_len);
         c->max_token_len = pc->max_token_len;
     }
     if (pc->discrete_state_input >= 0 && c->pi05 && c->discrete_state_input != pc->discrete_state_input) {
-        add_warning(p, "config.json says discrete_state_input %s; openpi's %s uses %s (used)",
+        pp_add_warning(p, "config.json says discrete_state_input %s; openpi's %s uses %s (used)",
                     c->discrete_state_input ? "true" : "false", pc->name, pc->discrete_state_input ? "true" : "false");
         c->discrete_state_input = pc->discrete_state_input;
     }
@@ -337,6 +314,7 @@ static pi0_status build_metadata(pi0_policy *p) {
     cJSON_AddStringToObject(root, "model", c->pi05 ? "pi05" : "pi0");
     cJSON_AddStringToObject(root, "server", "pi0.c");
     cJSON_AddStringToObject(root, "config", p->cfg->name);
+    cJSON_AddStringToObject(root, "pipeline", "openpi");
     cJSON_AddNumberToObject(root, "action_horizon", c->action_horizon);
     cJSON_AddNumberToObject(root, "action_dim", p->out_dims);
     cJSON_AddStringToObject(root, "backend", pi0_session_backend_info(p->sess));
@@ -347,7 +325,35 @@ static pi0_status build_metadata(pi0_policy *p) {
     return PI0_OK;
 }
 
+/* openpi's or lerobot's pipeline, and lerobot's layout: the caller's choice, else the files'. */
+static pi0_status choose_pipeline(pi0_policy *p, const char *dir, const pi0_policy_params *pp, int *lerobot,
+                                  lerobot_layout *layout) {
+    const char *pl = pp->pipeline, *ver = pp->lerobot_version;
+    RETURN_ERR_IF(pl && strcmp(pl, "auto") && strcmp(pl, "openpi") && strcmp(pl, "lerobot"), &p->err, PI0_ERR_ARG,
+                  "pipeline '%.100s': want auto, openpi or lerobot", pl);
+    RETURN_ERR_IF(ver && strcmp(ver, "current") && strcmp(ver, "v0.4") && strcmp(ver, "v1"), &p->err, PI0_ERR_ARG,
+                  "lerobot version '%.100s': want current, v0.4 or v1", ver);
+    const int detected = lerobot_detect(dir, layout) == PIPELINE_LEROBOT;
+    *lerobot = pl && !strcmp(pl, "lerobot") ? 1 : pl && !strcmp(pl, "openpi") ? 0 : detected;
+    RETURN_ERR_IF(ver && !*lerobot, &p->err, PI0_ERR_ARG,
+                  "a lerobot version (%s) was given but %s runs openpi's pipeline (add --pipeline lerobot)", ver, dir);
+    if (ver) *layout = !strcmp(ver, "v1") ? LEROBOT_V1 : !strcmp(ver, "v0.4") ? LEROBOT_V04 : LEROBOT_CURRENT;
+    snprintf(p->pipeline_name, sizeof p->pipeline_name, "openpi");
+    return PI0_OK;
+}
+
 static pi0_status load(pi0_policy *p, const char *dir, const pi0_policy_params *pp) {
+    RETURN_ERR_IF(!dir, &p->err, PI0_ERR_ARG, "model directory is NULL");
+    int lerobot = 0;
+    lerobot_layout layout = LEROBOT_CURRENT;
+    FORWARD_ERR(choose_pipeline(p, dir, pp, &lerobot, &layout));
+    if (lerobot) {
+        FORWARD_ERR(lp_load(p, dir, pp, layout));
+        p->fixed_seed = pp->fixed_seed;
+        p->seed = pp->seed;
+        p->seed_base = entropy_seed(p);
+        return PI0_OK;
+    }
     char why[512];
     p->cfg = pc_find(pp->config, why, sizeof why);
     RETURN_ERR_IF(!p->cfg, &p->err, PI0_ERR_UNSUPPORTED, "%s", why);
@@ -382,7 +388,7 @@ static pi0_status load(pi0_policy *p, const char *dir, const pi0_policy_params *
     RETURN_ERR_IF(pp->adapt_to_pi >= 0 && rl->robot != PC_ROBOT_ALOHA, &p->err, PI0_ERR_ARG,
                   "adapt_to_pi applies to ALOHA configs only, not to %s", pc->name);
 
-    FORWARD_ERR(find_tokenizer(p, dir, pp->tokenizer));
+    FORWARD_ERR(pp_find_tokenizer(p, dir, pp->tokenizer));
     st = pi0_tokenizer_load(p->tok, p->tok_path);
     RETURN_ERR_IF(st != PI0_OK, &p->err, st, "%s", pi0_tokenizer_error(p->tok));
     FORWARD_ERR(find_norm_stats(p, dir, pp->norm_stats));
@@ -411,7 +417,7 @@ static pi0_status load(pi0_policy *p, const char *dir, const pi0_policy_params *
                   rl->out_dims ? natural : c->action_dim, pc->name, rl->out_dims ? "" : " (the model's action_dim)");
 
     if (pp->default_prompt || pc->default_prompt) {
-        p->default_prompt = dup_str(pp->default_prompt ? pp->default_prompt : pc->default_prompt);
+        p->default_prompt = pp_dup_str(pp->default_prompt ? pp->default_prompt : pc->default_prompt);
         RETURN_ERR_IF(!p->default_prompt, &p->err, PI0_ERR_NOMEM, "out of memory");
     }
     st = pi0_session_init(p->sess, p->model, &pp->model);
@@ -493,6 +499,7 @@ static pi0_status begin_entry(pi0_policy *p, const char *key) {
 
 int pi0_policy_key_kind(pi0_policy *p, const char *key) {
     if (!p || !p->loaded || !key) return PI0_KEY_IGNORED;
+    if (p->lr) return lp_key_kind(p, key);
     int idx;
     switch (classify(p, key, &idx)) {
     case K_PROMPT: return PI0_KEY_TEXT;
@@ -550,6 +557,8 @@ static pi0_status image_numel(pi0_policy *p, const char *key, int w, int h, int 
 pi0_status pi0_policy_obs_image_u8(pi0_policy *p, const char *key, const uint8_t *data, int width, int height,
                                    int channels, int chw) {
     if (!p) return PI0_ERR_ARG;
+    FORWARD_ERR(begin_entry(p, key));
+    if (p->lr) return lp_image(p, key, data, LP_U8, width, height, channels, chw);
     int slot;
     FORWARD_ERR(image_slot(p, key, &slot));
     if (slot < 0) return PI0_OK;
@@ -558,6 +567,8 @@ pi0_status pi0_policy_obs_image_u8(pi0_policy *p, const char *key, const uint8_t
 
 static pi0_status image_float(pi0_policy *p, const char *key, const void *data, int f64, int w, int h, int c, int chw) {
     if (!p) return PI0_ERR_ARG;
+    FORWARD_ERR(begin_entry(p, key));
+    if (p->lr) return lp_image(p, key, data, f64 ? LP_F64 : LP_F32, w, h, c, chw);
     int slot;
     size_t n;
     FORWARD_ERR(image_slot(p, key, &slot));
@@ -591,6 +602,8 @@ pi0_status pi0_policy_obs_image_f64(pi0_policy *p, const char *key, const double
 
 pi0_status pi0_policy_obs_image_file(pi0_policy *p, const char *key, const char *path) {
     if (!p) return PI0_ERR_ARG;
+    FORWARD_ERR(begin_entry(p, key));
+    if (p->lr) return lp_image_file(p, key, path);
     int slot;
     FORWARD_ERR(image_slot(p, key, &slot));
     if (slot < 0) return PI0_OK;
@@ -600,7 +613,7 @@ pi0_status pi0_policy_obs_image_file(pi0_policy *p, const char *key, const char 
     return PI0_OK;
 }
 
-static pi0_status copy_numbers(pi0_policy *p, const char *what, const double *v, int n, double **out, int *nout) {
+pi0_status pp_copy_numbers(pi0_policy *p, const char *what, const double *v, int n, double **out, int *nout) {
     RETURN_ERR_IF(n < 1 || n > MAX_STATE || !v, &p->err, PI0_ERR_INPUT, "'%.200s' has %d values (want 1 to %d)", what, n,
                   MAX_STATE);
     for (int i = 0; i < n; i++)
@@ -617,6 +630,7 @@ static pi0_status copy_numbers(pi0_policy *p, const char *what, const double *v,
 pi0_status pi0_policy_obs_numbers(pi0_policy *p, const char *key, const double *values, int n) {
     if (!p) return PI0_ERR_ARG;
     FORWARD_ERR(begin_entry(p, key));
+    if (p->lr) return lp_numbers(p, key, values, n);
     int idx;
     if (classify(p, key, &idx) != K_STATE) {
         const pc_robot_layout *rl = p->cfg->robot;
@@ -624,23 +638,25 @@ pi0_status pi0_policy_obs_numbers(pi0_policy *p, const char *key, const double *
                         p->cfg->name, rl->state_keys[0], rl->n_state_keys > 1 ? " + " : "",
                         rl->n_state_keys > 1 ? rl->state_keys[1] : "");
     }
-    return copy_numbers(p, key, values, n, &p->numbers[idx], &p->n_numbers[idx]);
+    return pp_copy_numbers(p, key, values, n, &p->numbers[idx], &p->n_numbers[idx]);
 }
 
 pi0_status pi0_policy_obs_state(pi0_policy *p, const double *values, int n) {
     if (!p) return PI0_ERR_ARG;
     FORWARD_ERR(begin_entry(p, "state"));
-    return copy_numbers(p, "state", values, n, &p->whole_state, &p->n_whole);
+    if (p->lr) return lp_numbers(p, "observation.state", values, n);
+    return pp_copy_numbers(p, "state", values, n, &p->whole_state, &p->n_whole);
 }
 
 pi0_status pi0_policy_obs_text(pi0_policy *p, const char *key, const char *text) {
     if (!p) return PI0_ERR_ARG;
     FORWARD_ERR(begin_entry(p, key));
+    if (p->lr) return lp_text(p, key, text);
     int idx;
     RETURN_ERR_IF(classify(p, key, &idx) != K_PROMPT, &p->err, PI0_ERR_INPUT,
                   "'%.200s' is not a text input of config %s (the prompt is 'prompt')", key, p->cfg->name);
     RETURN_ERR_IF(!text, &p->err, PI0_ERR_ARG, "'prompt' is NULL");
-    char *d = dup_str(text);
+    char *d = pp_dup_str(text);
     RETURN_ERR_IF(!d, &p->err, PI0_ERR_NOMEM, "out of memory");
     free(p->prompt);
     p->prompt = d;
@@ -684,6 +700,21 @@ static pi0_status robot_state(pi0_policy *p, double *state, int *n) {
         *n += p->n_numbers[i];
     }
     return PI0_OK;
+}
+
+/* The noise of this call into p->last: given, a fixed seed, or fresh on every call (openpi
+ * splits its rng per call). */
+void pp_take_noise(pi0_policy *p) {
+    const pi0_config *c = pi0_model_config(p->model);
+    if (p->have_noise) {
+        p->timing.seed = 0;
+    } else {
+        p->timing.seed = p->fixed_seed ? p->seed : p->seed_base + 0x9E3779B97F4A7C15ull * ++p->calls;
+        pi0_gaussian(p->timing.seed, p->noise, (size_t)c->action_horizon * c->action_dim);
+    }
+    p->last.noise = p->noise;
+    p->last.seed = p->timing.seed;
+    p->have_last = 1;
 }
 
 /* Everything before the model: the inputs it runs on, in p->last. */
@@ -733,19 +764,9 @@ static pi0_status run_inputs(pi0_policy *p, double *state, int *n_state) {
         return pi0_fail(&p->err, PI0_ERR_INPUT, "%s", pi0_obs_error(p->obs));
     const pi0_inputs *in = pi0_obs_inputs(p->obs); /* π0.5: the prompt with the discretized state */
     if (!in) return pi0_fail(&p->err, PI0_ERR_INPUT, "%s", pi0_obs_error(p->obs));
-    if (pi0_obs_warning(p->obs)) add_warning(p, "%s", pi0_obs_warning(p->obs));
+    if (pi0_obs_warning(p->obs)) pp_add_warning(p, "%s", pi0_obs_warning(p->obs));
     p->last = *in;
-    /* Noise: given, a fixed seed, or fresh on every call. */
-    const size_t HA = (size_t)c->action_horizon * c->action_dim;
-    if (p->have_noise) {
-        p->timing.seed = 0;
-    } else {
-        p->timing.seed = p->fixed_seed ? p->seed : p->seed_base + 0x9E3779B97F4A7C15ull * ++p->calls;
-        pi0_gaussian(p->timing.seed, p->noise, HA);
-    }
-    p->last.noise = p->noise;
-    p->last.seed = p->timing.seed;
-    p->have_last = 1;
+    pp_take_noise(p);
     return PI0_OK;
 }
 
@@ -792,14 +813,14 @@ pi0_status pi0_policy_infer(pi0_policy *p, float *actions, size_t cap, int *rows
     const double t0 = now_ms();
     double state[MAX_STATE];
     int n = 0;
-    pi0_status st = run_inputs(p, state, &n);
+    pi0_status st = p->lr ? lp_run_inputs(p) : run_inputs(p, state, &n);
     const double t1 = now_ms();
     if (st == PI0_OK && (st = pi0_session_infer(p->sess, &p->last, p->raw)) != PI0_OK)
         pi0_fail(&p->err, st, "%s", pi0_session_error(p->sess));
     const double t2 = now_ms();
     if (st == PI0_OK) {
         p->have_raw = 1;
-        st = run_outputs(p, state, n, actions, cap, rows, dims);
+        st = p->lr ? lp_run_outputs(p, actions, cap, rows, dims) : run_outputs(p, state, n, actions, cap, rows, dims);
     }
     const double t3 = now_ms();
     p->timing.preprocess_ms = t1 - t0;

@@ -100,3 +100,31 @@ long pt_image_f64_to_u8(const double *x, size_t n, uint8_t *out) {
     }
     return -1;
 }
+
+/* ---------------------------------------------------------------- lerobot v1 (lerobot.md §9.2) */
+
+/* modeling_pi0.py (≤ v0.3.3) _pi_aloha_decode_state / _pi_aloha_encode_actions, float32 as its
+ * torch code: lerobot's own constants, not openpi's (its gripper maps differ). */
+static const int k_v1_flip[4] = {1, 2, 8, 9};
+
+static float v1_gripper_to_angular(float v) {
+    const float g = v * (0.058f - 0.01844f) + 0.01844f;
+    float c = (0.022f * 0.022f + g * g - 0.036f * 0.036f) / (2.0f * 0.022f * g);
+    c = c < -1.0f ? -1.0f : c > 1.0f ? 1.0f : c;
+    return (asinf(c) - 0.4f) / 1.1f;
+}
+
+void lt_aloha_v1_state(float *state) {
+    for (int i = 0; i < 4; i++) state[k_v1_flip[i]] = -state[k_v1_flip[i]];
+    state[6] = v1_gripper_to_angular(state[6]);
+    state[13] = v1_gripper_to_angular(state[13]);
+}
+
+void lt_aloha_v1_actions(float *actions, int rows, int stride) {
+    for (int r = 0; r < rows; r++) {
+        float *a = actions + (size_t)r * stride;
+        for (int i = 0; i < 4; i++) a[k_v1_flip[i]] = -a[k_v1_flip[i]];
+        a[6] = ((a[6] * 1.1f + 0.4f) + 0.6213f) / 2.1123f;
+        a[13] = ((a[13] * 1.1f + 0.4f) + 0.6213f) / 2.1123f;
+    }
+}

@@ -53,4 +53,10 @@ void pt_aloha_actions_from_pi(double *actions, int rows, int stride);
 long pt_image_f32_to_u8(const float *x, size_t n, uint8_t *out);
 long pt_image_f64_to_u8(const double *x, size_t n, uint8_t *out);
 
+/* lerobot v1's ALOHA conversions (adapt_to_pi_aloha; lerobot.md §9.2), float32: the state
+ * (14 values) before normalization — joints 1, 2, 8, 9 flipped, grippers 6 and 13 to π's angle
+ * — and, after unnormalization, the inverse on actions[:, :14] of each of `rows` rows. */
+void lt_aloha_v1_state(float *state);
+void lt_aloha_v1_actions(float *actions, int rows, int stride);
+
 #endif
