@@ -170,6 +170,30 @@ def main():
             print(f"  {label:15s} -> Pi0Error: {e}")
             check(needle in str(e), f"{label}: {e}")
     check(len(pi0.configs()) >= 20 and "pi0_libero" in pi0.configs(), f"configs {pi0.configs()}")
+
+    # 5. a lerobot checkpoint: lerobot's pipeline, lerobot's keys, the actions of `pi0 infer`
+    lr = os.path.join(tmp, "lerobot")
+    subprocess.run([pi0_bin, "gen-model", "--config", os.path.join(tmp, "small.json"), "--layout", "lerobot",
+                    "--state-dim", "6", "--action-dim", "5", "--seed", "4", "--out", lr], check=True, capture_output=True)
+    st6 = [0.2, -0.1, 0.4, 0.0, 0.3, -0.5]
+    with pi0.Policy(lr, tokenizer=tok, seed=3) as policy:
+        md = policy.metadata
+        check(md.get("pipeline") == "lerobot" and md.get("lerobot_version") == "current", f"lerobot metadata {md}")
+        a = policy.infer({"observation.images.top": frames["a"], "observation.state": np.asarray(st6),
+                          "task": "stack the cups"})["actions"]
+        out = subprocess.run([pi0_bin, "infer", "--model", lr, "--tokenizer", tok, "--seed", "3", "--format", "json",
+                              "--image", f"top={paths['a']}", "--prompt", "stack the cups", "--state",
+                              ",".join(map(str, st6))], capture_output=True, text=True)
+        if check(out.returncode == 0, f"pi0 infer (lerobot): {out.stderr}"):
+            ref = np.asarray(json.loads(out.stdout)["actions"], dtype=np.float32)
+            print(f"lerobot: Policy.infer vs pi0 infer: {a.shape}, identical={np.array_equal(ref, a)}")
+            check(a.shape == (50, 5) and np.array_equal(ref, a), "lerobot: Policy.infer and pi0 infer differ")
+        try:
+            policy.infer({"observation.images.top": frames["a"], "observation.state": np.zeros(3), "task": "x"})
+            check(False, "lerobot: a wrong state length accepted")
+        except pi0.Pi0Error as e:
+            print(f"  lerobot state   -> Pi0Error: {e}")
+            check("state feature has 6" in str(e), str(e))
     print(f"python: {PASS[0]} passed, {FAIL[0]} failed")
     sys.exit(1 if FAIL[0] else 0)
 
