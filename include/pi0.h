@@ -392,6 +392,13 @@ pi0_status pi0_policy_obs_noise(pi0_policy *p, const float *noise, int rows, int
  * chunk (rows = action_horizon, dims = the robot's action dims), row-major, into actions
  * (cap floats). A missing required key is refused naming it. The entries are cleared. */
 pi0_status pi0_policy_infer(pi0_policy *p, float *actions, size_t cap, int *rows, int *dims);
+/* lerobot checkpoints with use_relative_actions: lerobot's synchronous rollout adds the raw state
+ * of the CURRENT tick to each action it executes, while pi0_policy_infer adds the state the chunk
+ * was planned from to every row. This gives row `row` of the last chunk made absolute with
+ * `state` (n values, the robot's raw state now) instead, for executing the chunk step by step as
+ * lerobot does (lerobot.md §5.2). Without relative actions the row is returned as infer gave it.
+ * PI0_ERR_UNSUPPORTED for openpi's pipeline. out: the row's action dims. */
+pi0_status pi0_policy_relative_action(pi0_policy *p, int row, const double *state, int n, float *out, size_t cap);
 /* The last call's model output before any output transform: [action_horizon, action_dim] in the
  * model's normalized space (what openpi's Unnormalize receives). rows and dims are set even when
  * cap is too small (then PI0_ERR_ARG); 0 before a successful call. */

@@ -174,7 +174,7 @@ def main():
     # 5. a lerobot checkpoint: lerobot's pipeline, lerobot's keys, the actions of `pi0 infer`
     lr = os.path.join(tmp, "lerobot")
     subprocess.run([pi0_bin, "gen-model", "--config", os.path.join(tmp, "small.json"), "--layout", "lerobot",
-                    "--state-dim", "6", "--action-dim", "5", "--seed", "4", "--out", lr], check=True, capture_output=True)
+                    "--state-dim", "6", "--action-dim", "5", "--relative-actions", "--seed", "4", "--out", lr], check=True, capture_output=True)
     st6 = [0.2, -0.1, 0.4, 0.0, 0.3, -0.5]
     with pi0.Policy(lr, tokenizer=tok, seed=3) as policy:
         md = policy.metadata
@@ -188,6 +188,13 @@ def main():
             ref = np.asarray(json.loads(out.stdout)["actions"], dtype=np.float32)
             print(f"lerobot: Policy.infer vs pi0 infer: {a.shape}, identical={np.array_equal(ref, a)}")
             check(a.shape == (50, 5) and np.array_equal(ref, a), "lerobot: Policy.infer and pi0 infer differ")
+        # relative actions, per tick: the planning state gives infer's rows; a state moved by +1
+        # moves the relative dims by exactly +1 and leaves the others
+        check(np.array_equal(policy.relative_action(0, st6), a[0]), "relative_action(0, planning state) != actions[0]")
+        d = policy.relative_action(3, np.asarray(st6) + 1.0) - a[3]
+        n_rel = int(np.sum(np.abs(d - 1) < 1e-5))
+        print(f"lerobot: relative_action with state + 1: {n_rel} dims +1, {int(np.sum(np.abs(d) < 1e-6))} unchanged")
+        check(n_rel >= 1 and n_rel + int(np.sum(np.abs(d) < 1e-6)) == 5, f"relative_action shift {d}")
         try:
             policy.infer({"observation.images.top": frames["a"], "observation.state": np.zeros(3), "task": "x"})
             check(False, "lerobot: a wrong state length accepted")

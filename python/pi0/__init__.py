@@ -124,6 +124,7 @@ _sig("pi0_policy_obs_text", _I, _P, _S, _S)
 _sig("pi0_policy_obs_noise", _I, _P, _F, _I, _I)
 _sig("pi0_policy_infer", _I, _P, _F, ctypes.c_size_t, ctypes.POINTER(_I), ctypes.POINTER(_I))
 _sig("pi0_policy_raw_actions", _I, _P, _F, ctypes.c_size_t, ctypes.POINTER(_I), ctypes.POINTER(_I))
+_sig("pi0_policy_relative_action", _I, _P, _I, _D, _I, _F, ctypes.c_size_t)
 _sig("pi0_policy_last_timing", _PolicyTiming, _P)
 if _lib.pi0_policy_params_size() != ctypes.sizeof(_PolicyParams):
     raise Pi0Error(f"{_path}: pi0_policy_params is {_lib.pi0_policy_params_size()} bytes there, "
@@ -293,6 +294,16 @@ class Policy:
         out = np.empty((rows.value, dims.value), np.float32)
         self._check(_lib.pi0_policy_raw_actions(self._p, out.ctypes.data_as(_F), out.size, ctypes.byref(rows),
                                                 ctypes.byref(dims)))
+        return out
+
+    def relative_action(self, row, state):
+        """lerobot checkpoints with relative actions: row `row` of the last chunk made absolute with
+        `state`, the robot's raw state at the tick it is executed (lerobot's synchronous rollout),
+        instead of the state the chunk was planned from."""
+        st = _c_array(np.asarray(state).reshape(-1), np.float64)
+        out = np.empty(self._dims, np.float32)
+        self._check(_lib.pi0_policy_relative_action(self._p, int(row), st.ctypes.data_as(_D), st.size,
+                                                    out.ctypes.data_as(_F), out.size))
         return out
 
     def reset(self):

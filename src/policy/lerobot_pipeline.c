@@ -416,29 +416,52 @@ pi0_status lp_run_inputs(pi0_policy *p) {
     return PI0_OK;
 }
 
-pi0_status lp_run_outputs(pi0_policy *p, float *out, size_t cap, int *rows, int *dims) {
+/* Row r of the last chunk through the output steps: slice to A, unnormalize (float32), v1 ALOHA,
+ * then, with relative actions, + `state` (n raw values) on the relative dims: openpi's
+ * AbsoluteActions step with lerobot's mask (a float32 sum computed in double is exact). */
+static void output_row(const pi0_policy *p, int r, const float *state, int n, float *out) {
     const lerobot_spec *s = p->lr;
     const pi0_config *c = pi0_model_config(p->model);
-    const int H = c->action_horizon, A = s->action_dim, D = p->out_dims;
+    const int A = s->action_dim;
+    float row[MAX_STATE];
+    memcpy(row, p->raw + (size_t)r * c->action_dim, (size_t)A * sizeof *row);
+    if (s->action.mode != LR_IDENTITY) lerobot_normalize(s->action.mode, 1, row, A, s->action.a, s->action.b);
+    if (s->aloha_v1) lt_aloha_v1_actions(row, 1, A);
+    double a[MAX_STATE], st[MAX_STATE];
+    for (int j = 0; j < A; j++) a[j] = row[j];
+    if (s->relative) {
+        for (int j = 0; j < n; j++) st[j] = state[j];
+        pt_absolute_actions(a, 1, A, st, s->relative_mask, A < n ? A : n);
+    }
+    for (int d = 0; d < p->out_dims; d++) out[d] = (float)a[d];
+}
+
+pi0_status lp_run_outputs(pi0_policy *p, float *out, size_t cap, int *rows, int *dims) {
+    const pi0_config *c = pi0_model_config(p->model);
+    const int H = c->action_horizon, D = p->out_dims;
     RETURN_ERR_IF(!out || cap < (size_t)H * D, &p->err, PI0_ERR_ARG, "actions buffer holds %zu floats; the chunk has %d x %d",
                   cap, H, D);
-    double *a = p->work; /* [H, A] */
-    float row[MAX_STATE];
-    for (int r = 0; r < H; r++) { /* the slice to the action feature, unnormalized in float32 */
-        memcpy(row, p->raw + (size_t)r * c->action_dim, (size_t)A * sizeof *row);
-        if (s->action.mode != LR_IDENTITY) lerobot_normalize(s->action.mode, 1, row, A, s->action.a, s->action.b);
-        if (s->aloha_v1) lt_aloha_v1_actions(row, 1, A);
-        for (int j = 0; j < A; j++) a[(size_t)r * A + j] = row[j];
-    }
-    if (s->relative) { /* + the raw state of this call on the relative dims: openpi's AbsoluteActions
-                        * step with lerobot's mask (a float32 sum computed in double is exact) */
-        double st[MAX_STATE];
-        for (int j = 0; j < p->lr_n_state; j++) st[j] = p->lr_raw_state[j];
-        pt_absolute_actions(a, H, A, st, s->relative_mask, A < p->lr_n_state ? A : p->lr_n_state);
-    }
-    for (int r = 0; r < H; r++)
-        for (int d = 0; d < D; d++) out[(size_t)r * D + d] = (float)a[(size_t)r * A + d];
+    /* relative actions: the raw state of this call (the planning state) on every row */
+    for (int r = 0; r < H; r++) output_row(p, r, p->lr_raw_state, p->lr_n_state, out + (size_t)r * D);
     *rows = H;
     *dims = D;
+    return PI0_OK;
+}
+
+pi0_status lp_relative_action(pi0_policy *p, int row, const double *state, int n, float *out, size_t cap) {
+    const pi0_config *c = pi0_model_config(p->model);
+    RETURN_ERR_IF(!p->have_raw, &p->err, PI0_ERR_ARG, "no action chunk yet (call pi0_policy_infer first)");
+    RETURN_ERR_IF(row < 0 || row >= c->action_horizon, &p->err, PI0_ERR_ARG, "row %d: the chunk has rows 0..%d", row,
+                  c->action_horizon - 1);
+    RETURN_ERR_IF(!out || cap < (size_t)p->out_dims, &p->err, PI0_ERR_ARG, "out holds %zu floats; an action has %d", cap,
+                  p->out_dims);
+    RETURN_ERR_IF(!state || n != p->lr_n_state, &p->err, PI0_ERR_INPUT,
+                  "state has %d values; the chunk was planned from %d", n, p->lr_n_state);
+    float st[MAX_STATE];
+    for (int j = 0; j < n; j++) {
+        RETURN_ERR_IF(!isfinite(state[j]), &p->err, PI0_ERR_INPUT, "state[%d] is not a finite number", j);
+        st[j] = (float)state[j]; /* lerobot's float32 state tensor */
+    }
+    output_row(p, row, st, n, out);
     return PI0_OK;
 }

@@ -832,6 +832,14 @@ pi0_status pi0_policy_infer(pi0_policy *p, float *actions, size_t cap, int *rows
     return st;
 }
 
+pi0_status pi0_policy_relative_action(pi0_policy *p, int row, const double *state, int n, float *out, size_t cap) {
+    if (!p) return PI0_ERR_ARG;
+    RETURN_ERR_IF(!p->loaded, &p->err, PI0_ERR_ARG, "policy is not loaded");
+    RETURN_ERR_IF(!p->lr, &p->err, PI0_ERR_UNSUPPORTED,
+                  "per-step relative actions are lerobot's; openpi's delta configs add the chunk's own state");
+    return lp_relative_action(p, row, state, n, out, cap);
+}
+
 pi0_status pi0_policy_raw_actions(const pi0_policy *p, float *out, size_t cap, int *rows, int *dims) {
     if (!p || !rows || !dims) return PI0_ERR_ARG;
     *rows = *dims = 0;

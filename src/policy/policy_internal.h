@@ -78,6 +78,7 @@ pi0_status lp_numbers(pi0_policy *p, const char *key, const double *values, int 
 pi0_status lp_text(pi0_policy *p, const char *key, const char *text);
 pi0_status lp_run_inputs(pi0_policy *p);
 pi0_status lp_run_outputs(pi0_policy *p, float *out, size_t cap, int *rows, int *dims);
+pi0_status lp_relative_action(pi0_policy *p, int row, const double *state, int n, float *out, size_t cap);
 enum { LP_U8 = 0, LP_F32 = 1, LP_F64 = 2 };
 void pp_add_warning(pi0_policy *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
