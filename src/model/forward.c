@@ -205,7 +205,7 @@ static pi0_status embed_prefix(pi0_session *s, const pi0_item *it, int *n_rows, 
         }
         row += n_img;
     }
-    /* embed_language_tokens: embedding row × sqrt(width); an id outside the vocabulary (only
+    /* embed_language_tokens: embedding row × sqrt(width) (lerobot bf16: its bf16 rounding); an id outside the vocabulary (only
      * possible on a padded token of the full layout) gives a zero row. */
     const int text0 = row;
     for (int i = 0; i < c->max_token_len; i++) {
@@ -220,7 +220,7 @@ static pi0_status embed_prefix(pi0_session *s, const pi0_item *it, int *n_rows, 
     if (row > text0) {
         FORWARD_ERR(op_upload(&s->d, b->ids, b->ids_host, (size_t)(row - text0) * sizeof(int32_t)));
         FORWARD_ERR(op_embed(&s->d, b->x + (size_t)text0 * D, &s->model->w.embed, b->ids, row - text0,
-                             sqrtf((float)D)));
+                             c->text_embed_scale > 0 ? c->text_embed_scale : sqrtf((float)D)));
     }
     *n_rows = row;
     if (dump) FORWARD_ERR(dump_prefix(s, "prefix_emb", b->x, row, D));
