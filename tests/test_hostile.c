@@ -267,6 +267,12 @@ static void test_msgpack(void) {
     pi0_status st = decode(PRESET_LIBERO, NULL, 0, err, sizeof err);
     printf("  %-24s -> %s\n", "empty message", err);
     CHECK(st == PI0_ERR_INPUT && strstr(err, "empty"), "empty message: got %d '%s'", st, err);
+    /* Empty strings: msgpack-c gives them a NULL pointer, which memcpy / memchr must not see
+     * (UBSan aborted on {"": 1} and on an empty prompt; found by fuzz_protocol). An empty key is
+     * no input; an empty prompt is a prompt. */
+    st = decode(PRESET_LIBERO, "\x82\xa0\x01\xa6prompt\xa0", 11, err, sizeof err);
+    printf("  %-24s -> %s\n", "empty key, empty prompt", err[0] ? err : "decoded");
+    CHECK(st == PI0_OK, "empty key and prompt: got %d '%s'", st, err);
 }
 
 /* ---------------------------------------------------------------- the per-frame memory bound */

@@ -29,9 +29,13 @@ static const msgpack_object *map_get(const msgpack_object *m, const char *key) {
 /* A string or bytes object as (ptr, len). */
 static int get_bytes(const msgpack_object *o, const char **p, size_t *n) {
     if (!o) return 0;
-    if (o->type == MSGPACK_OBJECT_STR) { *p = o->via.str.ptr; *n = o->via.str.size; return 1; }
-    if (o->type == MSGPACK_OBJECT_BIN) { *p = o->via.bin.ptr; *n = o->via.bin.size; return 1; }
-    return 0;
+    if (o->type == MSGPACK_OBJECT_STR) { *p = o->via.str.ptr; *n = o->via.str.size; }
+    else if (o->type == MSGPACK_OBJECT_BIN) { *p = o->via.bin.ptr; *n = o->via.bin.size; }
+    else return 0;
+    /* msgpack-c gives an empty string or bin a NULL pointer; memcpy / memchr on NULL are
+     * undefined even for 0 bytes (an empty key or prompt, found by fuzz_protocol) */
+    if (!*p) *p = "";
+    return 1;
 }
 
 typedef enum { ND_U8, ND_F32, ND_F64, ND_I32, ND_I64, ND_BOOL } nd_type;
