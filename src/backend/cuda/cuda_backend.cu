@@ -15,9 +15,15 @@
 
 void cuda_plans_free(cuda_gemm_plan *plans); /* cuda_matmul.cu */
 
+static void capture_abandon(cuda_session *cs);
+
+/* An op that fails while a graph is being recorded ends the recording: the forward returns with
+ * the error and never reaches graph_end, and a stream left capturing would swallow (or refuse)
+ * every later op of the session. */
 pi0_status cuda_fail(const pi0_exec *ex, const char *what, const char *why) {
     cuda_session *cs = ex ? cuda_ctx(ex) : nullptr;
     if (cs) snprintf(cs->err, sizeof cs->err, "%s: %s", what, why);
+    if (cs) capture_abandon(cs);
     return PI0_ERR_DEVICE;
 }
 
