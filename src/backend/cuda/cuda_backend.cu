@@ -15,9 +15,15 @@
 
 void cuda_plans_free(cuda_gemm_plan *plans); /* cuda_matmul.cu */
 
+static void capture_abandon(cuda_session *cs);
+
+/* An op that fails while a graph is being recorded ends the recording: the forward returns with
+ * the error and never reaches graph_end, and a stream left capturing would swallow (or refuse)
+ * every later op of the session. */
 pi0_status cuda_fail(const pi0_exec *ex, const char *what, const char *why) {
     cuda_session *cs = ex ? cuda_ctx(ex) : nullptr;
     if (cs) snprintf(cs->err, sizeof cs->err, "%s: %s", what, why);
+    if (cs) capture_abandon(cs);
     return PI0_ERR_DEVICE;
 }
 
@@ -199,12 +205,22 @@ static pi0_status cuda_session_init(pi0_exec *ex, const pi0_config *c, pi0_err *
     if (ce == cudaSuccess) ce = cudaMalloc(&cs->workspace, cs->workspace_bytes);
     if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->xb, cs->xb_cap * sizeof *cs->xb);
     if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->tmp, cs->tmp_cap * sizeof *cs->tmp);
-    RETURN_ERR_IF(ce != cudaSuccess, e, PI0_ERR_DEVICE, "cuda backend: session setup: %s", cudaGetErrorString(ce));
+    /* on failure the session is freed here: the caller only frees sessions that started */
+    if (ce != cudaSuccess) {
+        cuda_session_free(ex);
+        return pi0_fail(e, PI0_ERR_DEVICE, "cuda backend: session setup: %s", cudaGetErrorString(ce));
+    }
     cs->max_smem = smem;
-    RETURN_ERR_IF(cublasLtCreate(&cs->lt) != CUBLAS_STATUS_SUCCESS, e, PI0_ERR_DEVICE,
-                  "cuda backend: cuBLASLt could not be initialised");
+    if (cublasLtCreate(&cs->lt) != CUBLAS_STATUS_SUCCESS) {
+        cs->lt = nullptr;
+        cuda_session_free(ex);
+        return pi0_fail(e, PI0_ERR_DEVICE, "cuda backend: cuBLASLt could not be initialised");
+    }
     cs->plans = (cuda_gemm_plan *)calloc(CUDA_GEMM_SLOTS, sizeof *cs->plans);
-    RETURN_ERR_IF(!cs->plans, e, PI0_ERR_NOMEM, "out of memory");
+    if (!cs->plans) {
+        cuda_session_free(ex);
+        return pi0_fail(e, PI0_ERR_NOMEM, "out of memory");
+    }
     const char *g = getenv("PI0_CUDA_GRAPHS");
     cs->graphs_off = g && !strcmp(g, "0");
     return PI0_OK;

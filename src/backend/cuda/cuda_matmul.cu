@@ -105,7 +105,8 @@ pi0_status cuda_matmul(const pi0_exec *ex, float *y, const float *x, int M, cons
     FORWARD_ERR(cuda_to_bf16(ex, cs->xb, x, (size_t)M * K));
     const float *bias = ep && ep->bias ? cuda_vec_of(ep->bias) : nullptr;
     const int gelu = ep && ep->gelu, acc = ep && ep->accumulate;
-    if (ep && (ep->mul || ep->gate)) { /* GEMM + bias (+ GELU) to scratch, then ⊙ mul ⊙ gate (+ y) */
+    /* cuBLASLt applies GELU after adding beta·C, so a GELU result added to y goes the scratch way too */
+    if (ep && (ep->mul || ep->gate || (gelu && acc))) { /* GEMM + bias (+ GELU) to scratch, then ⊙ mul ⊙ gate (+ y) */
         FORWARD_ERR(gemm(ex, cs->tmp, cs->xb, M, w, bias, gelu, 0.0f));
         return cuda_epilogue(ex, y, cs->tmp, nullptr, 0, ep->mul, ep->gate, acc, M, N);
     }
