@@ -212,7 +212,14 @@ pi0_status pi0_session_init(pi0_session *s, const pi0_model *m, const pi0_params
     s->d.ex.stats = &s->stats;
     s->d.err = &s->err;
     FORWARD_ERR(prepare_weights((pi0_model *)m, be, &s->d.ex.weights, &s->err));
-    if (be->session_init) FORWARD_ERR(be->session_init(&s->d.ex, s->cfg, &s->err));
+    if (be->session_init) {
+        const pi0_status st = be->session_init(&s->d.ex, s->cfg, &s->err);
+        if (st != PI0_OK) { /* whatever the backend allocated before failing is freed here */
+            if (s->d.ex.ctx && be->session_free) be->session_free(&s->d.ex);
+            s->d.ex.ctx = NULL;
+            return st;
+        }
+    }
     s->d.be = be;
     if (buffers_alloc(s) != PI0_OK) {
         session_release(s);
