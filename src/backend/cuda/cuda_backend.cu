@@ -256,6 +256,14 @@ static pi0_status cuda_graph_begin(const pi0_exec *ex, uint64_t key, int *replay
             *replayed = 1;
             return PI0_OK;
         }
+    /* The first loop of a prefix length runs eagerly: every kernel's module is loaded and every
+     * cuBLASLt plan made outside a capture; the second is recorded. */
+    int warm = 0;
+    for (int i = 0; i < CUDA_GRAPHS && i < cs->n_warmed; i++) warm |= cs->warmed[i] == key;
+    if (!warm) {
+        cs->warmed[cs->n_warmed++ % CUDA_GRAPHS] = key;
+        return PI0_OK;
+    }
     if (cudaStreamBeginCapture(cs->stream, cudaStreamCaptureModeThreadLocal) == cudaSuccess) cs->capturing = 1;
     else cudaGetLastError(); /* not capturable here: the ops simply run */
     return PI0_OK;

@@ -59,6 +59,8 @@ struct cuda_session {
     cudaStream_t stream;
     cudaEvent_t marks[PI0_MARKS];
     cuda_graph graphs[CUDA_GRAPHS];
+    uint64_t warmed[CUDA_GRAPHS]; /* keys already run once without recording (ring) */
+    int n_warmed;
     unsigned long long uses;
     int capturing, graphs_off;
     cublasLtHandle_t lt;
