@@ -6,6 +6,8 @@
 #                 are meaningless, it only shows the engine working.
 #   IMAGE=FILE    the base camera image (default: a generated tabletop scene)
 #   PROMPT=TEXT   STATE=v1,v2,...   the instruction and robot state
+#   CAMERA=KEY    the image's camera key (default base_0_rgb; a lerobot checkpoint's feature,
+#                 e.g. observation.images.top)   ACTION_DIMS=N   action dims printed
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -21,6 +23,8 @@ if [ -z "$model" ]; then
 fi
 image=${IMAGE:-demo/scene.png}
 [ -n "${IMAGE:-}" ] || ./build/pi0 gen-image --out "$image"
-./build/pi0 infer --model "$model" --tokenizer .tok/tokenizer.json --image base_0_rgb="$image" \
+dims=()
+if [ -n "${ACTION_DIMS:-}" ]; then dims=(--action-dims "$ACTION_DIMS"); elif [ -z "${MODEL:-}" ]; then dims=(--action-dims 7); fi
+./build/pi0 infer --model "$model" --tokenizer .tok/tokenizer.json --image "${CAMERA:-base_0_rgb}=$image" \
   --prompt "${PROMPT:-pick up the red block and place it in the bowl}" \
-  --state "${STATE:-0.1,-0.2,0.3,0.0,0.5,-0.1,1.0}" --action-dims "${ACTION_DIMS:-7}"
+  --state "${STATE:-0.1,-0.2,0.3,0.0,0.5,-0.1,1.0}" "${dims[@]}"
