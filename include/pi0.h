@@ -79,9 +79,9 @@ typedef struct {
     int num_cameras;      /* cameras the prefix has room for                   */
     double time_min_period, time_max_period;
     int random_weights;   /* config.json says "random_weights": true (pi0 gen-model) */
-    float text_embed_scale; /* token embeddings × this: sqrt(vlm width) in float32, or, for a
-                               lerobot checkpoint with "dtype": "bfloat16", that value rounded
-                               to bf16 as lerobot computes it (45.25 for width 2048) */
+    int text_embed_bf16;  /* a lerobot checkpoint with "dtype": "bfloat16": token embeddings are
+                             scaled by sqrt(vlm width) rounded to bf16, as lerobot computes it
+                             (45.25 for width 2048), not by the float32 sqrt */
 } pi0_config;
 
 /* The flow time of Euler step k (of n, dt = −1/n), fed to the sinusoidal embedding in double:

@@ -157,13 +157,14 @@ static void test_configs(void) {
               c.action_horizon == 50 && c.action_dim == 32 && c.max_token_len == 48 &&
               c.num_steps == 10 && c.vlm.vocab_size == 257152 && c.expert.head_dim == 256,
           "lerobot config mapped to wrong dimensions");
-    CHECK(c.text_embed_scale == sqrtf(2048.0f), "float32 lerobot: text embedding scale %.9g, want sqrt(2048)",
-          c.text_embed_scale);
+    CHECK(config_text_embed_scale(&c) == sqrtf(2048.0f), "float32 lerobot: text embedding scale %.9g, want sqrt(2048)",
+          config_text_embed_scale(&c));
     /* lerobot with "dtype": "bfloat16" casts sqrt(2048) to bf16 before scaling token embeddings */
     const char *lr_bf16 = "{\"type\":\"pi0\",\"dtype\":\"bfloat16\",\"paligemma_variant\":\"gemma_2b\","
                           "\"action_expert_variant\":\"gemma_300m\"}";
     CHECK(config_parse(&c, lr_bf16, strlen(lr_bf16), "lerobot bf16", &e) == PI0_OK, "lerobot bf16: %s", e.msg);
-    CHECK(c.text_embed_scale == 45.25f, "bf16 lerobot: text embedding scale %.9g, want 45.25", c.text_embed_scale);
+    CHECK(config_text_embed_scale(&c) == 45.25f, "bf16 lerobot: text embedding scale %.9g, want 45.25",
+          config_text_embed_scale(&c));
     const char *openpi = "{\"action_dim\":24,\"action_horizon\":10,\"max_token_len\":64,"
                          "\"paligemma_variant\":\"gemma_2b_lora\",\"action_expert_variant\":\"gemma_300m\","
                          "\"num_inference_steps\":5}";

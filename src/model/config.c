@@ -261,9 +261,9 @@ static pi0_status parse_root(pi0_config *c, const cJSON *root, const char *path,
     INT_FIELD(root, "num_cameras", &c->num_cameras, "");
     c->random_weights = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "random_weights"));
     /* lerobot's "dtype": with bfloat16 its embed_scale is cast to the weights' dtype before the
-     * multiply (lerobot.md §8): bf16(sqrt(width)), 45.25 for 2048 (resolved once widths are known) */
+     * multiply (lerobot.md §8): bf16(sqrt(width)), 45.25 for 2048 (config_text_embed_scale) */
     const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(root, "dtype");
-    c->text_embed_scale = cJSON_IsString(dtype) && !strcmp(dtype->valuestring, "bfloat16") ? -1.0f : 0.0f;
+    c->text_embed_bf16 = cJSON_IsString(dtype) && !strcmp(dtype->valuestring, "bfloat16");
     RETURN_ERR_IF(!get_double(root, "min_period", &c->time_min_period) ||
                   !get_double(root, "max_period", &c->time_max_period) ||
                   !get_double(root, "time_min_period", &c->time_min_period) ||
@@ -278,8 +278,11 @@ static void resolve_kind(pi0_config *c, int pi05) {
     c->pi05 = pi05;
     if (c->max_token_len == -1) c->max_token_len = pi05 ? 200 : 48;
     if (c->discrete_state_input < 0) c->discrete_state_input = pi05;
+}
+
+float config_text_embed_scale(const pi0_config *c) {
     const float root = sqrtf((float)c->vlm.width);
-    c->text_embed_scale = c->text_embed_scale < 0 ? bf16_to_f32(f32_to_bf16(root)) : root;
+    return c->text_embed_bf16 ? bf16_to_f32(f32_to_bf16(root)) : root;
 }
 
 pi0_status config_parse_for(pi0_config *c, const char *json, size_t len, const char *path, int weights_pi05,

@@ -28,4 +28,8 @@ int config_preset(pi0_config *c, const char *name, int pi05);
 /* Writes c in the explicit form. Returns malloc'd text or NULL. */
 char *config_to_json(const pi0_config *c);
 
+/* The factor token embeddings are multiplied by: sqrt(vlm width) in float32, or its bf16
+ * rounding for a lerobot bfloat16 checkpoint (text_embed_bf16). */
+float config_text_embed_scale(const pi0_config *c);
+
 #endif

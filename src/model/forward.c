@@ -220,7 +220,7 @@ static pi0_status embed_prefix(pi0_session *s, const pi0_item *it, int *n_rows, 
     if (row > text0) {
         FORWARD_ERR(op_upload(&s->d, b->ids, b->ids_host, (size_t)(row - text0) * sizeof(int32_t)));
         FORWARD_ERR(op_embed(&s->d, b->x + (size_t)text0 * D, &s->model->w.embed, b->ids, row - text0,
-                             c->text_embed_scale > 0 ? c->text_embed_scale : sqrtf((float)D)));
+                             config_text_embed_scale(c)));
     }
     *n_rows = row;
     if (dump) FORWARD_ERR(dump_prefix(s, "prefix_emb", b->x, row, D));
