@@ -39,7 +39,7 @@ static torch_resize_opts resize_opts(const lerobot_spec *s) {
 
 /* ---------------------------------------------------------------- loading */
 
-static void describe(pi0_policy *p, cJSON *obj) {
+void lp_describe(const pi0_policy *p, cJSON *obj) {
     const lerobot_spec *s = p->lr;
     const pi0_config *c = pi0_model_config(p->model);
     char buf[256];
@@ -61,27 +61,14 @@ static void describe(pi0_policy *p, cJSON *obj) {
     if (s->aloha_v1) cJSON_AddItemToArray(out, cJSON_CreateString("aloha (adapt_to_pi_aloha)"));
 }
 
-static pi0_status build_metadata(pi0_policy *p) {
+void lp_metadata(const pi0_policy *p, cJSON *root) {
     const pi0_config *c = pi0_model_config(p->model);
     const lerobot_spec *s = p->lr;
-    cJSON *root = cJSON_CreateObject();
-    RETURN_ERR_IF(!root, &p->err, PI0_ERR_NOMEM, "out of memory");
-    cJSON_AddStringToObject(root, "model", c->pi05 ? "pi05" : "pi0");
-    cJSON_AddStringToObject(root, "server", "pi0.c");
-    cJSON_AddStringToObject(root, "pipeline", "lerobot");
     cJSON_AddStringToObject(root, "lerobot_version", layout_name(s->layout));
-    cJSON_AddNumberToObject(root, "action_horizon", c->action_horizon);
-    cJSON_AddNumberToObject(root, "action_dim", p->out_dims);
     cJSON_AddNumberToObject(root, "n_action_steps", s->n_action_steps ? s->n_action_steps : c->action_horizon);
     cJSON *cams = cJSON_AddArrayToObject(root, "cameras");
     for (int i = 0; i < s->n_cameras; i++) cJSON_AddItemToArray(cams, cJSON_CreateString(s->cameras[i]));
     cJSON_AddNumberToObject(root, "state_dim", s->state_dim);
-    cJSON_AddStringToObject(root, "backend", pi0_session_backend_info(p->sess));
-    describe(p, cJSON_AddObjectToObject(root, "transforms"));
-    p->metadata = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    RETURN_ERR_IF(!p->metadata, &p->err, PI0_ERR_NOMEM, "out of memory");
-    return PI0_OK;
 }
 
 pi0_status lp_load(pi0_policy *p, const char *dir, const pi0_policy_params *pp, lerobot_layout layout) {
@@ -154,19 +141,14 @@ pi0_status lp_load(pi0_policy *p, const char *dir, const pi0_policy_params *pp, 
     RETURN_ERR_IF(st != PI0_OK, &p->err, st, "%s", pi0_session_error(p->sess));
 
     const size_t R = (size_t)c->vision.image_size, img = 3 * R * R, N = (size_t)s->n_cameras;
-    const size_t HA = (size_t)c->action_horizon * c->action_dim;
     p->lr_cam = malloc(N * img * sizeof *p->lr_cam);
     p->lr_images = malloc(N * img * sizeof *p->lr_images);
     p->lr_tokens = calloc((size_t)c->max_token_len, sizeof *p->lr_tokens);
     p->lr_token_mask = calloc((size_t)c->max_token_len, 1);
     p->lr_state = calloc((size_t)(c->state_dim > 0 ? c->state_dim : 1), sizeof *p->lr_state);
-    p->raw = malloc(HA * sizeof *p->raw);
-    p->noise = malloc(HA * sizeof *p->noise);
-    p->work = malloc(HA * sizeof *p->work);
-    RETURN_ERR_IF(!p->lr_cam || !p->lr_images || !p->lr_tokens || !p->lr_token_mask || !p->lr_state || !p->raw ||
-                      !p->noise || !p->work,
-                  &p->err, PI0_ERR_NOMEM, "out of memory");
-    return build_metadata(p);
+    RETURN_ERR_IF(!p->lr_cam || !p->lr_images || !p->lr_tokens || !p->lr_token_mask || !p->lr_state, &p->err,
+                  PI0_ERR_NOMEM, "out of memory");
+    return PI0_OK;
 }
 
 void lp_unload(pi0_policy *p) {

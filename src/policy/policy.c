@@ -309,16 +309,19 @@ static pi0_status build_metadata(pi0_policy *p) {
     const pi0_config *c = pi0_model_config(p->model);
     cJSON *root = cJSON_CreateObject();
     RETURN_ERR_IF(!root, &p->err, PI0_ERR_NOMEM, "out of memory");
-    if (p->cfg->reset_pose) /* openpi's TrainConfig.policy_metadata */
+    if (!p->lr && p->cfg->reset_pose) /* openpi's TrainConfig.policy_metadata */
         cJSON_AddItemToObject(root, "reset_pose", cJSON_CreateDoubleArray(pc_aloha_reset_pose, 6));
     cJSON_AddStringToObject(root, "model", c->pi05 ? "pi05" : "pi0");
     cJSON_AddStringToObject(root, "server", "pi0.c");
-    cJSON_AddStringToObject(root, "config", p->cfg->name);
-    cJSON_AddStringToObject(root, "pipeline", "openpi");
+    if (!p->lr) cJSON_AddStringToObject(root, "config", p->cfg->name);
+    cJSON_AddStringToObject(root, "pipeline", p->lr ? "lerobot" : "openpi");
     cJSON_AddNumberToObject(root, "action_horizon", c->action_horizon);
     cJSON_AddNumberToObject(root, "action_dim", p->out_dims);
+    if (p->lr) lp_metadata(p, root); /* layout, n_action_steps, cameras, state_dim */
     cJSON_AddStringToObject(root, "backend", pi0_session_backend_info(p->sess));
-    describe_transforms(p, cJSON_AddObjectToObject(root, "transforms"));
+    cJSON *tr = cJSON_AddObjectToObject(root, "transforms");
+    if (p->lr) lp_describe(p, tr);
+    else describe_transforms(p, tr);
     p->metadata = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     RETURN_ERR_IF(!p->metadata, &p->err, PI0_ERR_NOMEM, "out of memory");
@@ -342,24 +345,14 @@ static pi0_status choose_pipeline(pi0_policy *p, const char *dir, const pi0_poli
     return PI0_OK;
 }
 
-static pi0_status load(pi0_policy *p, const char *dir, const pi0_policy_params *pp) {
-    RETURN_ERR_IF(!dir, &p->err, PI0_ERR_ARG, "model directory is NULL");
-    int lerobot = 0;
-    lerobot_layout layout = LEROBOT_CURRENT;
-    FORWARD_ERR(choose_pipeline(p, dir, pp, &lerobot, &layout));
-    if (lerobot) {
-        FORWARD_ERR(lp_load(p, dir, pp, layout));
-        p->fixed_seed = pp->fixed_seed;
-        p->seed = pp->seed;
-        p->seed_base = entropy_seed(p);
-        return PI0_OK;
-    }
+/* openpi's side of loading: the config by name, the model with its settings, tokenizer, norm
+ * stats, session and observation builder. */
+static pi0_status load_openpi(pi0_policy *p, const char *dir, const pi0_policy_params *pp) {
     char why[512];
     p->cfg = pc_find(pp->config, why, sizeof why);
     RETURN_ERR_IF(!p->cfg, &p->err, PI0_ERR_UNSUPPORTED, "%s", why);
     const pc_config *pc = p->cfg;
     const pc_robot_layout *rl = pc->robot;
-    RETURN_ERR_IF(!dir, &p->err, PI0_ERR_ARG, "model directory is NULL");
     p->model = pi0_model_create();
     p->tok = pi0_tokenizer_create();
     p->sess = pi0_session_create();
@@ -424,6 +417,18 @@ static pi0_status load(pi0_policy *p, const char *dir, const pi0_policy_params *
     RETURN_ERR_IF(st != PI0_OK, &p->err, st, "%s", pi0_session_error(p->sess));
     st = pi0_obs_init(p->obs, p->model);
     RETURN_ERR_IF(st != PI0_OK, &p->err, st, "%s", pi0_obs_error(p->obs));
+    return PI0_OK;
+}
+
+/* The pipeline's own loading, then what both share: the chunk buffers, the noise seeds and the
+ * metadata. */
+static pi0_status load(pi0_policy *p, const char *dir, const pi0_policy_params *pp) {
+    RETURN_ERR_IF(!dir, &p->err, PI0_ERR_ARG, "model directory is NULL");
+    int lerobot = 0;
+    lerobot_layout layout = LEROBOT_CURRENT;
+    FORWARD_ERR(choose_pipeline(p, dir, pp, &lerobot, &layout));
+    FORWARD_ERR(lerobot ? lp_load(p, dir, pp, layout) : load_openpi(p, dir, pp));
+    const pi0_config *c = pi0_model_config(p->model);
     const size_t HA = (size_t)c->action_horizon * c->action_dim;
     p->raw = malloc(HA * sizeof *p->raw);
     p->noise = malloc(HA * sizeof *p->noise);
@@ -432,8 +437,7 @@ static pi0_status load(pi0_policy *p, const char *dir, const pi0_policy_params *
     p->fixed_seed = pp->fixed_seed;
     p->seed = pp->seed;
     p->seed_base = entropy_seed(p);
-    FORWARD_ERR(build_metadata(p));
-    return PI0_OK;
+    return build_metadata(p);
 }
 
 pi0_status pi0_policy_load(pi0_policy *p, const char *model_dir, const pi0_policy_params *params) {

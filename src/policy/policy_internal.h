@@ -70,6 +70,9 @@ pi0_status pp_find_tokenizer(pi0_policy *p, const char *dir, const char *overrid
 /* lerobot_pipeline.c: the lerobot side of each policy entry point (p->lr set). */
 pi0_status lp_load(pi0_policy *p, const char *dir, const pi0_policy_params *pp, lerobot_layout layout);
 void lp_unload(pi0_policy *p);
+/* The metadata's lerobot fields, and the transforms it lists (the common fields: policy.c). */
+void lp_metadata(const pi0_policy *p, struct cJSON *root);
+void lp_describe(const pi0_policy *p, struct cJSON *obj);
 int lp_key_kind(pi0_policy *p, const char *key);
 pi0_status lp_image(pi0_policy *p, const char *key, const void *data, int type, int width, int height, int channels,
                     int chw);
