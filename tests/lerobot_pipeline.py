@@ -25,14 +25,11 @@ import asyncio, json, os, shutil, socket, struct, subprocess, sys, time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_client import PASS, FAIL, Client, check  # noqa: E402
+from checks import FAIL, PASS, SMALL_MODEL, check  # noqa: E402
+from serve_client import Client  # noqa: E402
 
 PI0, TOK, TMP = sys.argv[1], sys.argv[2], sys.argv[3]
-MODEL = {"action_dim": 12, "action_horizon": 6, "num_steps": 3, "num_cameras": 3, "max_token_len": 48,
-         "vision": {"image_size": 56, "patch_size": 14, "width": 48, "depth": 2, "mlp_dim": 80, "num_heads": 4},
-         "vlm": {"width": 64, "depth": 2, "mlp_dim": 128, "num_heads": 4, "num_kv_heads": 1, "head_dim": 32,
-                 "vocab_size": 512},
-         "expert": {"width": 40, "depth": 2, "mlp_dim": 72, "num_heads": 4, "num_kv_heads": 1, "head_dim": 32}}
+MODEL = {**SMALL_MODEL, "action_dim": 12, "action_horizon": 6, "max_token_len": 48}
 S, A = 6, 5
 EPS = np.float32(1e-8)
 

@@ -11,6 +11,9 @@ b"dtype", b"shape"}, numpy scalars as {b"__npgeneric__": True, b"data", b"dtype"
 import asyncio, json, os, struct, subprocess, sys, time
 import msgpack, numpy as np, websockets
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import FAIL, PASS, check  # noqa: E402
+
 
 def pack_array(obj):
     if isinstance(obj, np.ndarray) and obj.dtype.kind not in ("V", "O", "c"):
@@ -67,17 +70,6 @@ def load_png(path):
 def observation(img, state, prompt="pick up the coffee cup"):
     return {"observation/image": img, "observation/wrist_image": img[::2, ::2].copy(),
             "observation/state": np.asarray(state, dtype=np.float32), "prompt": prompt}
-
-
-PASS, FAIL = [0], [0]
-
-
-def check(cond, what):
-    if cond:
-        PASS[0] += 1
-    else:
-        FAIL[0] += 1
-        print("FAIL:", what, flush=True)
 
 
 async def expect_error(port, payload, needle, what, binary=True):

@@ -19,23 +19,7 @@ from PIL import Image
 
 import pi0
 
-PASS, FAIL = [0], [0]
-
-
-def check(cond, what):
-    if cond:
-        PASS[0] += 1
-    else:
-        FAIL[0] += 1
-        print("FAIL:", what, flush=True)
-    return cond
-
-
-SMALL = {"action_dim": 32, "action_horizon": 50, "num_steps": 3, "num_cameras": 3,
-         "vision": {"image_size": 56, "patch_size": 14, "width": 48, "depth": 2, "mlp_dim": 80, "num_heads": 4},
-         "vlm": {"width": 64, "depth": 2, "mlp_dim": 128, "num_heads": 4, "num_kv_heads": 1, "head_dim": 32,
-                 "vocab_size": 512},
-         "expert": {"width": 40, "depth": 2, "mlp_dim": 72, "num_heads": 4, "num_kv_heads": 1, "head_dim": 32}}
+from checks import FAIL, PASS, SMALL_MODEL as SMALL, check
 
 
 def stats(n_state, n_act):
