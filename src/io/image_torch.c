@@ -50,9 +50,11 @@ static void taps_free(axis_taps *a) {
     free(a->l1);
 }
 
-pi0_status image_resize_torch_f32(float *out, const float *hwc, int W, int H, int C, int R,
-                                  const torch_resize_opts *opts, pi0_err *e) {
-    RETURN_ERR_IF(!out || !hwc || W < 1 || H < 1 || R < 1, e, PI0_ERR_INPUT, "image: bad size %dx%d", W, H);
+/* The resize from either pixel type: u8 (read as float32(u8) / 255, lerobot's conversion) or
+ * f32 (used as is); exactly one is non-NULL. */
+static pi0_status resize(float *out, const uint8_t *u8, const float *f32, int W, int H, int C, int R,
+                         const torch_resize_opts *opts, pi0_err *e) {
+    RETURN_ERR_IF(!out || (!u8 && !f32) || W < 1 || H < 1 || R < 1, e, PI0_ERR_INPUT, "image: bad size %dx%d", W, H);
     RETURN_ERR_IF(C != 1 && C != 3 && C != 4, e, PI0_ERR_INPUT, "image has %d channels (expected 1, 3 or 4)", C);
     const torch_resize_opts def = {0.0f, 0.0f, 0};
     if (!opts) opts = &def;
@@ -77,7 +79,7 @@ pi0_status image_resize_torch_f32(float *out, const float *hwc, int W, int H, in
     for (int ch = 0; ch < 3; ch++) {
         const int sc = C == 1 ? 0 : ch; /* gray → RGB; alpha dropped */
         float *o = out + (size_t)ch * plane;
-#define PX(y, x) (hwc[((size_t)(y) * W + (x)) * C + sc])
+#define PX(y, x) (u8 ? (float)u8[((size_t)(y) * W + (x)) * C + sc] / 255.0f : f32[((size_t)(y) * W + (x)) * C + sc])
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++) {
                 float v;
@@ -101,14 +103,10 @@ pi0_status image_resize_torch_f32(float *out, const float *hwc, int W, int H, in
 
 pi0_status image_resize_torch(float *out, const uint8_t *hwc, int W, int H, int C, int R,
                               const torch_resize_opts *opts, pi0_err *e) {
-    RETURN_ERR_IF(!hwc || W < 1 || H < 1, e, PI0_ERR_INPUT, "image: bad size %dx%d", W, H);
-    size_t n;
-    RETURN_ERR_IF(!pi0_mul_size((size_t)W * (size_t)H, (size_t)(C > 0 ? C : 1), &n), e, PI0_ERR_INPUT,
-                  "image: %dx%d is too large", W, H);
-    float *x = malloc((n ? n : 1) * sizeof *x);
-    RETURN_ERR_IF(!x, e, PI0_ERR_NOMEM, "image: out of memory for %dx%d", W, H);
-    for (size_t i = 0; i < n; i++) x[i] = (float)hwc[i] / 255.0f; /* lerobot: float32(u8) / 255 */
-    const pi0_status st = image_resize_torch_f32(out, x, W, H, C, R, opts, e);
-    free(x);
-    return st;
+    return resize(out, hwc, NULL, W, H, C, R, opts, e);
+}
+
+pi0_status image_resize_torch_f32(float *out, const float *hwc, int W, int H, int C, int R,
+                                  const torch_resize_opts *opts, pi0_err *e) {
+    return resize(out, NULL, hwc, W, H, C, R, opts, e);
 }
