@@ -22,8 +22,26 @@
 
 #include "../io/image.h"
 #include "../io/image_torch.h"
+#include "../io/lerobot_ckpt.h"
 #include "policy_internal.h"
 #include "transforms.h"
+
+/* lerobot's side of the handle. */
+typedef struct {
+    lerobot_spec spec;
+    float *cam;               /* [n_cameras, 3, R, R]: each given camera, preprocessed */
+    uint8_t given[LEROBOT_MAX_CAMERAS];
+    float *images;            /* [n_cameras, 3, R, R]: the model's slots (present first) */
+    uint8_t masks[LEROBOT_MAX_CAMERAS];
+    int32_t *tokens;          /* [max_token_len] */
+    uint8_t *token_mask;
+    float *state;             /* [state_dim]: normalized, zero-padded */
+    float raw_state[MAX_STATE]; /* the raw state of the last call (relative actions) */
+    int n_state;
+    char ignored[320];        /* image keys of this observation that are no camera of the checkpoint */
+} lp_state;
+
+static lp_state *L(const pi0_policy *p) { return p->impl; }
 
 static const char *layout_name(lerobot_layout l) {
     return l == LEROBOT_V1 ? "v1" : l == LEROBOT_V04 ? "v0.4" : "current";
@@ -39,8 +57,8 @@ static torch_resize_opts resize_opts(const lerobot_spec *s) {
 
 /* ---------------------------------------------------------------- loading */
 
-void lp_describe(const pi0_policy *p, cJSON *obj) {
-    const lerobot_spec *s = p->lr;
+static void lp_describe(const pi0_policy *p, cJSON *obj) {
+    const lerobot_spec *s = &L(p)->spec;
     const pi0_config *c = pi0_model_config(p->model);
     char buf[256];
     cJSON *in = cJSON_AddArrayToObject(obj, "inputs"), *out = cJSON_AddArrayToObject(obj, "outputs");
@@ -61,9 +79,9 @@ void lp_describe(const pi0_policy *p, cJSON *obj) {
     if (s->aloha_v1) cJSON_AddItemToArray(out, cJSON_CreateString("aloha (adapt_to_pi_aloha)"));
 }
 
-void lp_metadata(const pi0_policy *p, cJSON *root) {
+static void lp_metadata(const pi0_policy *p, cJSON *root) {
     const pi0_config *c = pi0_model_config(p->model);
-    const lerobot_spec *s = p->lr;
+    const lerobot_spec *s = &L(p)->spec;
     cJSON_AddStringToObject(root, "lerobot_version", layout_name(s->layout));
     cJSON_AddNumberToObject(root, "n_action_steps", s->n_action_steps ? s->n_action_steps : c->action_horizon);
     cJSON *cams = cJSON_AddArrayToObject(root, "cameras");
@@ -71,25 +89,33 @@ void lp_metadata(const pi0_policy *p, cJSON *root) {
     cJSON_AddNumberToObject(root, "state_dim", s->state_dim);
 }
 
-pi0_status lp_load(pi0_policy *p, const char *dir, const pi0_policy_params *pp, lerobot_layout layout) {
+/* The layout: the caller's (pp->lerobot_version), else the files'. */
+static lerobot_layout choose_layout(const char *dir, const pi0_policy_params *pp) {
+    const char *ver = pp->lerobot_version;
+    lerobot_layout layout = LEROBOT_CURRENT;
+    if (ver) return !strcmp(ver, "v1") ? LEROBOT_V1 : !strcmp(ver, "v0.4") ? LEROBOT_V04 : LEROBOT_CURRENT;
+    if (lerobot_detect(dir, &layout) != PIPELINE_LEROBOT) layout = LEROBOT_CURRENT;
+    return layout;
+}
+
+static pi0_status lp_load(pi0_policy *p, const char *dir, const pi0_policy_params *pp) {
+    lp_state *l = calloc(1, sizeof *l);
+    RETURN_ERR_IF(!l, &p->err, PI0_ERR_NOMEM, "out of memory");
+    p->impl = l;
+    p->config_name = "lerobot";
+    const lerobot_layout layout = choose_layout(dir, pp);
     RETURN_ERR_IF(pp->config, &p->err, PI0_ERR_ARG,
                   "%s is a lerobot checkpoint, run with lerobot's pipeline; config '%s' names one of openpi's "
                   "(drop it, or choose openpi's pipeline with --pipeline openpi)", dir, pp->config);
     RETURN_ERR_IF(pp->adapt_to_pi >= 0, &p->err, PI0_ERR_ARG,
                   "adapt_to_pi applies to openpi's ALOHA configs; a lerobot v1 checkpoint says it in config.json "
                   "(adapt_to_pi_aloha)");
-    p->lr = calloc(1, sizeof *p->lr);
-    RETURN_ERR_IF(!p->lr, &p->err, PI0_ERR_NOMEM, "out of memory");
-    FORWARD_ERR(lerobot_spec_load(p->lr, dir, layout, pp->norm_stats, &p->err));
-    lerobot_spec *s = p->lr;
+    FORWARD_ERR(lerobot_spec_load(&l->spec, dir, layout, pp->norm_stats, &p->err));
+    lerobot_spec *s = &l->spec;
     snprintf(p->pipeline_name, sizeof p->pipeline_name, "lerobot (%s)", layout_name(layout));
     if (s->warning[0]) pp_add_warning(p, "%s", s->warning);
     if (pp->norm_stats) snprintf(p->ns_path, sizeof p->ns_path, "%s", pp->norm_stats);
 
-    p->model = pi0_model_create();
-    p->tok = pi0_tokenizer_create();
-    p->sess = pi0_session_create();
-    RETURN_ERR_IF(!p->model || !p->tok || !p->sess, &p->err, PI0_ERR_NOMEM, "out of memory");
     pi0_status st = pi0_model_load(p->model, dir);
     RETURN_ERR_IF(st != PI0_OK, &p->err, st, "%s", pi0_model_error(p->model));
     pi0_config *c = &p->model->cfg; /* this handle's own model */
@@ -141,24 +167,33 @@ pi0_status lp_load(pi0_policy *p, const char *dir, const pi0_policy_params *pp, 
     RETURN_ERR_IF(st != PI0_OK, &p->err, st, "%s", pi0_session_error(p->sess));
 
     const size_t R = (size_t)c->vision.image_size, img = 3 * R * R, N = (size_t)s->n_cameras;
-    p->lr_cam = malloc(N * img * sizeof *p->lr_cam);
-    p->lr_images = malloc(N * img * sizeof *p->lr_images);
-    p->lr_tokens = calloc((size_t)c->max_token_len, sizeof *p->lr_tokens);
-    p->lr_token_mask = calloc((size_t)c->max_token_len, 1);
-    p->lr_state = calloc((size_t)(c->state_dim > 0 ? c->state_dim : 1), sizeof *p->lr_state);
-    RETURN_ERR_IF(!p->lr_cam || !p->lr_images || !p->lr_tokens || !p->lr_token_mask || !p->lr_state, &p->err,
-                  PI0_ERR_NOMEM, "out of memory");
+    l->cam = malloc(N * img * sizeof *l->cam);
+    l->images = malloc(N * img * sizeof *l->images);
+    l->tokens = calloc((size_t)c->max_token_len, sizeof *l->tokens);
+    l->token_mask = calloc((size_t)c->max_token_len, 1);
+    l->state = calloc((size_t)(c->state_dim > 0 ? c->state_dim : 1), sizeof *l->state);
+    RETURN_ERR_IF(!l->cam || !l->images || !l->tokens || !l->token_mask || !l->state, &p->err, PI0_ERR_NOMEM,
+                  "out of memory");
     return PI0_OK;
 }
 
-void lp_unload(pi0_policy *p) {
-    if (p->lr) lerobot_spec_free(p->lr);
-    free(p->lr);
-    free(p->lr_cam);
-    free(p->lr_images);
-    free(p->lr_tokens);
-    free(p->lr_token_mask);
-    free(p->lr_state);
+static void lp_unload(pi0_policy *p) {
+    lp_state *l = L(p);
+    if (!l) return;
+    lerobot_spec_free(&l->spec);
+    free(l->cam);
+    free(l->images);
+    free(l->tokens);
+    free(l->token_mask);
+    free(l->state);
+    free(l);
+    p->impl = NULL;
+}
+
+static void lp_clear(pi0_policy *p) {
+    lp_state *l = L(p);
+    memset(l->given, 0, sizeof l->given);
+    l->ignored[0] = 0;
 }
 
 /* ---------------------------------------------------------------- observation entries */
@@ -173,7 +208,7 @@ static const char *renamed(const lerobot_spec *s, const char *key) {
 }
 
 static lk_what classify(const pi0_policy *p, const char *key, int *index) {
-    const lerobot_spec *s = p->lr;
+    const lerobot_spec *s = &L(p)->spec;
     key = renamed(s, key);
     *index = -1;
     if (!strcmp(key, "task") || !strcmp(key, "prompt")) return LK_PROMPT;
@@ -187,11 +222,11 @@ static lk_what classify(const pi0_policy *p, const char *key, int *index) {
 static void camera_list(const pi0_policy *p, char *buf, size_t n) {
     size_t k = 0;
     buf[0] = 0;
-    for (int i = 0; i < p->lr->n_cameras && k < n; i++)
-        k += snprintf(buf + k, n - k, "%s%s", i ? ", " : "", p->lr->cameras[i]);
+    for (int i = 0; i < L(p)->spec.n_cameras && k < n; i++)
+        k += snprintf(buf + k, n - k, "%s%s", i ? ", " : "", L(p)->spec.cameras[i]);
 }
 
-int lp_key_kind(pi0_policy *p, const char *key) {
+static int lp_key_kind(pi0_policy *p, const char *key) {
     int idx;
     switch (classify(p, key, &idx)) {
     case LK_PROMPT: return PI0_KEY_TEXT;
@@ -211,8 +246,8 @@ static pi0_status camera_of(pi0_policy *p, const char *key, int *cam) {
     char cams[1024];
     camera_list(p, cams, sizeof cams);
     if (w == LK_OTHER_CAMERA) { /* named in the warning of the infer call */
-        const size_t k = strlen(p->lr_ignored);
-        snprintf(p->lr_ignored + k, sizeof p->lr_ignored - k, "%s'%.100s'", k ? ", " : "", key);
+        const size_t k = strlen(L(p)->ignored);
+        snprintf(L(p)->ignored + k, sizeof L(p)->ignored - k, "%s'%.100s'", k ? ", " : "", key);
         return PI0_OK;
     }
     return pi0_fail(&p->err, PI0_ERR_INPUT, "'%.200s' is not an image input of this lerobot checkpoint (cameras: %s)",
@@ -229,7 +264,7 @@ static pi0_status float_hwc(pi0_policy *p, const char *key, const void *data, in
     float *x = malloc(n * sizeof *x);
     RETURN_ERR_IF(!x, &p->err, PI0_ERR_NOMEM, "image '%.200s': out of memory", key);
     for (size_t i = 0; i < n; i++) {
-        const double v = type == LP_F64 ? ((const double *)data)[i] : ((const float *)data)[i];
+        const double v = type == PP_F64 ? ((const double *)data)[i] : ((const float *)data)[i];
         if (!(v >= 0.0 && v <= 1.0)) {
             free(x);
             return pi0_fail(&p->err, PI0_ERR_INPUT,
@@ -247,7 +282,7 @@ static pi0_status float_hwc(pi0_policy *p, const char *key, const void *data, in
     return PI0_OK;
 }
 
-pi0_status lp_image(pi0_policy *p, const char *key, const void *data, int type, int w, int h, int ch, int chw) {
+static pi0_status lp_image(pi0_policy *p, const char *key, const void *data, int type, int w, int h, int ch, int chw) {
     int cam;
     FORWARD_ERR(camera_of(p, key, &cam));
     if (cam < 0) return PI0_OK;
@@ -256,11 +291,11 @@ pi0_status lp_image(pi0_policy *p, const char *key, const void *data, int type, 
                   "image '%.200s': %d x %d with %d channels (want a positive size and 1, 3 or 4 channels)", key, w, h, ch);
     const pi0_config *c = pi0_model_config(p->model);
     const int R = c->vision.image_size;
-    float *dst = p->lr_cam + (size_t)cam * 3 * R * R;
-    const torch_resize_opts o = resize_opts(p->lr);
+    float *dst = L(p)->cam + (size_t)cam * 3 * R * R;
+    const torch_resize_opts o = resize_opts(&L(p)->spec);
     pi0_err e = {{0}};
     pi0_status st;
-    if (type == LP_U8) {
+    if (type == PP_U8) {
         rgb_image im;
         st = image_from_u8(&im, data, w, h, ch, chw, &e);
         if (st == PI0_OK) {
@@ -274,11 +309,11 @@ pi0_status lp_image(pi0_policy *p, const char *key, const void *data, int type, 
         free(x);
     }
     RETURN_ERR_IF(st != PI0_OK, &p->err, st, "image '%.200s': %s", key, e.msg);
-    p->lr_given[cam] = 1;
+    L(p)->given[cam] = 1;
     return PI0_OK;
 }
 
-pi0_status lp_image_file(pi0_policy *p, const char *key, const char *path) {
+static pi0_status lp_image_file(pi0_policy *p, const char *key, const char *path) {
     int cam;
     FORWARD_ERR(camera_of(p, key, &cam));
     if (cam < 0) return PI0_OK;
@@ -286,28 +321,23 @@ pi0_status lp_image_file(pi0_policy *p, const char *key, const char *path) {
     pi0_err e = {{0}};
     pi0_status st = image_decode_file(&im, path, &e);
     RETURN_ERR_IF(st != PI0_OK, &p->err, st, "image '%.200s': %s", key, e.msg);
-    st = lp_image(p, key, im.rgb, LP_U8, im.width, im.height, 3, 0);
+    st = lp_image(p, key, im.rgb, PP_U8, im.width, im.height, 3, 0);
     rgb_image_free(&im);
     return st;
 }
 
-pi0_status lp_numbers(pi0_policy *p, const char *key, const double *v, int n) {
+static pi0_status lp_numbers(pi0_policy *p, const char *key, const double *v, int n) {
     int idx;
     RETURN_ERR_IF(classify(p, key, &idx) != LK_STATE, &p->err, PI0_ERR_INPUT,
                   "'%.200s' is not a numeric input of this lerobot checkpoint (the state is 'observation.state')", key);
     return pp_copy_numbers(p, key, v, n, &p->whole_state, &p->n_whole);
 }
 
-pi0_status lp_text(pi0_policy *p, const char *key, const char *text) {
+static pi0_status lp_text(pi0_policy *p, const char *key, const char *text) {
     int idx;
     RETURN_ERR_IF(classify(p, key, &idx) != LK_PROMPT, &p->err, PI0_ERR_INPUT,
                   "'%.200s' is not a text input of this lerobot checkpoint (the task is 'task')", key);
-    RETURN_ERR_IF(!text, &p->err, PI0_ERR_ARG, "'task' is NULL");
-    char *d = pp_dup_str(text);
-    RETURN_ERR_IF(!d, &p->err, PI0_ERR_NOMEM, "out of memory");
-    free(p->prompt);
-    p->prompt = d;
-    return PI0_OK;
+    return pp_set_prompt(p, "task", text);
 }
 
 /* ---------------------------------------------------------------- inference */
@@ -315,36 +345,36 @@ pi0_status lp_text(pi0_policy *p, const char *key, const char *text) {
 /* Present cameras first in config order, then the missing ones as masked −1 images
  * (lerobot.md §4.1; masked slots take no attention and no position). */
 static void place_cameras(pi0_policy *p) {
-    const lerobot_spec *s = p->lr;
+    const lerobot_spec *s = &L(p)->spec;
     const int R = pi0_model_config(p->model)->vision.image_size;
     const size_t img = (size_t)3 * R * R;
     int slot = 0;
     for (int pass = 0; pass < 2; pass++)
         for (int i = 0; i < s->n_cameras; i++) {
-            if (p->lr_given[i] != (pass == 0)) continue;
-            float *dst = p->lr_images + (size_t)slot * img;
-            if (pass == 0) memcpy(dst, p->lr_cam + (size_t)i * img, img * sizeof *dst);
+            if (L(p)->given[i] != (pass == 0)) continue;
+            float *dst = L(p)->images + (size_t)slot * img;
+            if (pass == 0) memcpy(dst, L(p)->cam + (size_t)i * img, img * sizeof *dst);
             else
                 for (size_t k = 0; k < img; k++) dst[k] = -1.0f;
-            p->lr_masks[slot++] = pass == 0;
+            L(p)->masks[slot++] = pass == 0;
         }
 }
 
-pi0_status lp_run_inputs(pi0_policy *p) {
-    const lerobot_spec *s = p->lr;
+static pi0_status lp_inputs(pi0_policy *p) {
+    const lerobot_spec *s = &L(p)->spec;
     const pi0_config *c = pi0_model_config(p->model);
     int given = 0;
-    for (int i = 0; i < s->n_cameras; i++) given += p->lr_given[i];
+    for (int i = 0; i < s->n_cameras; i++) given += L(p)->given[i];
     if (!given) {
         char cams[1024];
         camera_list(p, cams, sizeof cams);
         return pi0_fail(&p->err, PI0_ERR_INPUT, "no camera image given (this checkpoint's cameras: %s)", cams);
     }
     place_cameras(p);
-    if (p->lr_ignored[0]) {
+    if (L(p)->ignored[0]) {
         char cams[1024];
         camera_list(p, cams, sizeof cams);
-        pp_add_warning(p, "image %s: not a camera of this checkpoint (%s): ignored, as lerobot does", p->lr_ignored, cams);
+        pp_add_warning(p, "image %s: not a camera of this checkpoint (%s): ignored, as lerobot does", L(p)->ignored, cams);
     }
     /* state: the native S values, float32 as lerobot's tensors */
     RETURN_ERR_IF(!p->whole_state, &p->err, PI0_ERR_INPUT, "missing key 'observation.state'");
@@ -354,9 +384,9 @@ pi0_status lp_run_inputs(pi0_policy *p) {
     RETURN_ERR_IF(n > s->max_state_dim || (!c->pi05 && n > c->state_dim), &p->err, PI0_ERR_INPUT,
                   "'observation.state' has %d values, more than max_state_dim %d", n,
                   c->pi05 ? s->max_state_dim : c->state_dim);
-    float *x = p->lr_raw_state;
+    float *x = L(p)->raw_state;
     for (int i = 0; i < n; i++) x[i] = (float)p->whole_state[i];
-    p->lr_n_state = n;
+    L(p)->n_state = n;
     float st[MAX_STATE] = {0};
     memcpy(st, x, (size_t)n * sizeof *st);
     if (s->aloha_v1) lt_aloha_v1_state(st);
@@ -364,8 +394,8 @@ pi0_status lp_run_inputs(pi0_policy *p) {
     for (int i = 0; i < n; i++)
         RETURN_ERR_IF(!isfinite(st[i]), &p->err, PI0_ERR_INPUT, "observation.state[%d] is not finite after normalization", i);
     if (!c->pi05) {
-        memset(p->lr_state, 0, (size_t)c->state_dim * sizeof *p->lr_state);
-        memcpy(p->lr_state, st, (size_t)n * sizeof *st);
+        memset(L(p)->state, 0, (size_t)c->state_dim * sizeof *L(p)->state);
+        memcpy(L(p)->state, st, (size_t)n * sizeof *st);
     }
     /* prompt */
     const char *task = p->prompt ? p->prompt : p->default_prompt;
@@ -379,7 +409,7 @@ pi0_status lp_run_inputs(pi0_policy *p) {
     RETURN_ERR_IF(rc != PI0_OK, &p->err, rc, "task: cannot build the prompt (%s)",
                   rc == PI0_ERR_INPUT ? "a state value is NaN" : "out of memory");
     int n_valid = 0, trunc = 0;
-    rc = pi0_tokenize_text(p->tok, text, c->max_token_len, p->lr_tokens, p->lr_token_mask, &n_valid, &trunc);
+    rc = pi0_tokenize_text(p->tok, text, c->max_token_len, L(p)->tokens, L(p)->token_mask, &n_valid, &trunc);
     free(text);
     RETURN_ERR_IF(rc != PI0_OK, &p->err, rc, "task: %s", pi0_tokenizer_error(p->tok));
     if (trunc)
@@ -389,20 +419,19 @@ pi0_status lp_run_inputs(pi0_policy *p) {
     memset(&p->last, 0, sizeof p->last);
     p->last.batch = 1;
     p->last.num_cameras = s->n_cameras;
-    p->last.images = p->lr_images;
-    p->last.image_masks = p->lr_masks;
-    p->last.tokens = p->lr_tokens;
-    p->last.token_mask = p->lr_token_mask;
-    p->last.state = p->lr_state;
-    pp_take_noise(p);
+    p->last.images = L(p)->images;
+    p->last.image_masks = L(p)->masks;
+    p->last.tokens = L(p)->tokens;
+    p->last.token_mask = L(p)->token_mask;
+    p->last.state = L(p)->state;
     return PI0_OK;
 }
 
 /* Row r of the last chunk through the output steps: slice to A, unnormalize (float32), v1 ALOHA,
  * then, with relative actions, + `state` (n raw values) on the relative dims: openpi's
  * AbsoluteActions step with lerobot's mask (a float32 sum computed in double is exact). */
-static void output_row(const pi0_policy *p, int r, const float *state, int n, float *out) {
-    const lerobot_spec *s = p->lr;
+static void output_row(const pi0_policy *p, int r, const float *state, int n, double *out) {
+    const lerobot_spec *s = &L(p)->spec;
     const pi0_config *c = pi0_model_config(p->model);
     const int A = s->action_dim;
     float row[MAX_STATE];
@@ -415,30 +444,19 @@ static void output_row(const pi0_policy *p, int r, const float *state, int n, fl
         for (int j = 0; j < n; j++) st[j] = state[j];
         pt_absolute_actions(a, 1, A, st, s->relative_mask, A < n ? A : n);
     }
-    for (int d = 0; d < p->out_dims; d++) out[d] = (float)a[d];
+    for (int d = 0; d < p->out_dims; d++) out[d] = (float)a[d]; /* lerobot's float32 tensor */
 }
 
-pi0_status lp_run_outputs(pi0_policy *p, float *out, size_t cap, int *rows, int *dims) {
-    const pi0_config *c = pi0_model_config(p->model);
-    const int H = c->action_horizon, D = p->out_dims;
-    RETURN_ERR_IF(!out || cap < (size_t)H * D, &p->err, PI0_ERR_ARG, "actions buffer holds %zu floats; the chunk has %d x %d",
-                  cap, H, D);
+static pi0_status lp_outputs(pi0_policy *p, double *out) {
+    const int H = pi0_model_config(p->model)->action_horizon, D = p->out_dims;
     /* relative actions: the raw state of this call (the planning state) on every row */
-    for (int r = 0; r < H; r++) output_row(p, r, p->lr_raw_state, p->lr_n_state, out + (size_t)r * D);
-    *rows = H;
-    *dims = D;
+    for (int r = 0; r < H; r++) output_row(p, r, L(p)->raw_state, L(p)->n_state, out + (size_t)r * D);
     return PI0_OK;
 }
 
-pi0_status lp_relative_action(pi0_policy *p, int row, const double *state, int n, float *out, size_t cap) {
-    const pi0_config *c = pi0_model_config(p->model);
-    RETURN_ERR_IF(!p->have_raw, &p->err, PI0_ERR_ARG, "no action chunk yet (call pi0_policy_infer first)");
-    RETURN_ERR_IF(row < 0 || row >= c->action_horizon, &p->err, PI0_ERR_ARG, "row %d: the chunk has rows 0..%d", row,
-                  c->action_horizon - 1);
-    RETURN_ERR_IF(!out || cap < (size_t)p->out_dims, &p->err, PI0_ERR_ARG, "out holds %zu floats; an action has %d", cap,
-                  p->out_dims);
-    RETURN_ERR_IF(!state || n != p->lr_n_state, &p->err, PI0_ERR_INPUT,
-                  "state has %d values; the chunk was planned from %d", n, p->lr_n_state);
+static pi0_status lp_relative_action(pi0_policy *p, int row, const double *state, int n, double *out) {
+    RETURN_ERR_IF(!state || n != L(p)->n_state, &p->err, PI0_ERR_INPUT,
+                  "state has %d values; the chunk was planned from %d", n, L(p)->n_state);
     float st[MAX_STATE];
     for (int j = 0; j < n; j++) {
         RETURN_ERR_IF(!isfinite(state[j]), &p->err, PI0_ERR_INPUT, "state[%d] is not a finite number", j);
@@ -447,3 +465,21 @@ pi0_status lp_relative_action(pi0_policy *p, int row, const double *state, int n
     output_row(p, row, st, n, out);
     return PI0_OK;
 }
+
+const pp_pipeline pp_lerobot_pipeline = {
+    .name = "lerobot",
+    .state_key = "observation.state",
+    .load = lp_load,
+    .unload = lp_unload,
+    .clear = lp_clear,
+    .key_kind = lp_key_kind,
+    .image = lp_image,
+    .image_file = lp_image_file,
+    .numbers = lp_numbers,
+    .text = lp_text,
+    .inputs = lp_inputs,
+    .outputs = lp_outputs,
+    .relative_action = lp_relative_action,
+    .metadata = lp_metadata,
+    .describe = lp_describe,
+};

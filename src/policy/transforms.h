@@ -2,7 +2,7 @@
  * it changes (no observation dictionaries, no model), so that each can be tested against
  * openpi's formulas on its own and another pipeline (lerobot's) can reuse normalize, slice and
  * relative → absolute actions. All arithmetic is in double, as openpi's numpy transforms
- * compute (float64 statistics); the model's float32 boundary is the caller's (policy.c).
+ * compute (float64 statistics); the model's float32 boundary is the caller's (openpi_pipeline.c).
  *
  * openpi's order (src/openpi/policies/policy_config.py create_trained_policy):
  *   inputs:  [repack] → InjectDefaultPrompt → robot Inputs (LiberoInputs / DroidInputs /

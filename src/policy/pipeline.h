@@ -1,0 +1,77 @@
+/* pipeline.h — the one interface a policy pipeline implements. pi0_policy (policy.c) owns the
+ * handle, the model session, the noise and the caller's buffers; a pipeline turns a robot's
+ * observation into the model's inputs and the model's output into the robot's actions, in the
+ * order its own framework runs them:
+ *
+ *   openpi_pipeline.c   openpi's create_trained_policy for a config by name (configs.c,
+ *                       transforms.c): robot Inputs, Normalize, ... Unnormalize, robot Outputs
+ *   lerobot_pipeline.c  lerobot's pre/post processors, as a lerobot checkpoint describes them
+ *                       (io/lerobot_ckpt.c)
+ *
+ * Neither pipeline calls into the other, nor into policy.c: what both need (the warning list,
+ * the tokenizer search, number copies) is in pipeline.c, which also picks the pipeline for a
+ * checkpoint (pp_choose). A pipeline keeps its own state behind p->impl. Private to src/policy. */
+#ifndef PI0_POLICY_PIPELINE_H
+#define PI0_POLICY_PIPELINE_H
+
+#include "pi0.h"
+
+struct cJSON;
+
+/* The element type of an image handed to pp_pipeline.image. */
+enum { PP_U8 = 0, PP_F32 = 1, PP_F64 = 2 };
+
+typedef struct pp_pipeline {
+    const char *name;       /* "openpi", "lerobot": the metadata's "pipeline" */
+    const char *state_key;  /* how the whole state (pi0_policy_obs_state) is named in messages */
+
+    /* load: the model (p->model, p->tok, p->sess, created by policy.c), the pipeline's state in
+     * p->impl, p->out_dims, p->default_prompt, p->ns_path / p->tok_path, p->pipeline_name and
+     * p->config_name. On failure p->err says why; unload is called either way. */
+    pi0_status (*load)(pi0_policy *p, const char *dir, const pi0_policy_params *pp);
+    void (*unload)(pi0_policy *p);          /* frees p->impl (NULL-safe) */
+
+    /* observation entries (p->loaded; the common ones — prompt, whole state, noise — are
+     * policy.c's, in p->prompt / p->whole_state) */
+    void (*clear)(pi0_policy *p);           /* forget the pipeline's entries */
+    int (*key_kind)(pi0_policy *p, const char *key);        /* PI0_KEY_* */
+    pi0_status (*image)(pi0_policy *p, const char *key, const void *data, int type, int width, int height,
+                        int channels, int chw);             /* type: PP_U8 / PP_F32 / PP_F64 */
+    pi0_status (*image_file)(pi0_policy *p, const char *key, const char *path);
+    pi0_status (*numbers)(pi0_policy *p, const char *key, const double *values, int n);
+    pi0_status (*text)(pi0_policy *p, const char *key, const char *text);
+
+    /* observation → model inputs: p->last (all but the noise, which policy.c adds). */
+    pi0_status (*inputs)(pi0_policy *p);
+    /* model outputs (p->raw [H, action_dim] float32) → the robot's actions: out [H, p->out_dims],
+     * in double. */
+    pi0_status (*outputs)(pi0_policy *p, double *out);
+    /* Row `row` of the last chunk made absolute with the given current state (NULL: the
+     * pipeline has no per-step relative actions). */
+    pi0_status (*relative_action)(pi0_policy *p, int row, const double *state, int n, double *out);
+
+    /* metadata: the pipeline's own fields of the connect message, and its transforms as lists
+     * {"inputs": [...], "outputs": [...]}. */
+    void (*metadata)(const pi0_policy *p, struct cJSON *root);
+    void (*describe)(const pi0_policy *p, struct cJSON *transforms);
+} pp_pipeline;
+
+/* The two implementations (their files above). */
+extern const pp_pipeline pp_openpi_pipeline, pp_lerobot_pipeline;
+
+/* ---- pipeline.c: what every pipeline shares ---- */
+
+/* The pipeline for dir: the caller's choice (pp->pipeline "auto" / "openpi" / "lerobot",
+ * pp->lerobot_version) else the files' (lerobot_detect). */
+pi0_status pp_choose(pi0_policy *p, const char *dir, const pi0_policy_params *pp, const pp_pipeline **out);
+char *pp_dup_str(const char *s);
+int pp_is_file(const char *path);
+void pp_add_warning(pi0_policy *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A copy of n finite values into *out (replacing it); `what` names them in errors. */
+pi0_status pp_copy_numbers(pi0_policy *p, const char *what, const double *v, int n, double **out, int *nout);
+/* The tokenizer path into p->tok_path: the override, else beside the model, else $PI0_TOKENIZER. */
+pi0_status pp_find_tokenizer(pi0_policy *p, const char *dir, const char *override);
+/* p->prompt := a copy of text. */
+pi0_status pp_set_prompt(pi0_policy *p, const char *what, const char *text);
+
+#endif
