@@ -395,6 +395,12 @@ pi0_status pi0_policy_obs_noise(pi0_policy *p, const float *noise, int rows, int
  * chunk (rows = action_horizon, dims = the robot's action dims), row-major, into actions
  * (cap floats). A missing required key is refused naming it. The entries are cleared. */
 pi0_status pi0_policy_infer(pi0_policy *p, float *actions, size_t cap, int *rows, int *dims);
+/* As pi0_policy_infer, with the actions in double (cap doubles): the values openpi's server sends.
+ * openpi's output transforms run in float64 (its norm stats are float64, so Unnormalize promotes
+ * the model's float32 output; AbsoluteActions and AlohaOutputs follow in float64), and so does
+ * pi0.c's openpi pipeline; pi0_policy_infer gives the same values rounded to float. lerobot's
+ * pipeline computes in float32 as lerobot does: its values are floats, here widened exactly. */
+pi0_status pi0_policy_infer_f64(pi0_policy *p, double *actions, size_t cap, int *rows, int *dims);
 /* lerobot checkpoints with use_relative_actions: lerobot's synchronous rollout adds the raw state
  * of the CURRENT tick to each action it executes, while pi0_policy_infer adds the state the chunk
  * was planned from to every row. This gives row `row` of the last chunk made absolute with

@@ -7,12 +7,83 @@
 #include <stdio.h>
 #include <time.h>
 
+/* The length of the well-formed UTF-8 sequence at s (n bytes left), 0 if there is none. */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+    const unsigned c = s[0];
+    size_t len;
+    unsigned lo = 0x80, hi = 0xBF; /* the allowed range of the second byte */
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0) lo = 0xA0;      /* overlong */
+        if (c == 0xED) hi = 0x9F;      /* surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0) lo = 0x90;      /* overlong */
+        if (c == 0xF4) hi = 0x8F;      /* past U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (n < len || s[1] < lo || s[1] > hi) return 0;
+    for (size_t i = 2; i < len; i++)
+        if (s[i] < 0x80 || s[i] > 0xBF) return 0;
+    return len;
+}
+
+size_t pi0_text_escape(char *dst, size_t cap, const char *src, size_t n, int printable) {
+    if (!cap) return 0;
+    const unsigned char *s = (const unsigned char *)src;
+    size_t k = 0, i = 0;
+    while (i < n) {
+        char piece[8];
+        size_t len = utf8_seq(s + i, n - i), plen;
+        const unsigned c = s[i];
+        const int control = c < 0x20 || c == 0x7F || (c == 0xC2 && len == 2 && s[i + 1] < 0xA0);
+        if (len && !(printable && (control || c == '\\'))) {
+            memcpy(piece, s + i, len);
+            plen = len;
+        } else if (len && c == '\\') {
+            memcpy(piece, "\\\\", 2);
+            plen = 2;
+        } else { /* one byte; the bytes after it are looked at anew */
+            len = 1;
+            plen = (size_t)snprintf(piece, sizeof piece, "\\x%02x", c);
+        }
+        /* room for this piece, and for "..." if more follows */
+        const size_t tail = i + len < n ? 3 : 0;
+        if (k + plen + tail + 1 > cap) {
+            if (k + 4 <= cap) { memcpy(dst + k, "...", 3); k += 3; }
+            break;
+        }
+        memcpy(dst + k, piece, plen);
+        k += plen;
+        i += len;
+    }
+    dst[k] = 0;
+    return k;
+}
+
+const char *pi0_show(char *buf, const char *s) {
+    if (!s) s = "(null)";
+    pi0_text_escape(buf, PI0_SHOW_CAP, s, strlen(s), 1);
+    return buf;
+}
+
 pi0_status pi0_fail(pi0_err *e, pi0_status st, const char *fmt, ...) {
     if (e) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        const int n = vsnprintf(e->msg, sizeof e->msg, fmt, ap);
         va_end(ap);
+        /* cut short: drop a character the cut split, so that the message stays UTF-8 */
+        if (n >= (int)sizeof e->msg) {
+            size_t k = sizeof e->msg - 1;
+            size_t start = k;
+            while (start > 0 && k - start < 4 && ((unsigned char)e->msg[start - 1] & 0xC0) == 0x80) start--;
+            const unsigned char *lead = start > 0 ? (const unsigned char *)e->msg + start - 1 : NULL;
+            if (lead && *lead >= 0xC0 && !utf8_seq(lead, k - start + 1)) e->msg[start - 1] = 0;
+        }
     }
     return st;
 }

@@ -19,6 +19,21 @@ typedef struct {
 pi0_status pi0_fail(pi0_err *e, pi0_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* ---- text from outside (a request's keys, dtypes; file contents) in messages ----
+ * Writes src[0..n) into dst (cap bytes, always NUL-terminated when cap > 0) as valid UTF-8:
+ * well-formed UTF-8 sequences are copied, every other byte (a stray continuation byte, an
+ * overlong form, a surrogate, a truncated sequence, 0xF5..0xFF) becomes the four characters
+ * \xNN. printable also escapes the control characters (C0, DEL, C1) that way and a backslash as
+ * \\, so that the text reads unambiguously on one line. A character that does not fit is left
+ * out with everything after it and "..." marks the cut. Returns the length written. (No library
+ * at hand escapes UTF-8 this way; the check follows the Unicode well-formed byte table.) */
+size_t pi0_text_escape(char *dst, size_t cap, const char *src, size_t n, int printable);
+/* A NUL-terminated string shown in a message: escaped as above (printable), at most about 200
+ * bytes, in a buffer that lives until the end of the enclosing block. */
+#define PI0_SHOW_CAP 216
+const char *pi0_show(char *buf, const char *s);
+#define PI0_SHOW(s) pi0_show((char[PI0_SHOW_CAP]){0}, (s))
+
 #define RETURN_ERR_IF(cond, e, st, ...) \
     do { if (cond) return pi0_fail((e), (st), __VA_ARGS__); } while (0)
 #define FORWARD_ERR(expr) \

@@ -114,7 +114,7 @@ async def run_tests(port, model, pi0, tokenizer, image_path):
     r1 = await c.infer(observation(img, state))
     r2 = await c.infer(observation(img, state))
     a = r1["actions"]
-    check(a.shape == (50, 7) and a.dtype == np.float32, f"actions shape {a.shape} {a.dtype}")
+    check(a.shape == (50, 7) and a.dtype == np.float64, f"actions shape {a.shape} {a.dtype} (float64, as openpi sends)")
     check("infer_ms" in r1["server_timing"] and "prev_total_ms" not in r1["server_timing"], f"timing 1 {r1['server_timing']}")
     check("prev_total_ms" in r2["server_timing"] and "policy_timing" in r2, f"timing 2 {r2['server_timing']}")
     from PIL import Image
@@ -126,7 +126,7 @@ async def run_tests(port, model, pi0, tokenizer, image_path):
                           "--action-dims", "7", "--format", "json"], capture_output=True, text=True)
     check(out.returncode == 0, f"pi0 infer failed: {out.stderr}")
     if out.returncode == 0:
-        ref = np.asarray(json.loads(out.stdout)["actions"], dtype=np.float32)
+        ref = np.asarray(json.loads(out.stdout)["actions"], dtype=np.float64)
         same = np.array_equal(ref, a)
         check(same, f"server and pi0 infer differ: max |diff| {np.abs(ref - a).max()}")
         print(f"  server vs pi0 infer: identical={same}", flush=True)

@@ -5,8 +5,29 @@
  *   test_protocol MODEL_DIR TOKENIZER */
 #include <msgpack.h>
 
+#include "../src/common.h"
 #include "../src/serve/protocol.h"
 #include "test_util.h"
+
+/* Python's bytes.decode("utf-8") in C: well-formed UTF-8 only (no overlongs, surrogates, or
+ * code points past U+10FFFF). */
+static int utf8_valid(const char *str) {
+    const unsigned char *s = (const unsigned char *)str;
+    while (*s) {
+        unsigned c = *s, n = c < 0x80 ? 0 : c >= 0xC2 && c <= 0xDF ? 1 : c >= 0xE0 && c <= 0xEF ? 2
+                              : c >= 0xF0 && c <= 0xF4 ? 3 : 9;
+        if (n == 9) return 0;
+        unsigned cp = n ? c & (0x3F >> n) : c;
+        for (unsigned i = 1; i <= n; i++) {
+            if ((s[i] & 0xC0) != 0x80) return 0;
+            cp = cp << 6 | (s[i] & 0x3F);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        s += n + 1;
+    }
+    return 1;
+}
 
 static void pack_str(msgpack_packer *pk, const char *s) {
     msgpack_pack_str(pk, strlen(s));
@@ -106,13 +127,41 @@ int main(int argc, char **argv) {
     rc = decode_and_infer(p, front, 1, st, err, sizeof err, &decoded);
     printf("  unknown aloha camera -> %s\n", err);
     CHECK(rc == PI0_ERR_INPUT && !decoded && strstr(err, "unknown camera 'images/cam_front'"), "unknown camera: %s", err);
+    /* A key that is not UTF-8 (b"\\xff\\xfe" from a client) is shown escaped: the message stays
+     * valid UTF-8 for the WebSocket text frame. */
+    const char *const bad[1] = {"\xff\xfe"};
+    rc = decode_and_infer(p, bad, 1, st, err, sizeof err, &decoded);
+    printf("  camera key b'\\xff\\xfe' -> %s\n", err);
+    CHECK(rc == PI0_ERR_INPUT && strstr(err, "unknown camera 'images/\\xff\\xfe'") && utf8_valid(err),
+          "a key of invalid UTF-8 must be shown escaped: %s", err);
+    /* pi0_text_escape: what stays, what is escaped, where it cuts. */
+    static const struct { const char *in, *printable, *valid; } cases[] = {
+        {"|u\xff", "|u\\xff", "|u\\xff"},
+        {"caf\xc3\xa9 \xcf\x80", "caf\xc3\xa9 \xcf\x80", "caf\xc3\xa9 \xcf\x80"},         /* é π kept */
+        {"\xc3(\xe2\x82", "\\xc3(\\xe2\\x82", "\\xc3(\\xe2\\x82"},                 /* cut sequences */
+        {"\xc0\xaf\xed\xa0\x80\xf4\x90\x80\x80", "\\xc0\\xaf\\xed\\xa0\\x80\\xf4\\x90\\x80\\x80",
+         "\\xc0\\xaf\\xed\\xa0\\x80\\xf4\\x90\\x80\\x80"},                              /* overlong, surrogate, > U+10FFFF */
+        {"a\nb\\c\x7f", "a\\x0ab\\\\c\\x7f", "a\nb\\c\x7f"},                           /* controls: printable only */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char out[128], out2[128];
+        pi0_text_escape(out, sizeof out, cases[i].in, strlen(cases[i].in), 1);
+        pi0_text_escape(out2, sizeof out2, cases[i].in, strlen(cases[i].in), 0);
+        CHECK(!strcmp(out, cases[i].printable) && !strcmp(out2, cases[i].valid) && utf8_valid(out) && utf8_valid(out2),
+              "escape case %zu: got '%s' / '%s'", i, out, out2);
+    }
+    char cut[11];
+    pi0_text_escape(cut, sizeof cut, "abcd\xcf\x80\xcf\x80xyz", 13, 1);
+    CHECK(!strcmp(cut, "abcd\xcf\x80...") && utf8_valid(cut), "a cut keeps whole characters: '%s'", cut);
+    printf("  pi0_text_escape: %zu cases and a cut inside a character\n", sizeof cases / sizeof *cases);
     const char *const left[1] = {"cam_left_wrist"};
     rc = decode_and_infer(p, left, 1, st, err, sizeof err, &decoded);
     printf("  aloha without cam_high -> %s\n", err);
     CHECK(rc == PI0_ERR_INPUT && decoded && strstr(err, "missing key 'images/cam_high'"), "missing cam_high: %s", err);
 
-    /* A reply reads back as openpi's numpy map. */
-    float acts[2 * 3] = {1, 2, 3, 4, 5, 6};
+    /* A reply reads back as openpi's numpy map, float64 as openpi's server sends (values that
+     * a float would round: 0.1, 1/3). */
+    double acts[2 * 3] = {0.1, 1.0 / 3.0, 3, 4, 5e-300, 6};
     serve_buf b = {0};
     CHECK(serve_encode_reply(&b, acts, 2, 3, 2, 1.5, -1, 1.0) == 0, "encode");
     msgpack_unpacked u;
@@ -124,11 +173,14 @@ int main(int argc, char **argv) {
     const msgpack_object *arr = ok ? &root->via.map.ptr[0].val : NULL;
     ok = ok && arr->type == MSGPACK_OBJECT_MAP && arr->via.map.ptr[0].key.type == MSGPACK_OBJECT_BIN;
     const msgpack_object *data = ok ? &arr->via.map.ptr[1].val : NULL;
-    float back[4];
-    if (ok && data->type == MSGPACK_OBJECT_BIN && data->via.bin.size == 16) memcpy(back, data->via.bin.ptr, 16);
+    const msgpack_object *dtype = ok ? &arr->via.map.ptr[2].val : NULL;
+    double back[4];
+    if (ok && data->type == MSGPACK_OBJECT_BIN && data->via.bin.size == 32) memcpy(back, data->via.bin.ptr, 32);
     else ok = 0;
-    CHECK(ok && back[0] == 1 && back[1] == 2 && back[2] == 4 && back[3] == 5,
-          "reply actions must be the first 2 dims of each row, ndarray keys as bytes");
+    ok = ok && dtype->type == MSGPACK_OBJECT_STR && dtype->via.str.size == 3 && !memcmp(dtype->via.str.ptr, "<f8", 3);
+    CHECK(ok && back[0] == 0.1 && back[1] == 1.0 / 3.0 && back[2] == 4 && back[3] == 5e-300,
+          "reply actions must be the first 2 dims of each row as '<f8' (exact doubles), ndarray keys as bytes");
+    printf("  reply: actions '<f8' [2, 2], 0.1 and 1/3 exact\n");
     msgpack_unpacked_destroy(&u);
 
     /* The metadata: JSON → msgpack, integral numbers as integers (as Python packs ints). */

@@ -36,7 +36,7 @@ def infer_cli(pi0_bin, model, tok, config, images, state, prompt, seed):
     out = subprocess.run(args, capture_output=True, text=True)
     if not check(out.returncode == 0, f"pi0 infer: {out.stderr}"):
         return None
-    return np.asarray(json.loads(out.stdout)["actions"], dtype=np.float32)
+    return np.asarray(json.loads(out.stdout)["actions"], dtype=np.float64)
 
 
 def main():
@@ -66,7 +66,10 @@ def main():
                "prompt": "put the bowl on the plate"}
         r = policy.infer(obs)
         a = r["actions"]
-        check(a.dtype == np.float32 and a.shape == (50, 7) and "infer_ms" in r["policy_timing"], f"result {a.shape} {r}")
+        # float64, as openpi's Policy.infer returns them (Unnormalize with float64 norm stats); the
+        # same doubles as `pi0 infer --format json` prints (shortest round-trip decimals)
+        check(a.dtype == np.float64 and a.shape == (50, 7) and "infer_ms" in r["policy_timing"], f"result {a.dtype} {r}")
+        check(not np.array_equal(a, a.astype(np.float32)), "openpi's actions are float64 values, not float32 ones")
         ref = infer_cli(pi0_bin, model, tok, "pi0_libero", [("observation/image", paths["a"]),
                         ("observation/wrist_image", paths["b"])], state, "put the bowl on the plate", 5)
         if ref is not None:
@@ -169,7 +172,8 @@ def main():
                               "--image", f"top={paths['a']}", "--prompt", "stack the cups", "--state",
                               ",".join(map(str, st6))], capture_output=True, text=True)
         if check(out.returncode == 0, f"pi0 infer (lerobot): {out.stderr}"):
-            ref = np.asarray(json.loads(out.stdout)["actions"], dtype=np.float32)
+            ref = np.asarray(json.loads(out.stdout)["actions"], dtype=np.float64)
+            check(np.array_equal(a, a.astype(np.float32)), "lerobot's actions are float32 values (lerobot computes so)")
             print(f"lerobot: Policy.infer vs pi0 infer: {a.shape}, identical={np.array_equal(ref, a)}")
             check(a.shape == (50, 5) and np.array_equal(ref, a), "lerobot: Policy.infer and pi0 infer differ")
         # relative actions, per tick: the planning state gives infer's rows; a state moved by +1

@@ -32,13 +32,25 @@ static int parse_numbers(const char *s, double *out, int cap, char *bad, size_t 
     return n;
 }
 
-static void print_actions(const char *format, const float *a, int H, int A, int dims,
+/* v as the shortest decimal that reads back as the same double (Python's repr): the float64
+ * actions exactly, without the noise digits of a fixed %.17g. */
+static const char *shortest(char buf[32], double v) {
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, 32, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    return buf;
+}
+
+/* The actions, float64 (what pi0_policy_infer_f64 gives; --raw's float32 widened exactly). */
+static void print_actions(const char *format, const double *a, int H, int A, int dims,
                           const pi0_timing *tm, double prep_ms, double img_ms) {
+    char num[32];
     if (!strcmp(format, "json")) {
         printf("{\"actions\": [");
         for (int h = 0; h < H; h++) {
             printf("%s[", h ? ", " : "");
-            for (int d = 0; d < dims; d++) printf("%s%.9g", d ? ", " : "", a[h * A + d]);
+            for (int d = 0; d < dims; d++) printf("%s%s", d ? ", " : "", shortest(num, a[h * A + d]));
             printf("]");
         }
         printf("], \"timing_ms\": {\"preprocess\": %.3f, \"images\": %.3f, \"vision\": %.3f, "
@@ -48,7 +60,7 @@ static void print_actions(const char *format, const float *a, int H, int A, int 
         for (int d = 0; d < dims; d++) printf("%sa%d", d ? "," : "", d);
         printf("\n");
         for (int h = 0; h < H; h++) {
-            for (int d = 0; d < dims; d++) printf("%s%.9g", d ? "," : "", a[h * A + d]);
+            for (int d = 0; d < dims; d++) printf("%s%s", d ? "," : "", shortest(num, a[h * A + d]));
             printf("\n");
         }
     } else {
@@ -141,7 +153,8 @@ int cmd_infer(int argc, char **argv) {
     int rc = 0;
     char buf[4200];
     double state[4096];
-    float *noise = NULL, *actions = NULL;
+    float *noise = NULL, *raw_out = NULL;
+    double *actions = NULL;
     pi0_policy *p = pi0_policy_create();
     if (!p) return cli_error(2, "out of memory");
     int n_state = parse_numbers(state_s, state, 4096, buf, sizeof buf);
@@ -166,7 +179,8 @@ int cmd_infer(int argc, char **argv) {
     const int H = c->action_horizon, A = c->action_dim;
     noise = malloc((size_t)H * A * sizeof *noise);
     actions = malloc((size_t)H * A * sizeof *actions);
-    if (!noise || !actions) { rc = cli_error(2, "out of memory"); goto done; }
+    raw_out = malloc((size_t)H * A * sizeof *raw_out);
+    if (!noise || !actions || !raw_out) { rc = cli_error(2, "out of memory"); goto done; }
     if (noise_path) {
         pi0_err e;
         st_file nf;
@@ -182,16 +196,18 @@ int cmd_infer(int argc, char **argv) {
         if (pi0_policy_obs_noise(p, noise, H, A) != PI0_OK) { rc = cli_error(2, "%s", pi0_policy_error(p)); goto done; }
     }
     int rows = 0, dims = 0;
-    if (pi0_policy_infer(p, actions, (size_t)H * A, &rows, &dims) != PI0_OK) { rc = cli_error(2, "%s", pi0_policy_error(p)); goto done; }
+    if (pi0_policy_infer_f64(p, actions, (size_t)H * A, &rows, &dims) != PI0_OK) { rc = cli_error(2, "%s", pi0_policy_error(p)); goto done; }
     if (pi0_policy_warning(p)) fprintf(stderr, "pi0: warning: %s\n", pi0_policy_warning(p));
     if (save) {
         const pi0_inputs *in = pi0_policy_inputs(p);
         if ((rc = save_inputs(save, c, in, in->noise))) goto done;
     }
-    if (raw && pi0_policy_raw_actions(p, actions, (size_t)H * A, &rows, &dims) != PI0_OK) {
+    if (raw && pi0_policy_raw_actions(p, raw_out, (size_t)H * A, &rows, &dims) != PI0_OK) {
         rc = cli_error(2, "no raw actions");
         goto done;
     }
+    if (raw)
+        for (size_t i = 0; i < (size_t)rows * dims; i++) actions[i] = raw_out[i];
     const pi0_policy_timing tm = pi0_policy_last_timing(p);
     print_actions(format, actions, rows, dims, dims, &tm.model, tm.preprocess_ms, t2 - t1);
     fprintf(stderr, "pi0: %s: load %.1f ms, images %.1f ms, preprocess %.2f ms, vision %.1f ms, prefix %.1f ms, "
@@ -201,6 +217,7 @@ int cmd_infer(int argc, char **argv) {
 done:
     free(noise);
     free(actions);
+    free(raw_out);
     pi0_policy_free(p);
     return rc;
 }

@@ -101,8 +101,9 @@ typedef struct {
     const char *api_key;      /* required in "Authorization: Api-Key KEY" when set */
     /* the policy, used by the worker only */
     pi0_policy *policy;
-    float *actions;
+    double *actions;          /* float64, as openpi's server sends them */
     size_t actions_cap;
+    char last_warning[1024];  /* the policy's warning last written to the log */
     frame *metadata;
     long served, errors;
 } server;
@@ -123,8 +124,21 @@ static void conn_enqueue(conn *c, frame *f) {
     lws_callback_on_writable(c->wsi);
 }
 
+/* A text frame: WebSocket text must be UTF-8 (RFC 6455 §8.1; openpi's client, on websockets,
+ * closes with 1007 otherwise), and an error can quote what a request sent: the text passes
+ * pi0_text_escape once more, whatever escaped it before. */
+static frame *text_frame(const char *msg) {
+    const size_t n = strlen(msg), cap = 4 * n + 4;
+    char *t = malloc(cap);
+    if (!t) return NULL;
+    const size_t k = pi0_text_escape(t, cap, msg, n, 0);
+    frame *f = frame_new(t, k, 0);
+    free(t);
+    return f;
+}
+
 static void conn_fail(conn *c, const char *msg) {
-    conn_enqueue(c, frame_new(msg, strlen(msg), 0));
+    conn_enqueue(c, text_frame(msg));
     c->close_after = 1;
     g_srv.errors++;
 }
@@ -136,8 +150,14 @@ static void process(server *s, job *j) {
     double t0 = now_ms();
     int rows = 0, dims = 0;
     pi0_status st = serve_decode_observation(s->policy, j->data, j->len, err, sizeof err);
-    if (st == PI0_OK && (st = pi0_policy_infer(s->policy, s->actions, s->actions_cap, &rows, &dims)) != PI0_OK)
+    if (st == PI0_OK && (st = pi0_policy_infer_f64(s->policy, s->actions, s->actions_cap, &rows, &dims)) != PI0_OK)
         snprintf(err, sizeof err, "%s", pi0_policy_error(s->policy));
+    /* the policy's notes, each once while it stays the same (not on every request) */
+    const char *w = pi0_policy_warning(s->policy);
+    if (w && strncmp(w, s->last_warning, sizeof s->last_warning - 1)) {
+        fprintf(stderr, "pi0 serve: warning: %s\n", w);
+        snprintf(s->last_warning, sizeof s->last_warning, "%s", w);
+    }
     if (st == PI0_OK) {
         double infer_ms = now_ms() - t0;
         serve_buf b = {0};
@@ -150,7 +170,7 @@ static void process(server *s, job *j) {
     if (st != PI0_OK) {
         char msg[640];
         snprintf(msg, sizeof msg, "pi0 serve: %s", err);
-        j->reply = frame_new(msg, strlen(msg), 0);
+        j->reply = text_frame(msg);
         j->failed = 1;
     }
 }
@@ -311,7 +331,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             c->rx_len = c->rx_cap = 0;
             c->rx_rejected = 1;
             s->errors++;
-            conn_enqueue(c, frame_new(msg, strlen(msg), 0)); /* the error now, the close after the message */
+            conn_enqueue(c, text_frame(msg)); /* the error now, the close after the message */
             if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
                 c->close_after = 1;
             } else {

@@ -11,7 +11,7 @@ policy runs against pi0.c by changing how the policy is made.
         "observation/state": state,             # numbers
         "prompt": "put the bowl on the plate",
     })
-    result["actions"]                            # np.float32 [action_horizon, action dims]
+    result["actions"]                            # np.float64 [action_horizon, action dims], as openpi
     policy.metadata                              # e.g. {"reset_pose": [...], ...} for ALOHA configs
 
 Errors raise pi0.Pi0Error with the library's one-line message. libpi0.so is found through
@@ -122,7 +122,7 @@ _sig("pi0_policy_obs_image_f64", _I, _P, _S, _D, _I, _I, _I, _I)
 _sig("pi0_policy_obs_numbers", _I, _P, _S, _D, _I)
 _sig("pi0_policy_obs_text", _I, _P, _S, _S)
 _sig("pi0_policy_obs_noise", _I, _P, _F, _I, _I)
-_sig("pi0_policy_infer", _I, _P, _F, ctypes.c_size_t, ctypes.POINTER(_I), ctypes.POINTER(_I))
+_sig("pi0_policy_infer_f64", _I, _P, _D, ctypes.c_size_t, ctypes.POINTER(_I), ctypes.POINTER(_I))
 _sig("pi0_policy_raw_actions", _I, _P, _F, ctypes.c_size_t, ctypes.POINTER(_I), ctypes.POINTER(_I))
 _sig("pi0_policy_relative_action", _I, _P, _I, _D, _I, _F, ctypes.c_size_t)
 _sig("pi0_policy_last_timing", _PolicyTiming, _P)
@@ -252,7 +252,9 @@ class Policy:
 
     def infer(self, obs, *, noise=None):
         """openpi's Policy.infer: obs by openpi's keys (nested dicts allowed) -> {"actions":
-        float32 [action_horizon, action dims], "policy_timing": {"infer_ms": model time}}."""
+        float64 [action_horizon, action dims], "policy_timing": {"infer_ms": model time}}. float64 as
+        openpi returns them (its Unnormalize promotes the model's float32 with float64 norm stats);
+        lerobot checkpoints' actions are float32 values, as lerobot computes them."""
         if self._p is None:
             raise Pi0Error("the policy is closed")
         _lib.pi0_policy_obs_clear(self._p)
@@ -277,10 +279,10 @@ class Policy:
             if n.ndim != 2:
                 raise Pi0Error(f"noise must be [action_horizon, action_dim], not {n.shape}")
             self._check(_lib.pi0_policy_obs_noise(self._p, n.ctypes.data_as(_F), n.shape[0], n.shape[1]))
-        out = np.empty((self._rows, self._dims), np.float32)  # filled in place by the library
+        out = np.empty((self._rows, self._dims), np.float64)  # filled in place by the library
         rows, dims = ctypes.c_int(), ctypes.c_int()
-        self._check(_lib.pi0_policy_infer(self._p, out.ctypes.data_as(_F), out.size, ctypes.byref(rows),
-                                          ctypes.byref(dims)))
+        self._check(_lib.pi0_policy_infer_f64(self._p, out.ctypes.data_as(_D), out.size, ctypes.byref(rows),
+                                              ctypes.byref(dims)))
         t = _lib.pi0_policy_last_timing(self._p)
         return {"actions": out, "policy_timing": {"infer_ms": t.model_ms}}
 

@@ -7,6 +7,8 @@
  * use_quantile_norm = (model_type != PI0), i.e. z-score for π0, quantile for π0.5. */
 #include "configs.h"
 
+#include "../common.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -193,6 +195,6 @@ const pc_config *pc_find(const char *name, char *why, size_t whylen) {
         const int d = edit_distance(name, k_configs[i].name);
         if (d < best_d) { best_d = d; best = k_configs[i].name; }
     }
-    snprintf(why, whylen, "unknown config '%.100s' (did you mean '%s'? `pi0 serve --help` lists them)", name, best);
+    snprintf(why, whylen, "unknown config '%s' (did you mean '%s'? `pi0 serve --help` lists them)", PI0_SHOW(name), best);
     return NULL;
 }

@@ -247,11 +247,11 @@ static pi0_status camera_of(pi0_policy *p, const char *key, int *cam) {
     camera_list(p, cams, sizeof cams);
     if (w == LK_OTHER_CAMERA) { /* named in the warning of the infer call */
         const size_t k = strlen(L(p)->ignored);
-        snprintf(L(p)->ignored + k, sizeof L(p)->ignored - k, "%s'%.100s'", k ? ", " : "", key);
+        snprintf(L(p)->ignored + k, sizeof L(p)->ignored - k, "%s'%s'", k ? ", " : "", PI0_SHOW(key));
         return PI0_OK;
     }
-    return pi0_fail(&p->err, PI0_ERR_INPUT, "'%.200s' is not an image input of this lerobot checkpoint (cameras: %s)",
-                    key, cams);
+    return pi0_fail(&p->err, PI0_ERR_INPUT, "'%s' is not an image input of this lerobot checkpoint (cameras: %s)",
+                    PI0_SHOW(key), cams);
 }
 
 /* Converts a float frame (HWC or CHW, channels 1/3/4) to float HWC, refusing values lerobot would
@@ -260,16 +260,16 @@ static pi0_status float_hwc(pi0_policy *p, const char *key, const void *data, in
                             float **out) {
     size_t n;
     RETURN_ERR_IF(!pi0_mul_size((size_t)w * (size_t)h, (size_t)ch, &n), &p->err, PI0_ERR_INPUT,
-                  "image '%.200s': %d x %d x %d is too large", key, w, h, ch);
+                  "image '%s': %d x %d x %d is too large", PI0_SHOW(key), w, h, ch);
     float *x = malloc(n * sizeof *x);
-    RETURN_ERR_IF(!x, &p->err, PI0_ERR_NOMEM, "image '%.200s': out of memory", key);
+    RETURN_ERR_IF(!x, &p->err, PI0_ERR_NOMEM, "image '%s': out of memory", PI0_SHOW(key));
     for (size_t i = 0; i < n; i++) {
         const double v = type == PP_F64 ? ((const double *)data)[i] : ((const float *)data)[i];
         if (!(v >= 0.0 && v <= 1.0)) {
             free(x);
             return pi0_fail(&p->err, PI0_ERR_INPUT,
-                            "image '%.200s': element %zu is %g; lerobot's float images are in [0, 1] (or give uint8)",
-                            key, i, v);
+                            "image '%s': element %zu is %g; lerobot's float images are in [0, 1] (or give uint8)",
+                            PI0_SHOW(key), i, v);
         }
         size_t dst = i;
         if (chw) { /* planar [C, H, W] → [H, W, C] */
@@ -286,9 +286,9 @@ static pi0_status lp_image(pi0_policy *p, const char *key, const void *data, int
     int cam;
     FORWARD_ERR(camera_of(p, key, &cam));
     if (cam < 0) return PI0_OK;
-    RETURN_ERR_IF(!data, &p->err, PI0_ERR_ARG, "image '%.200s': data is NULL", key);
+    RETURN_ERR_IF(!data, &p->err, PI0_ERR_ARG, "image '%s': data is NULL", PI0_SHOW(key));
     RETURN_ERR_IF(w < 1 || h < 1 || (ch != 1 && ch != 3 && ch != 4), &p->err, PI0_ERR_INPUT,
-                  "image '%.200s': %d x %d with %d channels (want a positive size and 1, 3 or 4 channels)", key, w, h, ch);
+                  "image '%s': %d x %d with %d channels (want a positive size and 1, 3 or 4 channels)", PI0_SHOW(key), w, h, ch);
     const pi0_config *c = pi0_model_config(p->model);
     const int R = c->vision.image_size;
     float *dst = L(p)->cam + (size_t)cam * 3 * R * R;
@@ -308,7 +308,7 @@ static pi0_status lp_image(pi0_policy *p, const char *key, const void *data, int
         st = image_resize_torch_f32(dst, x, w, h, ch, R, &o, &e);
         free(x);
     }
-    RETURN_ERR_IF(st != PI0_OK, &p->err, st, "image '%.200s': %s", key, e.msg);
+    RETURN_ERR_IF(st != PI0_OK, &p->err, st, "image '%s': %s", PI0_SHOW(key), e.msg);
     L(p)->given[cam] = 1;
     return PI0_OK;
 }
@@ -320,7 +320,7 @@ static pi0_status lp_image_file(pi0_policy *p, const char *key, const char *path
     rgb_image im;
     pi0_err e = {{0}};
     pi0_status st = image_decode_file(&im, path, &e);
-    RETURN_ERR_IF(st != PI0_OK, &p->err, st, "image '%.200s': %s", key, e.msg);
+    RETURN_ERR_IF(st != PI0_OK, &p->err, st, "image '%s': %s", PI0_SHOW(key), e.msg);
     st = lp_image(p, key, im.rgb, PP_U8, im.width, im.height, 3, 0);
     rgb_image_free(&im);
     return st;
@@ -329,14 +329,14 @@ static pi0_status lp_image_file(pi0_policy *p, const char *key, const char *path
 static pi0_status lp_numbers(pi0_policy *p, const char *key, const double *v, int n) {
     int idx;
     RETURN_ERR_IF(classify(p, key, &idx) != LK_STATE, &p->err, PI0_ERR_INPUT,
-                  "'%.200s' is not a numeric input of this lerobot checkpoint (the state is 'observation.state')", key);
+                  "'%s' is not a numeric input of this lerobot checkpoint (the state is 'observation.state')", PI0_SHOW(key));
     return pp_copy_numbers(p, key, v, n, &p->whole_state, &p->n_whole);
 }
 
 static pi0_status lp_text(pi0_policy *p, const char *key, const char *text) {
     int idx;
     RETURN_ERR_IF(classify(p, key, &idx) != LK_PROMPT, &p->err, PI0_ERR_INPUT,
-                  "'%.200s' is not a text input of this lerobot checkpoint (the task is 'task')", key);
+                  "'%s' is not a text input of this lerobot checkpoint (the task is 'task')", PI0_SHOW(key));
     return pp_set_prompt(p, "task", text);
 }
 

@@ -47,6 +47,7 @@ typedef struct {
     double nstate[MAX_STATE];
     int n_state;
     double *work;           /* [H, A] */
+    int said_sliced;        /* the note that the state's statistics are sliced was given */
 } op_state;
 
 static op_state *S(const pi0_policy *p) { return p->impl; }
@@ -172,10 +173,17 @@ static pi0_status op_load(pi0_policy *p, const char *dir, const pi0_policy_param
         /* openpi: use_quantile_norm = model_type != ModelType.PI0 */
         st = pi0_norm_stats_load(o->ns, p->ns_path, c->pi05);
         RETURN_ERR_IF(st != PI0_OK, &p->err, st, "%s", pi0_norm_stats_error(o->ns));
-        const int sa = pi0_norm_stats_dim(o->ns, 1);
+        /* Unnormalize works on the model's action_dim values of "actions" and of "state" (padded
+         * to action_dim by PadStatesAndActions): statistics shorter than that are padded
+         * (pad_to_dim), longer ones do not broadcast in openpi (transforms.py _unnormalize):
+         * refused here rather than on every request. */
+        const int sa = pi0_norm_stats_dim(o->ns, 1), ss = pi0_norm_stats_dim(o->ns, 0);
         RETURN_ERR_IF(sa > c->action_dim, &p->err, PI0_ERR_INPUT,
                       "%s: norm_stats.actions has %d values, more than the model's action_dim %d", p->ns_path, sa,
                       c->action_dim);
+        RETURN_ERR_IF(ss > c->action_dim, &p->err, PI0_ERR_INPUT,
+                      "%s: norm_stats.state has %d values, more than the model's action_dim %d (openpi's Unnormalize "
+                      "of the padded state cannot use them)", p->ns_path, ss, c->action_dim);
     }
 
     /* The actions returned: the robot's Outputs slice (numpy's actions[..., :k] keeps at most
@@ -309,7 +317,7 @@ static void camera_list(const pi0_policy *p, char *buf, size_t n) {
 static pi0_status refuse_unknown(pi0_policy *p, const char *key) {
     char cams[512];
     camera_list(p, cams, sizeof cams);
-    return pi0_fail(&p->err, PI0_ERR_INPUT, "unknown camera '%.200s' (config %s accepts %s)", key, S(p)->cfg->name,
+    return pi0_fail(&p->err, PI0_ERR_INPUT, "unknown camera '%s' (config %s accepts %s)", PI0_SHOW(key), S(p)->cfg->name,
                     cams);
 }
 
@@ -343,7 +351,7 @@ static pi0_status image_slot(pi0_policy *p, const char *key, int *slot) {
 static pi0_status place_u8(pi0_policy *p, const char *key, int slot, const uint8_t *data, int w, int h, int c, int chw) {
     op_state *o = S(p);
     if (pi0_obs_set_image_u8(o->obs, pi0_camera_name(slot), data, w, h, c, chw) != PI0_OK)
-        return pi0_fail(&p->err, PI0_ERR_INPUT, "image '%.200s': %s", key, pi0_obs_error(o->obs));
+        return pi0_fail(&p->err, PI0_ERR_INPUT, "image '%s': %s", PI0_SHOW(key), pi0_obs_error(o->obs));
     o->cam_given[slot] = 1;
     return PI0_OK;
 }
@@ -351,10 +359,10 @@ static pi0_status place_u8(pi0_policy *p, const char *key, int slot, const uint8
 /* Element count of a w x h x c image, checked. */
 static pi0_status image_numel(pi0_policy *p, const char *key, int w, int h, int c, size_t *n) {
     RETURN_ERR_IF(w <= 0 || h <= 0 || (c != 1 && c != 3 && c != 4), &p->err, PI0_ERR_INPUT,
-                  "image '%.200s': %d x %d with %d channels (want a positive size and 1, 3 or 4 channels)", key, w, h, c);
+                  "image '%s': %d x %d with %d channels (want a positive size and 1, 3 or 4 channels)", PI0_SHOW(key), w, h, c);
     size_t wh;
     RETURN_ERR_IF(!pi0_mul_size((size_t)w, (size_t)h, &wh) || !pi0_mul_size(wh, (size_t)c, n), &p->err, PI0_ERR_INPUT,
-                  "image '%.200s': %d x %d x %d elements do not fit in memory", key, w, h, c);
+                  "image '%s': %d x %d x %d elements do not fit in memory", PI0_SHOW(key), w, h, c);
     return PI0_OK;
 }
 
@@ -366,15 +374,15 @@ static pi0_status op_image(pi0_policy *p, const char *key, const void *data, int
     if (type == PP_U8) return place_u8(p, key, slot, data, w, h, c, chw);
     size_t n;
     FORWARD_ERR(image_numel(p, key, w, h, c, &n));
-    RETURN_ERR_IF(!data, &p->err, PI0_ERR_ARG, "image '%.200s': data is NULL", key);
+    RETURN_ERR_IF(!data, &p->err, PI0_ERR_ARG, "image '%s': data is NULL", PI0_SHOW(key));
     uint8_t *u8 = malloc(n);
-    RETURN_ERR_IF(!u8, &p->err, PI0_ERR_NOMEM, "image '%.200s': out of memory for %zu bytes", key, n);
+    RETURN_ERR_IF(!u8, &p->err, PI0_ERR_NOMEM, "image '%s': out of memory for %zu bytes", PI0_SHOW(key), n);
     const int f64 = type == PP_F64;
     long bad = f64 ? pt_image_f64_to_u8(data, n, u8) : pt_image_f32_to_u8(data, n, u8);
     pi0_status st = PI0_OK;
     if (bad >= 0) { /* a NaN has no uint8 value: converting it is undefined behaviour */
         const double v = f64 ? ((const double *)data)[bad] : ((const float *)data)[bad];
-        st = pi0_fail(&p->err, PI0_ERR_INPUT, "image '%.200s': element %ld is %s, not a finite number", key, bad,
+        st = pi0_fail(&p->err, PI0_ERR_INPUT, "image '%s': element %ld is %s, not a finite number", PI0_SHOW(key), bad,
                       isnan(v) ? "NaN" : "infinite");
     } else {
         st = place_u8(p, key, slot, u8, w, h, c, chw);
@@ -389,7 +397,7 @@ static pi0_status op_image_file(pi0_policy *p, const char *key, const char *path
     FORWARD_ERR(image_slot(p, key, &slot));
     if (slot < 0) return PI0_OK;
     if (pi0_obs_set_image_file(o->obs, pi0_camera_name(slot), path) != PI0_OK)
-        return pi0_fail(&p->err, PI0_ERR_INPUT, "image '%.200s': %s", key, pi0_obs_error(o->obs));
+        return pi0_fail(&p->err, PI0_ERR_INPUT, "image '%s': %s", PI0_SHOW(key), pi0_obs_error(o->obs));
     o->cam_given[slot] = 1;
     return PI0_OK;
 }
@@ -399,7 +407,7 @@ static pi0_status op_numbers(pi0_policy *p, const char *key, const double *value
     int idx;
     if (classify(p, key, &idx) != K_STATE) {
         const pc_robot_layout *rl = o->cfg->robot;
-        return pi0_fail(&p->err, PI0_ERR_INPUT, "'%.200s' is not a state key of config %s (its state: %s%s%s)", key,
+        return pi0_fail(&p->err, PI0_ERR_INPUT, "'%s' is not a state key of config %s (its state: %s%s%s)", PI0_SHOW(key),
                         o->cfg->name, rl->state_keys[0], rl->n_state_keys > 1 ? " + " : "",
                         rl->n_state_keys > 1 ? rl->state_keys[1] : "");
     }
@@ -409,7 +417,7 @@ static pi0_status op_numbers(pi0_policy *p, const char *key, const double *value
 static pi0_status op_text(pi0_policy *p, const char *key, const char *text) {
     int idx;
     RETURN_ERR_IF(classify(p, key, &idx) != K_PROMPT, &p->err, PI0_ERR_INPUT,
-                  "'%.200s' is not a text input of config %s (the prompt is 'prompt')", key, S(p)->cfg->name);
+                  "'%s' is not a text input of config %s (the prompt is 'prompt')", PI0_SHOW(key), S(p)->cfg->name);
     return pp_set_prompt(p, "prompt", text);
 }
 
@@ -466,12 +474,18 @@ static pi0_status op_inputs(pi0_policy *p) {
                       "'state' has %d values; config %s (adapt_to_pi) expects %d", *n_state, pc->name, rl->state_len);
         pt_aloha_state_to_pi(state);
     }
-    /* Normalize (openpi slices the stats to the state's length; pi0.c wants them equal). */
+    /* Normalize: openpi slices the statistics to the state's length (transforms.py _normalize:
+     * mean[..., : x.shape[-1]], likewise std, q01, q99); shorter statistics do not broadcast. */
     RETURN_ERR_IF(*n_state > c->state_dim, &p->err, PI0_ERR_INPUT, "state has %d values; this model takes 1 to %d",
                   *n_state, c->state_dim);
     const int ns_dim = pi0_norm_stats_dim(o->ns, 0);
-    RETURN_ERR_IF(o->ns && ns_dim != *n_state, &p->err, PI0_ERR_INPUT, "state has %d values but norm_stats.state has %d",
-                  *n_state, ns_dim);
+    RETURN_ERR_IF(o->ns && ns_dim < *n_state, &p->err, PI0_ERR_INPUT,
+                  "state has %d values but norm_stats.state only %d", *n_state, ns_dim);
+    if (o->ns && ns_dim > *n_state && !o->said_sliced) { /* said once per policy */
+        o->said_sliced = 1;
+        pp_add_warning(p, "norm_stats.state has %d values and the state %d: the first %d statistics are used, as "
+                       "openpi's Normalize slices them", ns_dim, *n_state, *n_state);
+    }
     pt_normalize(norm_stats_vec(o->ns, 0), norm_stats_quantile(o->ns), state, *n_state);
     /* Model transforms: the state enters the model as float32 (openpi's jnp.asarray), padded. */
     float fstate[MAX_STATE];

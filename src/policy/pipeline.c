@@ -13,9 +13,9 @@
 pi0_status pp_choose(pi0_policy *p, const char *dir, const pi0_policy_params *pp, const pp_pipeline **out) {
     const char *pl = pp->pipeline, *ver = pp->lerobot_version;
     RETURN_ERR_IF(pl && strcmp(pl, "auto") && strcmp(pl, "openpi") && strcmp(pl, "lerobot"), &p->err, PI0_ERR_ARG,
-                  "pipeline '%.100s': want auto, openpi or lerobot", pl);
+                  "pipeline '%s': want auto, openpi or lerobot", PI0_SHOW(pl));
     RETURN_ERR_IF(ver && strcmp(ver, "current") && strcmp(ver, "v0.4") && strcmp(ver, "v1"), &p->err, PI0_ERR_ARG,
-                  "lerobot version '%.100s': want current, v0.4 or v1", ver);
+                  "lerobot version '%s': want current, v0.4 or v1", PI0_SHOW(ver));
     lerobot_layout layout;
     const int detected = lerobot_detect(dir, &layout) == PIPELINE_LEROBOT;
     const int lerobot = pl && !strcmp(pl, "lerobot") ? 1 : pl && !strcmp(pl, "openpi") ? 0 : detected;
@@ -48,10 +48,10 @@ void pp_add_warning(pi0_policy *p, const char *fmt, ...) {
 }
 
 pi0_status pp_copy_numbers(pi0_policy *p, const char *what, const double *v, int n, double **out, int *nout) {
-    RETURN_ERR_IF(n < 1 || n > MAX_STATE || !v, &p->err, PI0_ERR_INPUT, "'%.200s' has %d values (want 1 to %d)", what, n,
+    RETURN_ERR_IF(n < 1 || n > MAX_STATE || !v, &p->err, PI0_ERR_INPUT, "'%s' has %d values (want 1 to %d)", PI0_SHOW(what), n,
                   MAX_STATE);
     for (int i = 0; i < n; i++)
-        RETURN_ERR_IF(!isfinite(v[i]), &p->err, PI0_ERR_INPUT, "'%.200s'[%d] is not a finite number", what, i);
+        RETURN_ERR_IF(!isfinite(v[i]), &p->err, PI0_ERR_INPUT, "'%s'[%d] is not a finite number", PI0_SHOW(what), i);
     double *d = malloc((size_t)n * sizeof *d);
     RETURN_ERR_IF(!d, &p->err, PI0_ERR_NOMEM, "out of memory");
     memcpy(d, v, (size_t)n * sizeof *d);

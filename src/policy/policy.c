@@ -265,7 +265,9 @@ static void take_noise(pi0_policy *p) {
     p->have_last = 1;
 }
 
-pi0_status pi0_policy_infer(pi0_policy *p, float *actions, size_t cap, int *rows, int *dims) {
+/* One call: the pipeline's inputs, the model, the pipeline's outputs into p->actions
+ * [H, out_dims] (double); then the caller's buffer of cap elements: float (f64 0) or double. */
+static pi0_status infer(pi0_policy *p, void *actions, int f64, size_t cap, int *rows, int *dims) {
     if (!p) return PI0_ERR_ARG;
     RETURN_ERR_IF(!p->loaded, &p->err, PI0_ERR_ARG, "policy is not loaded");
     RETURN_ERR_IF(!rows || !dims, &p->err, PI0_ERR_ARG, "rows / dims is NULL");
@@ -277,6 +279,7 @@ pi0_status pi0_policy_infer(pi0_policy *p, float *actions, size_t cap, int *rows
     memset(&p->timing, 0, sizeof p->timing);
     const pi0_config *c = pi0_model_config(p->model);
     const int H = c->action_horizon, D = p->out_dims;
+    const size_t HD = (size_t)H * D;
     const double t0 = now_ms();
     pi0_status st = p->pl->inputs(p);
     if (st == PI0_OK) take_noise(p);
@@ -288,10 +291,13 @@ pi0_status pi0_policy_infer(pi0_policy *p, float *actions, size_t cap, int *rows
         p->have_raw = 1;
         st = p->pl->outputs(p, p->actions);
     }
-    if (st == PI0_OK && (!actions || cap < (size_t)H * D))
-        st = pi0_fail(&p->err, PI0_ERR_ARG, "actions buffer holds %zu floats; the chunk has %d x %d", cap, H, D);
+    if (st == PI0_OK && (!actions || cap < HD))
+        st = pi0_fail(&p->err, PI0_ERR_ARG, "actions buffer holds %zu %s; the chunk has %d x %d", cap,
+                      f64 ? "doubles" : "floats", H, D);
     if (st == PI0_OK) {
-        for (size_t i = 0; i < (size_t)H * D; i++) actions[i] = (float)p->actions[i];
+        if (f64) memcpy(actions, p->actions, HD * sizeof *p->actions);
+        else
+            for (size_t i = 0; i < HD; i++) ((float *)actions)[i] = (float)p->actions[i];
         *rows = H;
         *dims = D;
     }
@@ -303,6 +309,14 @@ pi0_status pi0_policy_infer(pi0_policy *p, float *actions, size_t cap, int *rows
     p->timing.model = pi0_session_timing(p->sess);
     p->consumed = 1; /* openpi takes a whole observation per call */
     return st;
+}
+
+pi0_status pi0_policy_infer(pi0_policy *p, float *actions, size_t cap, int *rows, int *dims) {
+    return infer(p, actions, 0, cap, rows, dims);
+}
+
+pi0_status pi0_policy_infer_f64(pi0_policy *p, double *actions, size_t cap, int *rows, int *dims) {
+    return infer(p, actions, 1, cap, rows, dims);
 }
 
 pi0_status pi0_policy_relative_action(pi0_policy *p, int row, const double *state, int n, float *out, size_t cap) {

@@ -10,6 +10,9 @@
 
 #include "../common.h"
 
+/* ndarray bytes are read and written in the host's order, and openpi's are little-endian ('<'). */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the wire format's arrays are little-endian");
+
 /* ---------------------------------------------------------------- msgpack helpers */
 
 static int key_is(const msgpack_object *k, const char *s) {
@@ -59,7 +62,7 @@ static size_t nd_size(nd_type t) {
 /* Decodes an openpi ndarray map; err names `key`. */
 static int get_ndarray(const msgpack_object *o, const char *key, ndarray *a, char *err, size_t errlen) {
     if (!o || o->type != MSGPACK_OBJECT_MAP || !map_get(o, "__ndarray__")) {
-        snprintf(err, errlen, "'%s' is not a numpy array", key);
+        snprintf(err, errlen, "'%s' is not a numpy array", PI0_SHOW(key));
         return 0;
     }
     const char *dt, *data;
@@ -67,7 +70,7 @@ static int get_ndarray(const msgpack_object *o, const char *key, ndarray *a, cha
     const msgpack_object *shape = map_get(o, "shape");
     if (!get_bytes(map_get(o, "dtype"), &dt, &dtn) || !get_bytes(map_get(o, "data"), &data, &dn) ||
         !shape || shape->type != MSGPACK_OBJECT_ARRAY || shape->via.array.size > 8) {
-        snprintf(err, errlen, "'%s': array needs dtype, data and shape", key);
+        snprintf(err, errlen, "'%s': array needs dtype, data and shape", PI0_SHOW(key));
         return 0;
     }
     char d[16];
@@ -80,14 +83,14 @@ static int get_ndarray(const msgpack_object *o, const char *key, ndarray *a, cha
     else if (!strcmp(t, "i4")) a->type = ND_I32;
     else if (!strcmp(t, "i8")) a->type = ND_I64;
     else {
-        snprintf(err, errlen, "'%s': unsupported dtype '%s'", key, d);
+        snprintf(err, errlen, "'%s': unsupported dtype '%s'", PI0_SHOW(key), PI0_SHOW(d));
         return 0;
     }
     a->ndim = (int)shape->via.array.size;
     for (int i = 0; i < a->ndim; i++) {
         const msgpack_object *s = &shape->via.array.ptr[i];
         if (s->type != MSGPACK_OBJECT_POSITIVE_INTEGER || s->via.u64 > (1u << 30)) {
-            snprintf(err, errlen, "'%s': bad shape (dimension %d is not an integer in [0, 2^30])", key, i);
+            snprintf(err, errlen, "'%s': bad shape (dimension %d is not an integer in [0, 2^30])", PI0_SHOW(key), i);
             return 0;
         }
         a->shape[i] = (int64_t)s->via.u64;
@@ -99,11 +102,13 @@ static int get_ndarray(const msgpack_object *o, const char *key, ndarray *a, cha
         char dims[160] = "";
         for (int i = 0, k = 0; i < a->ndim && k < (int)sizeof dims; i++)
             k += snprintf(dims + k, sizeof dims - k, "%s%lld", i ? ", " : "", (long long)a->shape[i]);
-        snprintf(err, errlen, "'%s': shape [%s] of %s has more elements than memory can hold", key, dims, d);
+        snprintf(err, errlen, "'%s': shape [%s] of %s has more elements than memory can hold", PI0_SHOW(key), dims,
+                 PI0_SHOW(d));
         return 0;
     }
     if (nbytes != dn) {
-        snprintf(err, errlen, "'%s': %zu data bytes for shape of %zu %s elements", key, dn, a->numel, d);
+        snprintf(err, errlen, "'%s': %zu data bytes for shape of %zu %s elements", PI0_SHOW(key), dn, a->numel,
+                 PI0_SHOW(d));
         return 0;
     }
     a->data = data;
@@ -125,11 +130,11 @@ static double nd_get(const ndarray *a, size_t i) {
 /* Appends the numeric values of `o` (ndarray, numpy scalar, list or number) to out. */
 static int get_numbers(const msgpack_object *o, const char *key, double *out, int cap, int *n, char *err,
                        size_t errlen) {
-    if (!o) { snprintf(err, errlen, "missing key '%s'", key); return 0; }
+    if (!o) { snprintf(err, errlen, "missing key '%s'", PI0_SHOW(key)); return 0; }
     if (o->type == MSGPACK_OBJECT_MAP && map_get(o, "__npgeneric__")) o = map_get(o, "data");
     if (o && (o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32 ||
               o->type == MSGPACK_OBJECT_POSITIVE_INTEGER || o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)) {
-        if (*n >= cap) { snprintf(err, errlen, "'%s': too many values", key); return 0; }
+        if (*n >= cap) { snprintf(err, errlen, "'%s': too many values", PI0_SHOW(key)); return 0; }
         out[(*n)++] = o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (double)o->via.u64
                     : o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER ? (double)o->via.i64 : o->via.f64;
         return 1;
@@ -141,8 +146,8 @@ static int get_numbers(const msgpack_object *o, const char *key, double *out, in
     }
     ndarray a;
     if (!get_ndarray(o, key, &a, err, errlen)) return 0;
-    if (a.type == ND_U8 || a.type == ND_BOOL) { snprintf(err, errlen, "'%s': expected numbers, got bytes", key); return 0; }
-    if (a.numel > (size_t)(cap - *n)) { snprintf(err, errlen, "'%s': %zu values, at most %d", key, a.numel, cap - *n); return 0; }
+    if (a.type == ND_U8 || a.type == ND_BOOL) { snprintf(err, errlen, "'%s': expected numbers, got bytes", PI0_SHOW(key)); return 0; }
+    if (a.numel > (size_t)(cap - *n)) { snprintf(err, errlen, "'%s': %zu values, at most %d", PI0_SHOW(key), a.numel, cap - *n); return 0; }
     for (size_t i = 0; i < a.numel; i++) out[(*n)++] = nd_get(&a, i);
     return 1;
 }
@@ -153,7 +158,7 @@ static pi0_status put_image(pi0_policy *p, const char *key, const msgpack_object
     ndarray a;
     if (!get_ndarray(v, key, &a, err, errlen)) return PI0_ERR_INPUT;
     if (a.type != ND_U8 && a.type != ND_F32 && a.type != ND_F64) {
-        snprintf(err, errlen, "image '%s' must be uint8 (or float in [0, 1])", key);
+        snprintf(err, errlen, "image '%s' must be uint8 (or float in [0, 1])", PI0_SHOW(key));
         return PI0_ERR_INPUT;
     }
     int h, w, c, chw = 0;
@@ -163,7 +168,7 @@ static pi0_status put_image(pi0_policy *p, const char *key, const msgpack_object
     } else if (a.ndim == 3 && (a.shape[0] == 1 || a.shape[0] == 3 || a.shape[0] == 4)) {
         c = (int)a.shape[0]; h = (int)a.shape[1]; w = (int)a.shape[2]; chw = 1;
     } else {
-        snprintf(err, errlen, "image '%s': shape must be [H, W, C] or [C, H, W] with C in 1, 3, 4", key);
+        snprintf(err, errlen, "image '%s': shape must be [H, W, C] or [C, H, W] with C in 1, 3, 4", PI0_SHOW(key));
         return PI0_ERR_INPUT;
     }
     pi0_status st;
@@ -293,7 +298,7 @@ static pi0_status put_leaf(pi0_policy *p, const char *key, int kind, const msgpa
     const char *s;
     size_t n;
     if (!get_bytes(v, &s, &n)) {
-        snprintf(err, errlen, "'%s' must be a string", key);
+        snprintf(err, errlen, "'%s' must be a string", PI0_SHOW(key));
         return PI0_ERR_INPUT;
     }
     char *text = malloc(n + 1);
@@ -315,8 +320,10 @@ static pi0_status decode_map(pi0_policy *p, const msgpack_object *m, char *path,
         size_t kn;
         if (!get_bytes(&m->via.map.ptr[i].key, &k, &kn)) continue; /* a non-string key is no input */
         if (plen + 1 + kn > SERVE_MAX_KEY) {
-            snprintf(err, errlen, "a key of more than %d bytes ('%s%s%.*s...'): no config reads such a key",
-                     SERVE_MAX_KEY, path, plen ? "/" : "", (int)(kn < 48 ? kn : 48), k);
+            char head[64];
+            pi0_text_escape(head, sizeof head, k, kn < 48 ? kn : 48, 1);
+            snprintf(err, errlen, "a key of more than %d bytes ('%s%s%s...'): no config reads such a key",
+                     SERVE_MAX_KEY, PI0_SHOW(path), plen ? "/" : "", head);
             return PI0_ERR_INPUT;
         }
         size_t len = plen;
@@ -338,7 +345,7 @@ static pi0_status decode_map(pi0_policy *p, const msgpack_object *m, char *path,
             st = put_leaf(p, path, kind, v, err, errlen);
         } else if (v->type == MSGPACK_OBJECT_MAP && !is_array_map(v)) {
             if (depth >= SERVE_MAX_DEPTH) {
-                snprintf(err, errlen, "'%s': maps nested deeper than %d", path, SERVE_MAX_DEPTH);
+                snprintf(err, errlen, "'%s': maps nested deeper than %d", PI0_SHOW(path), SERVE_MAX_DEPTH);
                 st = PI0_ERR_INPUT;
             } else {
                 st = decode_map(p, v, path, len, depth + 1, err, errlen);
@@ -409,7 +416,7 @@ static void pack_bin_key(msgpack_packer *pk, const char *s) {
     msgpack_pack_bin_body(pk, s, strlen(s));
 }
 
-int serve_encode_reply(serve_buf *b, const float *actions, int rows, int stride, int dims, double infer_ms,
+int serve_encode_reply(serve_buf *b, const double *actions, int rows, int stride, int dims, double infer_ms,
                        double prev_total_ms, double policy_ms) {
     msgpack_packer pk;
     b->size = 0;
@@ -420,10 +427,10 @@ int serve_encode_reply(serve_buf *b, const float *actions, int rows, int stride,
     pack_bin_key(&pk, "__ndarray__");
     msgpack_pack_true(&pk);
     pack_bin_key(&pk, "data");
-    msgpack_pack_bin(&pk, (size_t)rows * dims * 4);
-    for (int r = 0; r < rows; r++) msgpack_pack_bin_body(&pk, actions + (size_t)r * stride, (size_t)dims * 4);
+    msgpack_pack_bin(&pk, (size_t)rows * dims * 8); /* little-endian doubles: x86-64 and aarch64 hosts */
+    for (int r = 0; r < rows; r++) msgpack_pack_bin_body(&pk, actions + (size_t)r * stride, (size_t)dims * 8);
     pack_bin_key(&pk, "dtype");
-    pack_str(&pk, "<f4");
+    pack_str(&pk, "<f8");
     pack_bin_key(&pk, "shape");
     msgpack_pack_array(&pk, 2);
     msgpack_pack_int(&pk, rows);

@@ -34,9 +34,10 @@ typedef struct {
 } serve_buf;
 
 void serve_buf_free(serve_buf *b);
-/* Encodes {"actions": ndarray float32 [rows, dims], "server_timing": {"infer_ms", ["prev_total_ms"]},
+/* Encodes {"actions": ndarray float64 [rows, dims] (dtype "<f8", as openpi's server sends the
+ * output of its float64 Unnormalize), "server_timing": {"infer_ms", ["prev_total_ms"]},
  * "policy_timing": {"infer_ms"}}. prev_total_ms < 0: omitted. */
-int serve_encode_reply(serve_buf *b, const float *actions, int rows, int stride, int dims, double infer_ms,
+int serve_encode_reply(serve_buf *b, const double *actions, int rows, int stride, int dims, double infer_ms,
                        double prev_total_ms, double policy_ms);
 /* Encodes a JSON object (the policy's metadata, sent on connect) as msgpack: objects as maps
  * with str keys, integral numbers as integers. -1 if json does not parse. */
