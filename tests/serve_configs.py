@@ -1,33 +1,45 @@
 #!/usr/bin/python3
-"""serve_configs.py — `pi0 serve --config NAME` for every config in pi0.c's table, driven by an
-openpi-protocol client (serve_client.py: msgpack + numpy as openpi_client), with the expected
-actions computed HERE from the model's raw output with openpi's formulas (written out below from
-openpi's transforms.py and policies/*_policy.py; nothing of pi0.c's post-processing is used):
+"""serve_configs.py — `pi0 serve --config NAME` for every config in pi0.c's table, driven by
+openpi's own client (PyPI openpi-client: websocket_client_policy.WebsocketClientPolicy,
+action_chunk_broker.ActionChunkBroker, msgpack_numpy; run by the virtual environment of
+tests/requirements-client.txt), with the expected actions computed HERE from the model's raw
+output with openpi's formulas (written out below from openpi's transforms.py and
+policies/*_policy.py; nothing of pi0.c's post-processing is used):
 
-  * every config: the served actions == openpi's output transforms applied to `pi0 infer --raw`'s
-    output for the same observation and seed (max |diff| <= 1e-5); metadata (reset_pose for
-    openpi's ALOHA inference configs, the horizon openpi's config sets); each required camera
-    missing -> the error text naming it; a repeated request with --seed gives identical actions;
-    the default prompt when the observation has none;
+  * every config: the served actions are float64, as openpi's server sends them, and equal openpi's
+    output transforms applied in float64 to `pi0 infer --raw`'s output for the same observation
+    and seed (max |diff| <= 1e-9); the norm stats' state statistics are longer than the state
+    (32 values), as openpi accepts them (Normalize slices them), said once in the server's log;
+    ActionChunkBroker steps through a chunk row by row and asks the server again after it;
+    metadata (reset_pose for openpi's ALOHA inference configs, the horizon openpi's config sets);
+    each required camera missing -> the error text naming it; a repeated request with --seed
+    gives identical actions; the default prompt when the observation has none;
   * the state shifted by +1.0 => the actions shifted by exactly +1.0 on the delta mask's dims and
     unchanged on the others (delta configs), unchanged everywhere (the others). The test's norm
     stats make the model blind to such a shift (π0: state std 1e9; π0.5: quantile ranges of 1e4
     centred so that the discretized state stays in its bin), so any change comes from the output
     transforms alone;
+  * error texts quoting what a request sent reach openpi's client as text (valid UTF-8, the bytes
+    that are not shown escaped): a camera key b"\\xff\\xfe" (ALOHA configs), a dtype '|u\\xff';
   * the server: listening on 0.0.0.0 by default, fresh noise per request without --seed, an 80 MB
     frame answered under the default cap, a frame over --max-message-mb answered with the error
     text and then closed (1011), --api-key (no key / wrong key: HTTP 401, right key: served);
-  * refusals: a pi0-FAST config, a config of the other model kind, missing asset norm stats.
+  * refusals: a pi0-FAST config, a config of the other model kind, missing asset norm stats, norm
+    stats longer than the model's action_dim (openpi's Unnormalize cannot use them).
 
     serve_configs.py PI0 TOKENIZER TMP [CONFIG ...]
 """
-import asyncio, json, os, signal, socket, subprocess, sys, time
+import concurrent.futures, json, os, signal, socket, subprocess, sys, time, types
 import numpy as np
 import websockets
+import websockets.sync.client
+from openpi_client import action_chunk_broker, msgpack_numpy, websocket_client_policy
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checks import FAIL, PASS, SMALL_MODEL, check  # noqa: E402
-from serve_client import Client, packb, unpackb  # noqa: E402
+
+packb, unpackb = msgpack_numpy.packb, msgpack_numpy.unpackb
+STATS_LEN = 32  # the state statistics written: longer than every robot's state, = the model's action_dim
 
 
 # ---------------------------------------------------------------- openpi's formulas
@@ -170,7 +182,11 @@ def write_stats(model_dir):
         p0 = aloha_state_to_pi(s0.copy()) if robot == "aloha" else s0
         R, n0 = 1e4, 0.0039  # quantile: the base state normalizes to 0.0039 (middle of bin 128)
         q01 = p0 - R * (1 + n0) / 2
-        stats = {"state": {"mean": [0.0] * n, "std": [1e9] * n, "q01": q01.tolist(), "q99": (q01 + R).tolist()},
+        # longer than the state, as openpi accepts (Normalize slices to the state's length): values
+        # past the state that would change the actions if they were used for it
+        extra = STATS_LEN - n
+        stats = {"state": {"mean": [0.0] * n + [5.0] * extra, "std": [1e9] * n + [0.01] * extra,
+                           "q01": q01.tolist() + [3.0] * extra, "q99": (q01 + R).tolist() + [4.0] * extra},
                  "actions": {"mean": [0.3 * i - 1 for i in range(na)], "std": [0.5 + 0.1 * i for i in range(na)],
                              "q01": [-1 - 0.2 * i for i in range(na)], "q99": [1 + 0.3 * i for i in range(na)]}}
         d = os.path.join(model_dir, "assets", asset)
@@ -273,17 +289,44 @@ class Server:
         return open(self.log).read()
 
 
-async def expect_error(port, obs, needle, what):
-    """One bad request: the error text naming the problem, then close code 1011."""
-    c = await Client.connect(port)
-    await c.ws.send(packb(obs))
-    msg = await asyncio.wait_for(c.ws.recv(), 60)
+def connect(port, host="127.0.0.1", **kw):
+    """openpi's client, as a robot makes it (it reads the metadata on connect)."""
+    return websocket_client_policy.WebsocketClientPolicy(host=host, port=port, **kw)
+
+
+def close_code(cl, timeout=60):
+    """The code the server closes cl's connection with (None: no close within the time)."""
     try:
-        await asyncio.wait_for(c.ws.recv(), 60)
-        code = None
+        cl._ws.recv(timeout=timeout)
+        return None
     except websockets.exceptions.ConnectionClosed as e:
-        code = e.code
-    ok = check(isinstance(msg, str) and needle in msg and code == 1011, f"{what}: got {msg!r:.300} close {code}")
+        return e.rcvd.code if e.rcvd else None
+    except TimeoutError:
+        return None
+
+
+def send_frame(cl, frame):
+    """Makes cl's next infer() send `frame` as it is (for frames no packer writes), through the
+    client's own send and receive."""
+    cl._packer = types.SimpleNamespace(pack=lambda obs: frame)
+
+
+def expect_error(port, obs, needle, what, frame=None):
+    """One bad request through openpi's client: its RuntimeError carries the server's text naming
+    the problem (a text frame that is not UTF-8 would close the connection with 1007 instead),
+    then close code 1011."""
+    cl = connect(port)
+    if frame is not None:
+        send_frame(cl, frame)
+    try:
+        cl.infer(obs)
+        msg = None
+    except RuntimeError as e:
+        msg = str(e).removeprefix("Error in inference server:\n")
+    except websockets.exceptions.ConnectionClosed as e:
+        msg = f"connection closed with {e.rcvd.code if e.rcvd else None} ({e})"
+    code = close_code(cl)
+    ok = check(msg is not None and needle in msg and code == 1011, f"{what}: got {msg!r:.300} close {code}")
     return msg if ok else None
 
 
@@ -297,7 +340,21 @@ def raw_actions(pi0, model, name, c, paths, tok, state, seed, extra):
     return np.asarray(json.loads(out.stdout)["actions"], dtype=np.float32)
 
 
-async def test_config(pi0, tok, tmp, models, frames, paths, name, results):
+class Counting:
+    """A policy between ActionChunkBroker and openpi's client that counts the server calls."""
+
+    def __init__(self, policy):
+        self.policy, self.calls = policy, 0
+
+    def infer(self, obs):
+        self.calls += 1
+        return self.policy.infer(obs)
+
+    def reset(self):
+        self.policy.reset()
+
+
+def test_config(pi0, tok, tmp, models, frames, paths, name, results, pool):
     c = CONFIGS[name]
     model = models[c["model"]]
     extra = ["--norm-stats", os.path.join(model, "assets", c["asset"], "norm_stats.json")] if name in PRESETS else []
@@ -306,13 +363,12 @@ async def test_config(pi0, tok, tmp, models, frames, paths, name, results):
     s1 = s0 + 1.0
     seed = 7
     # the model's raw output for the same observation and seed, while the server starts
-    loop = asyncio.get_running_loop()
-    raw_f = loop.run_in_executor(None, raw_actions, pi0, model, name, c, paths, tok, s0, seed, extra)
+    raw_f = pool.submit(raw_actions, pi0, model, name, c, paths, tok, s0, seed, extra)
     srv = Server(pi0, ["--model", model, "--config", name, "--tokenizer", tok, "--seed", str(seed), "--host", "127.0.0.1",
                        *extra], os.path.join(tmp, f"serve_{name.replace('/', '_')}.log"))
     try:
-        cl = await Client.connect(srv.port)
-        md = cl.metadata
+        cl = connect(srv.port)
+        md = cl.get_server_metadata()
         H = c["horizon"]
         check(md.get("config") == name and md.get("action_horizon") == H and md.get("action_dim") == (c["dims"] or 32),
               f"{name}: metadata {md}")
@@ -320,28 +376,44 @@ async def test_config(pi0, tok, tmp, models, frames, paths, name, results):
             check(md.get("reset_pose") == RESET, f"{name}: reset_pose {md.get('reset_pose')} != openpi's {RESET}")
         else:
             check("reset_pose" not in md, f"{name}: no reset_pose expected, got {md.get('reset_pose')}")
-        a1 = (await cl.infer(observation(name, c, frames, s0)))["actions"]
-        a1b = (await cl.infer(observation(name, c, frames, s0)))["actions"]
-        a2 = (await cl.infer(observation(name, c, frames, s1)))["actions"]
+        a1 = cl.infer(observation(name, c, frames, s0))["actions"]
+        a1b = cl.infer(observation(name, c, frames, s0))["actions"]
+        a2 = cl.infer(observation(name, c, frames, s1))["actions"]
+        check(a1.dtype == np.float64 and a2.dtype == np.float64, f"{name}: actions are {a1.dtype}, openpi sends float64")
         check(np.array_equal(a1, a1b), f"{name}: --seed: two identical requests gave different actions")
+        # ActionChunkBroker, as openpi's robot runtimes use it: one row per step, a new chunk after H
+        broker_calls = Counting(cl)
+        broker = action_chunk_broker.ActionChunkBroker(broker_calls, action_horizon=H)
+        rows = [broker.infer(observation(name, c, frames, s0))["actions"] for _ in range(H + 1)]
+        check(np.array_equal(np.stack(rows[:H]), a1) and np.array_equal(rows[H], a1[0]) and broker_calls.calls == 2,
+              f"{name}: ActionChunkBroker: {broker_calls.calls} server calls for {H + 1} steps, rows == the chunk: "
+              f"{np.array_equal(np.stack(rows[:H]), a1)}")
         if c["prompt"]:  # the config's default prompt when the observation has none
-            ad = (await cl.infer(observation(name, c, frames, s0, prompt=False)))["actions"]
+            ad = cl.infer(observation(name, c, frames, s0, prompt=False))["actions"]
             o = observation(name, c, frames, s0)
             o["prompt"] = c["prompt"]
-            ap = (await cl.infer(o))["actions"]
+            ap = cl.infer(o)["actions"]
             check(np.array_equal(ad, ap) and not np.array_equal(ad, a1),
                   f"{name}: without a prompt the default prompt {c['prompt']!r} must be used")
-        await cl.ws.close()
+        cl._ws.close()
         for key in c["required"]:  # openpi raises on a missing required camera
-            await expect_error(srv.port, without(observation(name, c, frames, s0), key), f"missing key '{key}'",
-                               f"{name}: without {key}")
+            expect_error(srv.port, without(observation(name, c, frames, s0), key), f"missing key '{key}'",
+                         f"{name}: without {key}")
         if c["robot"] == "aloha":  # AlohaInputs: images must be among EXPECTED_CAMERAS
             o = observation(name, c, frames, s0)
             o["images"]["cam_front"] = o["images"]["cam_high"]
-            await expect_error(srv.port, o, "unknown camera 'images/cam_front'", f"{name}: unknown camera")
+            expect_error(srv.port, o, "unknown camera 'images/cam_front'", f"{name}: unknown camera")
+            o = observation(name, c, frames, s0)  # a key that is not UTF-8: shown escaped
+            o["images"][b"\xff\xfe"] = o["images"]["cam_high"]
+            msg = expect_error(srv.port, o, "unknown camera 'images/\\xff\\xfe'", f"{name}: camera key b'\\xff\\xfe'")
+            if msg:
+                print(f"  {name}: camera key b'\\xff\\xfe' -> {msg[:70]}...", flush=True)
     finally:
-        srv.stop()
-    raw = await raw_f
+        log = srv.stop()
+    n_note = log.count(f"norm_stats.state has {STATS_LEN} values and the state {len(s0)}")
+    check(n_note == 1, f"{name}: the sliced state statistics must be said once in the log, not {n_note} times: "
+          f"{log[-600:]}")
+    raw = raw_f.result()
     if raw is None:
         return
     A = raw.shape[1]
@@ -349,18 +421,18 @@ async def test_config(pi0, tok, tmp, models, frames, paths, name, results):
     e1 = openpi_outputs(raw, s0, c, stats, A)
     e2 = openpi_outputs(raw, s1, c, stats, A)
     d1, d2 = np.abs(a1 - e1).max(), np.abs(a2 - e2).max()
-    shift = a2.astype(np.float64) - a1
+    shift = a2 - a1
     mask = np.zeros(a1.shape[1], bool)
     if c["delta"]:
         m = make_bool_mask(*c["delta"])
         mask[:len(m)] = m[:a1.shape[1]]
     ds = max(np.abs(shift[:, mask] - 1.0).max() if mask.any() else 0.0, np.abs(shift[:, ~mask]).max())
     results.append((name, d1, d2, ds, int(mask.sum())))
-    print(f"  {name:33s} {c['model']:4s} {a1.shape[0]:2d}x{a1.shape[1]:<2d} served vs openpi's formulas on the raw output: "
-          f"max |diff| {d1:.2e} (state +1: {d2:.2e}); state +1 -> +1 on {int(mask.sum()):2d} dims, 0 on the rest: "
-          f"max error {ds:.2e}", flush=True)
-    check(d1 <= 1e-5 and d2 <= 1e-5, f"{name}: served actions differ from openpi's formulas: {d1:.3g}, {d2:.3g}")
-    check(ds <= 1e-5, f"{name}: a +1 state shift moved the actions by {shift[0].round(6).tolist()} (mask {mask.astype(int).tolist()})")
+    print(f"  {name:33s} {c['model']:4s} {a1.shape[0]:2d}x{a1.shape[1]:<2d} {a1.dtype} served vs openpi's formulas on the "
+          f"raw output: max |diff| {d1:.2e} (state +1: {d2:.2e}); state +1 -> +1 on {int(mask.sum()):2d} dims, 0 on the "
+          f"rest: max error {ds:.2e}", flush=True)
+    check(d1 <= 1e-9 and d2 <= 1e-9, f"{name}: served actions differ from openpi's formulas: {d1:.3g}, {d2:.3g}")
+    check(ds <= 1e-9, f"{name}: a +1 state shift moved the actions by {shift[0].round(6).tolist()} (mask {mask.astype(int).tolist()})")
 
 
 # ---------------------------------------------------------------- server behaviour
@@ -386,30 +458,31 @@ def local_ip():
         return None
 
 
-async def send_then_read(port, payload, **kw):
-    """As openpi's client: send the whole frame, then read the answer."""
-    ws = await websockets.connect(f"ws://127.0.0.1:{port}", max_size=None, compression=None, **kw)
-    unpackb(await ws.recv())
+def send_then_read(port, frame, **kw):
+    """One frame through openpi's client (it sends the whole frame, then reads the answer):
+    (actions or the error text or how the connection ended, the close code after an error)."""
+    cl = connect(port, **kw)
+    send_frame(cl, frame)
     try:
-        await ws.send(payload)
+        r = cl.infer(None)
+    except RuntimeError as e:
+        return str(e).removeprefix("Error in inference server:\n"), close_code(cl)
     except websockets.exceptions.ConnectionClosed as e:
-        return "closed while sending", e.code
-    try:
-        msg = await asyncio.wait_for(ws.recv(), 120)
-    except websockets.exceptions.ConnectionClosed as e:
-        return "closed without an answer", e.code
-    if not isinstance(msg, str):  # an answer: the connection stays open
-        await ws.close()
-        return msg, None
-    try:
-        await asyncio.wait_for(ws.recv(), 60)
-        code = None
-    except websockets.exceptions.ConnectionClosed as e:
-        code = e.code
-    return msg, code
+        return f"closed without an answer ({e})", e.rcvd.code if e.rcvd else None
+    cl._ws.close()
+    return r, None
 
 
-async def test_server(pi0, tok, tmp, models, frames):
+def http_status(port, headers):
+    """The HTTP status of a WebSocket handshake with these headers (101: accepted)."""
+    try:
+        websockets.sync.client.connect(f"ws://127.0.0.1:{port}", additional_headers=headers).close()
+        return 101
+    except websockets.exceptions.InvalidStatus as e:
+        return e.response.status_code
+
+
+def test_server(pi0, tok, tmp, models, frames):
     c = CONFIGS["pi0_libero"]
     model = models["pi0"]
     big = np.zeros((4000, 6667, 3), np.uint8)  # 80 MB: more than three 1080p cameras (18.7 MB)
@@ -423,23 +496,40 @@ async def test_server(pi0, tok, tmp, models, frames):
         check(listening_on_all(srv.port), f"default host: no LISTEN socket on 0.0.0.0:{srv.port}")
         ip = local_ip()
         if ip:
-            cl = await websockets.connect(f"ws://{ip}:{srv.port}", max_size=None, compression=None)
-            check(unpackb(await cl.recv()).get("config") == "pi0_libero", f"no metadata through {ip}")
-            await cl.close()
+            cl = connect(srv.port, host=ip)
+            check(cl.get_server_metadata().get("config") == "pi0_libero", f"no metadata through {ip}")
+            cl._ws.close()
         print(f"  default host: LISTEN on 0.0.0.0:{srv.port}; reached through {ip or '(no non-loopback address)'}", flush=True)
-        cl = await Client.connect(srv.port)
+        cl = connect(srv.port)
         o = observation("pi0_libero", c, frames, base_state("libero"))
-        r1, r2 = (await cl.infer(o))["actions"], (await cl.infer(o))["actions"]
+        r1, r2 = cl.infer(o)["actions"], cl.infer(o)["actions"]
         d = float(np.abs(r1 - r2).max())
         print(f"  no --seed: two identical requests differ by max |diff| {d:.3g} (fresh noise)", flush=True)
         check(d > 1e-3, f"without --seed two identical requests must get fresh noise (max |diff| {d})")
         t0 = time.monotonic()
-        msg, code = await send_then_read(srv.port, frame_big)
-        ok = isinstance(msg, bytes) and unpackb(msg)["actions"].shape == (50, 7)
-        print(f"  {len(frame_big) / 1e6:.1f} MB frame under the default cap: {'answered with actions' if ok else msg!r:.200} "
+        r, _ = send_then_read(srv.port, frame_big)
+        ok = isinstance(r, dict) and r["actions"].shape == (50, 7)
+        print(f"  {len(frame_big) / 1e6:.1f} MB frame under the default cap: {'answered with actions' if ok else r!r:.200} "
               f"in {time.monotonic() - t0:.1f} s", flush=True)
-        check(ok, f"an 80 MB observation must be answered: {msg!r:.300}")
-        await cl.ws.close()
+        check(ok, f"an 80 MB observation must be answered: {r!r:.300}")
+        cl._ws.close()
+        # error texts quoting a request's bytes reach openpi's client as text (UTF-8, escaped)
+        fields = {"observation/image": {b"__ndarray__": True, b"data": bytes(12), b"dtype": b"|u\xff",
+                                        b"shape": [2, 2, 3]}, "observation/state": np.zeros(8), "prompt": "x"}
+        raw = msgpack_numpy.packb(fields)
+        frame = raw.replace(b"\xc4\x03|u\xff", b"\xa3|u\xff")  # the dtype as a msgpack str, as numpy's packer sends it
+        check(frame != raw, "the test frame carries the dtype as a str")
+        msg, code = send_then_read(srv.port, frame)
+        print(f"  dtype '|u\\xff' (a str that is not UTF-8) -> {msg!r:.110}, close {code}", flush=True)
+        check(isinstance(msg, str) and "unsupported dtype '|u\\xff'" in msg and code == 1011,
+              f"a dtype that is not UTF-8 must come back escaped in a text frame, then 1011: {msg!r:.200} {code}")
+        long_key = {"observation/" + "\xe9" * 300: 1, "observation/state": np.zeros(8)}
+        frame = msgpack_numpy.packb({k.encode("latin-1") if k != "observation/state" else k: v
+                                     for k, v in long_key.items()})
+        msg, code = send_then_read(srv.port, frame)
+        print(f"  a 312-byte key of latin-1 bytes -> {msg!r:.110}, close {code}", flush=True)
+        check(isinstance(msg, str) and "a key of more than 256 bytes" in msg and "\\xe9" in msg and code == 1011,
+              f"a long non-UTF-8 key: {msg!r:.200} {code}")
     finally:
         log = srv.stop()
     check(f"listening on ws://0.0.0.0:{srv.port}" in log, f"the start line must print the address: {log[-400:]}")
@@ -447,30 +537,29 @@ async def test_server(pi0, tok, tmp, models, frames):
     srv = Server(pi0, ["--model", model, "--config", "pi0_libero", "--tokenizer", tok, "--max-message-mb", "4",
                        "--api-key", "s3cret", "--seed", "3", "--host", "127.0.0.1"], os.path.join(tmp, "serve_key.log"))
     try:
-        for label, headers in (("no key", None), ("wrong key", {"Authorization": "Api-Key nope"}),
-                               ("bearer", {"Authorization": "Bearer s3cret"})):
+        for label, key in (("no key", None), ("wrong key", "nope")):
             try:
-                ws = await websockets.connect(f"ws://127.0.0.1:{srv.port}", extra_headers=headers)
-                await ws.close()
+                connect(srv.port, api_key=key)._ws.close()
                 status = 101
-            except websockets.exceptions.InvalidStatusCode as e:
-                status = e.status_code
+            except websockets.exceptions.InvalidStatus as e:
+                status = e.response.status_code
             print(f"  --api-key, {label}: HTTP {status}", flush=True)
             check(status == 401, f"--api-key: {label} must get HTTP 401, got {status}")
-        good = {"Authorization": "Api-Key s3cret"}
-        ws = await websockets.connect(f"ws://127.0.0.1:{srv.port}", extra_headers=good, max_size=None, compression=None)
-        md = unpackb(await ws.recv())
-        await ws.send(packb(observation("pi0_libero", c, frames, base_state("libero"))))
-        r = await ws.recv()
-        check(md.get("config") == "pi0_libero" and isinstance(r, bytes) and unpackb(r)["actions"].shape == (50, 7),
-              f"--api-key: the right key must be served: {r!r:.200}")
-        await ws.close()
-        print("  --api-key, right key: metadata and actions", flush=True)
-        msg, code = await send_then_read(srv.port, frame_big, extra_headers=good)
+        status = http_status(srv.port, {"Authorization": "Bearer s3cret"})
+        print(f"  --api-key, bearer: HTTP {status}", flush=True)
+        check(status == 401, f"--api-key: 'Bearer KEY' must get HTTP 401, got {status}")
+        cl = connect(srv.port, api_key="s3cret")
+        md = cl.get_server_metadata()
+        r = cl.infer(observation("pi0_libero", c, frames, base_state("libero")))
+        check(md.get("config") == "pi0_libero" and r["actions"].shape == (50, 7),
+              f"--api-key: the right key must be served: {md} {r['actions'].shape}")
+        cl._ws.close()
+        print("  --api-key, right key (openpi's client, api_key=...): metadata and actions", flush=True)
+        msg, code = send_then_read(srv.port, frame_big, api_key="s3cret")
         print(f"  {len(frame_big) / 1e6:.1f} MB frame over --max-message-mb 4: {msg!r:.110}, close {code}", flush=True)
         check(isinstance(msg, str) and "larger than the 4194304-byte limit" in msg and code == 1011,
               f"a frame over the cap must be answered with the error text, then 1011: {msg!r:.200} {code}")
-        msg, code = await send_then_read(srv.port, b"\x00" * (5 << 20), extra_headers=good)
+        msg, code = send_then_read(srv.port, b"\x00" * (5 << 20), api_key="s3cret")
         check(isinstance(msg, str) and "larger than" in msg and code == 1011, f"5 MB over the cap: {msg!r:.200} {code}")
     finally:
         srv.stop()
@@ -483,6 +572,16 @@ def test_refusals(pi0, tok, tmp, models):
         (["--config", "pi0_libero", "--model", models["bare"]], "assets/physical-intelligence/libero/norm_stats.json"),
         (["--config", "pi0_libro", "--model", models["pi0"]], "did you mean 'pi0_libero'"),
     ]
+    # statistics longer than the model's action_dim (32): openpi's Unnormalize cannot broadcast them
+    # onto the 32 values of "actions" or of the padded "state" (transforms.py _unnormalize)
+    for key, needle in (("state", "norm_stats.state has 40 values, more than the model's action_dim 32"),
+                        ("actions", "norm_stats.actions has 40 values, more than the model's action_dim 32")):
+        ns = json.load(open(os.path.join(models["pi0"], "assets", LIBERO_ID, "norm_stats.json")))
+        ns["norm_stats"][key] = {q: (v * 40)[:40] for q, v in ns["norm_stats"][key].items()}
+        path = os.path.join(tmp, f"long_{key}.json")
+        with open(path, "w") as f:
+            json.dump(ns, f)
+        cases.append((["--config", "pi0_libero", "--model", models["pi0"], "--norm-stats", path], needle))
     for args, needle in cases:
         out = subprocess.run([pi0, "serve", "--tokenizer", tok, "--port", str(free_port()), *args], capture_output=True,
                              text=True, timeout=120)
@@ -508,12 +607,11 @@ def main():
     frames, paths = images(tmp)
     results = []
 
-    async def run():
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
         for name in only:
-            await test_config(pi0, tok, tmp, models, frames, paths, name, results)
-        if sys.argv[4:] == []:
-            await test_server(pi0, tok, tmp, models, frames)
-    asyncio.run(run())
+            test_config(pi0, tok, tmp, models, frames, paths, name, results, pool)
+    if sys.argv[4:] == []:
+        test_server(pi0, tok, tmp, models, frames)
     if sys.argv[4:] == []:
         test_refusals(pi0, tok, tmp, models)
     if results:
