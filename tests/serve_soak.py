@@ -139,7 +139,7 @@ async def client_loop(k, port, frames, want, deadline, stats, rng):
             else:  # the mutation left a valid observation (e.g. a flipped pixel): a well-formed reply
                 stats.mutated_answered += 1
                 a = unpackb(reply)["actions"]
-                if a.shape != (50, 7) or a.dtype != np.float32:
+                if a.shape != (50, 7) or a.dtype != np.float64:  # float64, as openpi sends
                     stats.fail(f"client {k}: {kind} frame answered with actions {a.shape} {a.dtype}")
             continue
         stats.valid += 1

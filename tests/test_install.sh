@@ -59,10 +59,11 @@ run_example() { # run_example BINARY OUT
   LD_LIBRARY_PATH="$LIB" "$1" "${ARGS[@]}" >"$2" 2>"$2.err" && [ "$(wc -l <"$2")" -eq 50 ] && ok \
     || bad "$1: $(cat "$2.err")"
 }
-infer_csv() { # infer_csv OUT
+infer_csv() { # infer_csv OUT: pi0 infer's float64 actions rounded to float, as the example prints them
   "$P/bin/pi0" infer --model "$M" --tokenizer "$TOK/tokenizer.json" --image base_0_rgb="$TMP/frame.png" \
     --prompt "pick up the red block" --state 0.1,-0.2,0.3,0.05,0.5,-0.6,1.0 --action-dims 7 --format csv 2>/dev/null \
-    | tail -n +2 >"$1"
+    | tail -n +2 | /usr/bin/python3 -c 'import sys, numpy as np
+for line in sys.stdin: print(",".join("%.9g" % np.float32(float(x)) for x in line.split(",")))' >"$1"
 }
 run_example "$TMP/robot_loop" "$TMP/example.csv"
 infer_csv "$TMP/infer.csv"
