@@ -74,7 +74,7 @@ void lp_metadata(const pi0_policy *p, cJSON *root) {
 pi0_status lp_load(pi0_policy *p, const char *dir, const pi0_policy_params *pp, lerobot_layout layout) {
     RETURN_ERR_IF(pp->config, &p->err, PI0_ERR_ARG,
                   "%s is a lerobot checkpoint, run with lerobot's pipeline; config '%s' names one of openpi's "
-                  "(drop it, or choose openpi's pipeline with --pipeline openpi)", dir, pp->config);
+                  "(drop it, or choose openpi's pipeline with pipeline=openpi)", dir, pp->config);
     RETURN_ERR_IF(pp->adapt_to_pi >= 0, &p->err, PI0_ERR_ARG,
                   "adapt_to_pi applies to openpi's ALOHA configs; a lerobot v1 checkpoint says it in config.json "
                   "(adapt_to_pi_aloha)");
@@ -369,7 +369,7 @@ pi0_status lp_run_inputs(pi0_policy *p) {
     }
     /* prompt */
     const char *task = p->prompt ? p->prompt : p->default_prompt;
-    RETURN_ERR_IF(!task, &p->err, PI0_ERR_INPUT, "missing key 'task' (the instruction; or give a default prompt)");
+    RETURN_ERR_IF(!task, &p->err, PI0_ERR_INPUT, "missing key 'task' (the instruction: send one, or give default_prompt=TEXT)");
     char *text = NULL;
     pi0_status rc;
     if (c->pi05) /* v0.4: the state zero-padded to max_state_dim before digitizing */

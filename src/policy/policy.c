@@ -192,14 +192,14 @@ pi0_status pp_find_tokenizer(pi0_policy *p, const char *dir, const char *overrid
     }
     p->tok_path[0] = 0;
     return pi0_fail(&p->err, PI0_ERR_IO,
-                    "no tokenizer: pass one (--tokenizer FILE), put tokenizer.json beside the model, or set "
+                    "no tokenizer: pass one (tokenizer=FILE), put tokenizer.json beside the model, or set "
                     "PI0_TOKENIZER (scripts/fetch_tokenizer.sh fetches one into .tok/tokenizer.json)");
 }
 
 /* The norm stats file: the override; an openpi config's assets/<asset_id>/norm_stats.json (as
  * openpi's create_trained_policy loads it from the checkpoint), then DIR/norm_stats.json; for
  * presets DIR/norm_stats.json, else the only assets/<x>/norm_stats.json, else none. */
-static pi0_status find_norm_stats(pi0_policy *p, const char *dir, const char *override) {
+pi0_status pp_find_norm_stats(pi0_policy *p, const char *dir, const char *override) {
     p->ns_path[0] = 0;
     if (override) {
         snprintf(p->ns_path, sizeof p->ns_path, "%s", override);
@@ -213,7 +213,7 @@ static pi0_status find_norm_stats(pi0_policy *p, const char *dir, const char *ov
         p->ns_path[0] = 0;
         return pi0_fail(&p->err, PI0_ERR_IO,
                         "config %s reads its norm stats from %s/assets/%s/norm_stats.json (openpi's asset id '%s'), "
-                        "which is missing (nor is there a %s/norm_stats.json): give the file (--norm-stats FILE)",
+                        "which is missing (nor is there a %s/norm_stats.json): give the file (norm_stats=FILE)",
                         p->cfg->name, dir, p->cfg->asset_id, p->cfg->asset_id, dir);
     }
     snprintf(p->ns_path, sizeof p->ns_path, "%s/norm_stats.json", dir);
@@ -236,8 +236,8 @@ static pi0_status find_norm_stats(pi0_policy *p, const char *dir, const char *ov
     if (found > 1) {
         p->ns_path[0] = 0;
         return pi0_fail(&p->err, PI0_ERR_INPUT,
-                        "%s holds norm stats for %d robots (assets/*/norm_stats.json): choose one with --norm-stats, "
-                        "or use an openpi config name (--config), which knows its asset id", dir, found);
+                        "%s holds norm stats for %d robots (assets/*/norm_stats.json): choose one with norm_stats=FILE, "
+                        "or use an openpi config name (config=NAME), which knows its asset id", dir, found);
     }
     return PI0_OK;
 }
@@ -339,7 +339,7 @@ static pi0_status choose_pipeline(pi0_policy *p, const char *dir, const pi0_poli
     const int detected = lerobot_detect(dir, layout) == PIPELINE_LEROBOT;
     *lerobot = pl && !strcmp(pl, "lerobot") ? 1 : pl && !strcmp(pl, "openpi") ? 0 : detected;
     RETURN_ERR_IF(ver && !*lerobot, &p->err, PI0_ERR_ARG,
-                  "a lerobot version (%s) was given but %s runs openpi's pipeline (add --pipeline lerobot)", ver, dir);
+                  "a lerobot version (%s) was given but %s runs openpi's pipeline (add pipeline=lerobot)", ver, dir);
     if (ver) *layout = !strcmp(ver, "v1") ? LEROBOT_V1 : !strcmp(ver, "v0.4") ? LEROBOT_V04 : LEROBOT_CURRENT;
     snprintf(p->pipeline_name, sizeof p->pipeline_name, "openpi");
     return PI0_OK;
@@ -384,7 +384,7 @@ static pi0_status load_openpi(pi0_policy *p, const char *dir, const pi0_policy_p
     FORWARD_ERR(pp_find_tokenizer(p, dir, pp->tokenizer));
     st = pi0_tokenizer_load(p->tok, p->tok_path);
     RETURN_ERR_IF(st != PI0_OK, &p->err, st, "%s", pi0_tokenizer_error(p->tok));
-    FORWARD_ERR(find_norm_stats(p, dir, pp->norm_stats));
+    FORWARD_ERR(pp_find_norm_stats(p, dir, pp->norm_stats));
     if (p->ns_path[0]) {
         p->ns = pi0_norm_stats_create();
         RETURN_ERR_IF(!p->ns, &p->err, PI0_ERR_NOMEM, "out of memory");
@@ -762,8 +762,8 @@ static pi0_status run_inputs(pi0_policy *p, double *state, int *n_state) {
         return pi0_fail(&p->err, PI0_ERR_INPUT, "%s", pi0_obs_error(p->obs));
     /* InjectDefaultPrompt (the server's --default-prompt first, then the config's), TokenizePrompt. */
     const char *prompt = p->prompt ? p->prompt : p->default_prompt;
-    RETURN_ERR_IF(!prompt, &p->err, PI0_ERR_INPUT, "missing key 'prompt' (config %s has no default prompt; give one "
-                  "with --default-prompt)", pc->name);
+    RETURN_ERR_IF(!prompt, &p->err, PI0_ERR_INPUT, "missing key 'prompt' (config %s has no default prompt: send one, "
+                  "or give default_prompt=TEXT)", pc->name);
     if (pi0_obs_set_prompt(p->obs, p->tok, prompt) != PI0_OK)
         return pi0_fail(&p->err, PI0_ERR_INPUT, "%s", pi0_obs_error(p->obs));
     const pi0_inputs *in = pi0_obs_inputs(p->obs); /* π0.5: the prompt with the discretized state */

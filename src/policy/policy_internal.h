@@ -66,6 +66,8 @@ void pp_take_noise(pi0_policy *p);
 /* A copy of n finite values into *out (replacing it); `what` names them in errors. */
 pi0_status pp_copy_numbers(pi0_policy *p, const char *what, const double *v, int n, double **out, int *nout);
 pi0_status pp_find_tokenizer(pi0_policy *p, const char *dir, const char *override);
+/* The norm stats file for p->cfg into p->ns_path ("" = none), by openpi's and pi0.c's rules. */
+pi0_status pp_find_norm_stats(pi0_policy *p, const char *dir, const char *override);
 
 /* lerobot_pipeline.c: the lerobot side of each policy entry point (p->lr set). */
 pi0_status lp_load(pi0_policy *p, const char *dir, const pi0_policy_params *pp, lerobot_layout layout);
