@@ -7,6 +7,8 @@
  * The messages are those of the load and infer paths, so a mistake reads the same whichever
  * step finds it. Parameters are named in keyword form (norm_stats=FILE): the pi0_policy_params
  * field, which is the Python binding's keyword; the CLI shows its flag instead (tools/pi0_cli.c). */
+#include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,9 +101,11 @@ typedef struct {
 static pi0_status check_backend(pi0_policy *p, const char *name) {
     if (!name) return PI0_OK;
     const pi0_backend *be = pi0_backend_find(name);
-    RETURN_ERR_IF(!be, &p->err, PI0_ERR_UNSUPPORTED,
-                  "backend=%.100s: not built into this pi0 (built in: %s; cuda needs a build configured with the CUDA "
-                  "toolkit, PI0_CUDA=ON)", name, pi0_backend_names());
+    RETURN_ERR_IF(!be && !strcmp(name, "cuda"), &p->err, PI0_ERR_UNSUPPORTED,
+                  "backend=cuda: not built into this pi0 (built in: %s; cuda needs a build configured with the CUDA "
+                  "toolkit, cmake -DPI0_CUDA=ON)", pi0_backend_names());
+    RETURN_ERR_IF(!be, &p->err, PI0_ERR_UNSUPPORTED, "backend=%.100s: no such backend (built in: %s)", name,
+                  pi0_backend_names());
 #ifdef PI0_HAVE_CUDA
     RETURN_ERR_IF(!strcmp(name, "cuda") && pi0_cuda_device_count() <= 0, &p->err, PI0_ERR_DEVICE,
                   "backend=cuda: this machine has no usable GPU (choose backend=fast or backend=ref)");
@@ -132,6 +136,24 @@ static pi0_status check_norm_stats(pi0_policy *p, check_ctx *x, const char *dir,
     else pi0_fail(&p->err, st, "%s", pi0_norm_stats_error(ns));
     pi0_norm_stats_free(ns);
     return st;
+}
+
+/* The weights are there (read at load): DIR/model.safetensors or other *.safetensors shards. */
+static pi0_status check_weights_present(pi0_policy *p, const char *dir) {
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) return PI0_OK; /* a .safetensors file: the load opens it */
+    char path[PATH_CAP + 32];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (stat(path, &sb) == 0) return PI0_OK;
+    DIR *d = opendir(dir);
+    int found = 0;
+    for (struct dirent *de; d && !found && (de = readdir(d));) {
+        const size_t n = strlen(de->d_name);
+        found = n > 12 && !strcmp(de->d_name + n - 12, ".safetensors");
+    }
+    if (d) closedir(d);
+    RETURN_ERR_IF(!found, &p->err, PI0_ERR_IO, "%s: no model.safetensors (or other .safetensors) found", dir);
+    return PI0_OK;
 }
 
 static pi0_status check_tokenizer(pi0_policy *p, const char *dir, const pi0_policy_params *pp) {
@@ -224,9 +246,10 @@ static pi0_status check_plan(pi0_policy *p, const check_ctx *x, const pi0_policy
 static pi0_status check(pi0_policy *p, check_ctx *x, const char *dir, const pi0_policy_params *pp,
                         const pi0_policy_plan *plan) {
     RETURN_ERR_IF(!dir, &p->err, PI0_ERR_ARG, "model directory is NULL");
-    struct stat sb;
-    RETURN_ERR_IF(stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode), &p->err, PI0_ERR_IO,
-                  "%.3000s: no such checkpoint directory (one holding config.json and model.safetensors)", dir);
+    struct stat sb; /* a directory, or a .safetensors file with config.json beside it */
+    RETURN_ERR_IF(stat(dir, &sb) != 0, &p->err, PI0_ERR_IO,
+                  "%.3000s: cannot open: %s (the checkpoint: a directory holding config.json and model.safetensors)",
+                  dir, strerror(errno));
     FORWARD_ERR(check_backend(p, pp->model.backend));
     RETURN_ERR_IF(pp->model.num_threads < 0 || pp->model.num_threads > 1024, &p->err, PI0_ERR_ARG,
                   "threads=%d: want 0 (all cores) to 1024", pp->model.num_threads);
@@ -260,16 +283,26 @@ static pi0_status check(pi0_policy *p, check_ctx *x, const char *dir, const pi0_
         char why[512];
         x->cfg = pc_find(pp->config, why, sizeof why);
         RETURN_ERR_IF(!x->cfg, &p->err, PI0_ERR_UNSUPPORTED, "%s", why);
-        RETURN_ERR_IF(pp->adapt_to_pi >= 0 && x->cfg->robot->robot != PC_ROBOT_ALOHA, &p->err, PI0_ERR_ARG,
-                      "adapt_to_pi applies to ALOHA configs only, not to %s", x->cfg->name);
-        FORWARD_ERR(check_norm_stats(p, x, dir, pp));
+        FORWARD_ERR(check_weights_present(p, dir));
         char path[PATH_CAP + 16];
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        const int declared = config_declared_kind(path); /* -1: the weights tell, at load */
+        const pc_config *pc = x->cfg;
+        if (pc->model != PC_MODEL_ANY && declared >= 0 && (pc->model == PC_MODEL_PI05) != declared)
+            return pi0_fail(&p->err, PI0_ERR_CONFIG, "config %s is a %s policy but %s holds a %s checkpoint", pc->name,
+                            pc->model == PC_MODEL_PI05 ? "pi0.5" : "pi0", dir, declared ? "pi0.5" : "pi0");
         pi0_config c;
         pi0_err e;
-        snprintf(path, sizeof path, "%s/config.json", dir);
         if (config_load(&c, path, &e) == PI0_OK) x->state_dim = c.state_dim; /* else the load says why */
+        RETURN_ERR_IF(pp->adapt_to_pi >= 0 && pc->robot->robot != PC_ROBOT_ALOHA, &p->err, PI0_ERR_ARG,
+                      "adapt_to_pi applies to ALOHA configs only, not to %s", pc->name);
+        FORWARD_ERR(check_tokenizer(p, dir, pp)); /* in the load's order */
+        FORWARD_ERR(check_norm_stats(p, x, dir, pp));
     }
-    FORWARD_ERR(check_tokenizer(p, dir, pp));
+    if (x->lr) {
+        FORWARD_ERR(check_weights_present(p, dir));
+        FORWARD_ERR(check_tokenizer(p, dir, pp));
+    }
     return plan ? check_plan(p, x, pp, plan) : PI0_OK;
 }
 
