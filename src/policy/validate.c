@@ -96,6 +96,7 @@ typedef struct {
     int ns_dim;            /* length of the norm stats' state; 0 = none */
     char ns_path[PATH_CAP];
     int state_dim;         /* config.json's, 0 = not read */
+    int declared;          /* the model kind config.json declares: 0 π0, 1 π0.5, -1 none */
 } check_ctx;
 
 static pi0_status check_backend(pi0_policy *p, const char *name) {
@@ -128,12 +129,13 @@ static pi0_status check_norm_stats(pi0_policy *p, check_ctx *x, const char *dir,
         return pi0_fail(&p->err, PI0_ERR_IO, "norm_stats=%.3000s: no such file", pp->norm_stats);
     pi0_norm_stats *ns = pi0_norm_stats_create();
     RETURN_ERR_IF(!ns, &p->err, PI0_ERR_NOMEM, "out of memory");
-    /* z-score for π0, quantile for π0.5; a preset's model kind is the checkpoint's: either will do */
-    const int q = x->cfg->model == PC_MODEL_PI05;
-    st = pi0_norm_stats_load(ns, x->ns_path, q);
-    if (st != PI0_OK && x->cfg->model == PC_MODEL_ANY) st = pi0_norm_stats_load(ns, x->ns_path, !q);
+    /* z-score for π0, quantile for π0.5 (openpi); a preset runs the checkpoint's kind: config.json's,
+     * and when it says none (the weights tell, at load) either kind's statistics will do here */
+    const int kind = x->cfg->model != PC_MODEL_ANY ? x->cfg->model == PC_MODEL_PI05 : x->declared;
+    st = pi0_norm_stats_load(ns, x->ns_path, kind > 0);
+    if (st != PI0_OK) pi0_fail(&p->err, st, "%s", pi0_norm_stats_error(ns));
+    if (st != PI0_OK && kind < 0 && (st = pi0_norm_stats_load(ns, x->ns_path, 1)) == PI0_OK) p->err.msg[0] = 0;
     if (st == PI0_OK) x->ns_dim = pi0_norm_stats_dim(ns, 0);
-    else pi0_fail(&p->err, st, "%s", pi0_norm_stats_error(ns));
     pi0_norm_stats_free(ns);
     return st;
 }
@@ -286,7 +288,7 @@ static pi0_status check(pi0_policy *p, check_ctx *x, const char *dir, const pi0_
         FORWARD_ERR(check_weights_present(p, dir));
         char path[PATH_CAP + 16];
         snprintf(path, sizeof path, "%s/config.json", dir);
-        const int declared = config_declared_kind(path); /* -1: the weights tell, at load */
+        const int declared = x->declared = config_declared_kind(path); /* -1: the weights tell, at load */
         const pc_config *pc = x->cfg;
         if (pc->model != PC_MODEL_ANY && declared >= 0 && (pc->model == PC_MODEL_PI05) != declared)
             return pi0_fail(&p->err, PI0_ERR_CONFIG, "config %s is a %s policy but %s holds a %s checkpoint", pc->name,
