@@ -338,6 +338,47 @@ const char *pi0_policy_config_name(int i);
  * pipeline NULL decides): "openpi", "lerobot (current)" or "lerobot (v1)". */
 const char *pi0_checkpoint_pipeline(const char *model_dir);
 
+/* ---- checking before loading ----
+ *
+ * Loading reads every weight (seconds for a small model, minutes for a 6.5 GB checkpoint);
+ * pi0_policy_check answers at once what the load, or the first observation, would refuse, from
+ * the parameters and the checkpoint's small files (config.json, norm stats, lerobot's processor
+ * files), without the weights: the model directory, the backend (built in; cuda: a GPU present),
+ * the config name, the pipeline, the norm stats file (found, readable, its state length) and the
+ * tokenizer file; with a plan, also the observation: each camera key (short forms as
+ * pi0_policy_image_key; given once) and its file (decoded), the required cameras, the state
+ * length (against the norm stats, the config's robot and config.json) and the prompt (given, or
+ * a default prompt: params->default_prompt or the config's). It loads nothing into p; the message
+ * is in pi0_policy_error(p) and is the one the load or infer call would give. A pass does not
+ * promise the load succeeds (the weights are not read).
+ *
+ * Messages of pi0_policy_check, pi0_policy_load and pi0_policy_infer name a parameter in keyword
+ * form, its pi0_policy_params field: "norm_stats=FILE", "tokenizer=FILE", "default_prompt=TEXT",
+ * "config=NAME", "pipeline=NAME", "backend=NAME" (the Python binding's keywords; the pi0 command
+ * shows its own flags instead). */
+typedef struct {
+    const char *const *image_keys;  /* the camera keys each observation carries, n_images of them */
+    const char *const *image_files; /* NULL, or per key a file to decode (NULL entries: not checked) */
+    int n_images;                   /* 0..32 */
+    int state_len;                  /* values of the whole state (pi0_policy_obs_state); 0: not checked */
+    int prompt;                     /* 1: a prompt is given; 0: none (a default prompt must exist);
+                                       -1: not checked */
+} pi0_policy_plan;
+
+/* plan NULL: only the parameters and files. */
+pi0_status pi0_policy_check(pi0_policy *p, const char *model_dir, const pi0_policy_params *params,
+                            const pi0_policy_plan *plan);
+
+/* The one rule for camera keys, as `pi0 infer --image` and the Python binding take them: key
+ * itself when it is a camera of p's loaded config, else "observation.images." + key (lerobot),
+ * else "images/" + key (openpi: base_0_rgb → images/base_0_rgb); else key unchanged. The result
+ * is key or buf (cap bytes). */
+const char *pi0_policy_image_key(const pi0_policy *p, const char *key, char *buf, size_t cap);
+
+/* The library's version ("0.1.0") and the git commit it was built from ("unknown" outside git). */
+const char *pi0_version(void);
+const char *pi0_git_commit(void);
+
 pi0_policy *pi0_policy_create(void);            /* NULL only when out of memory */
 void pi0_policy_free(pi0_policy *p);
 /* Loads the checkpoint directory model_dir for params->config (NULL params = defaults). An

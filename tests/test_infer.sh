@@ -25,8 +25,11 @@ M="$TMP/model"
 "$PI0" gen-model --config demo --dtype bf16 --seed 5 --out "$M" 2>/dev/null || { echo "FAIL: gen-model"; exit 1; }
 "$PI0" gen-image --out "$TMP/scene.png" && ok || bad "gen-image"
 STATE=0.1,-0.2,0.3,0.05,0.5,-0.6,1.0
-COMMON=(--model "$M" --tokenizer "$TOK/tokenizer.json" --image base_0_rgb="$PHOTO"
-        --image left_wrist_0_rgb="$TMP/scene.png" --prompt "pick up the coffee cup" --state $STATE --seed 11)
+# each option once (a repeated one is refused): BASE, then the prompt and the state
+BASE=(--model "$M" --tokenizer "$TOK/tokenizer.json" --image base_0_rgb="$PHOTO"
+      --image left_wrist_0_rgb="$TMP/scene.png" --seed 11)
+PROMPT=(--prompt "pick up the coffee cup")
+COMMON=("${BASE[@]}" "${PROMPT[@]}" --state $STATE)
 
 # 1. actions printed, in each format
 if "$PI0" infer "${COMMON[@]}" --action-dims 32 --format csv --save-inputs "$TMP/obs.st" >"$TMP/infer.csv" 2>"$TMP/infer.err"; then ok
@@ -60,7 +63,7 @@ cat >"$TMP/norm_stats.json" <<'J'
                 "actions": {"mean": [10,20,30,40,50,60,70], "std": [2,2,2,2,2,2,2], "q01": [0,0,0,0,0,0,0], "q99": [1,1,1,1,1,1,1]}}}
 J
 RAW_STATE=$($PY -c 'm=[0,1,2,3,4,5,6];s=[1,2,3,4,5,6,7];v=[0.1,-0.2,0.3,0.05,0.5,-0.6,1.0];print(",".join(repr(x*(t+1e-6)+u) for x,u,t in zip(v,m,s)))')
-"$PI0" infer "${COMMON[@]/--state/--state}" --format csv --norm-stats "$TMP/norm_stats.json" --state "$RAW_STATE" >"$TMP/ns.csv" 2>"$TMP/ns.err" && ok || bad "infer with norm stats: $(cat "$TMP/ns.err")"
+"$PI0" infer "${BASE[@]}" "${PROMPT[@]}" --format csv --norm-stats "$TMP/norm_stats.json" --state "$RAW_STATE" >"$TMP/ns.csv" 2>"$TMP/ns.err" && ok || bad "infer with norm stats: $(cat "$TMP/ns.err")"
 grep -q "no norm stats" "$TMP/ns.err" && bad "norm stats warning with norm stats given" || ok
 $PY - "$TMP/infer.csv" "$TMP/ns.csv" <<'PY' && ok || bad "norm stats not applied as z-score"
 import sys
@@ -75,7 +78,7 @@ PY
 
 # 3b. norm stats found in the checkpoint's assets/<robot>/ (openpi's converted checkpoints)
 mkdir -p "$TMP/model/assets/libero" && cp "$TMP/norm_stats.json" "$TMP/model/assets/libero/norm_stats.json"
-"$PI0" infer "${COMMON[@]/--state/--state}" --format csv --state "$RAW_STATE" >"$TMP/auto.csv" 2>"$TMP/auto.err" \
+"$PI0" infer "${BASE[@]}" "${PROMPT[@]}" --format csv --state "$RAW_STATE" >"$TMP/auto.csv" 2>"$TMP/auto.err" \
   && grep -q "using norm stats .*assets/libero/norm_stats.json" "$TMP/auto.err" && cmp -s "$TMP/auto.csv" "$TMP/ns.csv" \
   && ok || bad "assets/*/norm_stats.json not picked up: $(cat "$TMP/auto.err")"
 mkdir -p "$TMP/model/assets/droid" && cp "$TMP/norm_stats.json" "$TMP/model/assets/droid/norm_stats.json"
@@ -84,22 +87,22 @@ rm -rf "$TMP/model/assets"
 
 # 4. long prompt: truncated with a warning, still answered
 LONG=$(printf 'pick up the red block and put it in the bowl %.0s' $(seq 1 20))
-"$PI0" infer "${COMMON[@]}" --prompt "$LONG" >/dev/null 2>"$TMP/long.err" && grep -q "warning: prompt is .* truncated to max_token_len = 48" "$TMP/long.err" && ok || bad "long prompt: $(cat "$TMP/long.err")"
+"$PI0" infer "${BASE[@]}" --state $STATE --prompt "$LONG" >/dev/null 2>"$TMP/long.err" && grep -q "warning: prompt is .* truncated to max_token_len = 48" "$TMP/long.err" && ok || bad "long prompt: $(cat "$TMP/long.err")"
 
 # 5. bad input: one-line errors, exit code 2 (1 for usage)
 printf 'not a png' >"$TMP/broken.png"
 expect 2 "unknown camera 'top_cam'" -- "$PI0" infer "${COMMON[@]}" --image top_cam="$TMP/scene.png"
 # a state shorter than state_dim without norm stats: accepted as normalized, zero-padded, with the warning
-"$PI0" infer "${COMMON[@]}" --state 0.5 >/dev/null 2>"$TMP/one.err" && grep -q "no norm stats" "$TMP/one.err" \
+"$PI0" infer "${BASE[@]}" "${PROMPT[@]}" --state 0.5 >/dev/null 2>"$TMP/one.err" && grep -q "no norm stats" "$TMP/one.err" \
   && ok || bad "one-value state: $(cat "$TMP/one.err")"
-expect 2 "state has 33 values; this model takes 1 to 32" -- "$PI0" infer "${COMMON[@]}" --state $(seq -s, 1 33)
+expect 2 "state has 33 values; this model takes 1 to 32" -- "$PI0" infer "${BASE[@]}" "${PROMPT[@]}" --state $(seq -s, 1 33)
 # statistics longer than the state are sliced to it, as openpi's Normalize does (said once);
 # shorter ones are refused (openpi's do not broadcast)
-"$PI0" infer "${COMMON[@]}" --norm-stats "$TMP/norm_stats.json" --state 1,2,3,4,5,6 >/dev/null 2>"$TMP/slice.err" \
+"$PI0" infer "${BASE[@]}" "${PROMPT[@]}" --norm-stats "$TMP/norm_stats.json" --state 1,2,3,4,5,6 >/dev/null 2>"$TMP/slice.err" \
   && [ "$(grep -c "warning: norm_stats.state has 7 values and the state 6: the first 6 statistics are used, as openpi's Normalize slices them" "$TMP/slice.err")" -eq 1 ] \
   && ok || bad "norm stats longer than the state: $(cat "$TMP/slice.err")"
-expect 2 "state has 8 values but norm_stats.state only 7" -- "$PI0" infer "${COMMON[@]}" --norm-stats "$TMP/norm_stats.json" --state 1,2,3,4,5,6,7,8
-expect 2 "'abc' is not a number" -- "$PI0" infer "${COMMON[@]}" --state 1,abc,3
+expect 2 "state has 8 values but norm_stats.state only 7" -- "$PI0" infer "${BASE[@]}" "${PROMPT[@]}" --norm-stats "$TMP/norm_stats.json" --state 1,2,3,4,5,6,7,8
+expect 2 "'abc' is not a number" -- "$PI0" infer "${BASE[@]}" "${PROMPT[@]}" --state 1,abc,3
 expect 2 "broken.png: cannot decode image" -- "$PI0" infer "${COMMON[@]}" --image right_wrist_0_rgb="$TMP/broken.png"
 expect 2 "nope.png: cannot open" -- "$PI0" infer "${COMMON[@]}" --image right_wrist_0_rgb="$TMP/nope.png"
 expect 2 "missing_model: cannot open" -- "$PI0" infer --model "$TMP/missing_model" --prompt x --state 1
@@ -117,14 +120,14 @@ expect 1 "infer needs" -- "$PI0" infer --model "$M"
 # 6. pi0.5: quantile norm stats, the state enters only as discretized text in the prompt
 M5="$TMP/model05"
 "$PI0" gen-model --config demo --pi05 --dtype bf16 --seed 6 --out "$M5" 2>/dev/null || bad "gen-model --pi05"
-C5=(--model "$M5" --tokenizer "$TOK/tokenizer.json" --image base_0_rgb="$PHOTO" --prompt "pick up the coffee cup"
+C5=(--model "$M5" --tokenizer "$TOK/tokenizer.json" --image base_0_rgb="$PHOTO"
     --seed 11 --format csv --norm-stats "$TMP/norm_stats.json")
 # q01 = 0, q99 = 1: s = (x - 0)/(1 + 1e-6)·2 - 1; x = 0.30 and 0.2995 fall in bin 76, 0.31 in 79
-"$PI0" infer "${C5[@]}" --state 0.1,0.2,0.30,0.4,0.5,0.6,0.7 --save-inputs "$TMP/obs05.st" >"$TMP/p5a.csv" 2>"$TMP/p5.err" \
+"$PI0" infer "${C5[@]}" "${PROMPT[@]}" --state 0.1,0.2,0.30,0.4,0.5,0.6,0.7 --save-inputs "$TMP/obs05.st" >"$TMP/p5a.csv" 2>"$TMP/p5.err" \
   && ok || bad "pi0.5 infer: $(cat "$TMP/p5.err")"
-"$PI0" infer "${C5[@]}" --state 0.1,0.2,0.2995,0.4,0.5,0.6,0.7 >"$TMP/p5b.csv" 2>/dev/null && cmp -s "$TMP/p5a.csv" "$TMP/p5b.csv" \
+"$PI0" infer "${C5[@]}" "${PROMPT[@]}" --state 0.1,0.2,0.2995,0.4,0.5,0.6,0.7 >"$TMP/p5b.csv" 2>/dev/null && cmp -s "$TMP/p5a.csv" "$TMP/p5b.csv" \
   && ok || bad "pi0.5: a state change inside one bin changed the actions"
-"$PI0" infer "${C5[@]}" --state 0.1,0.2,0.31,0.4,0.5,0.6,0.7 >"$TMP/p5c.csv" 2>/dev/null && ! cmp -s "$TMP/p5a.csv" "$TMP/p5c.csv" \
+"$PI0" infer "${C5[@]}" "${PROMPT[@]}" --state 0.1,0.2,0.31,0.4,0.5,0.6,0.7 >"$TMP/p5c.csv" 2>/dev/null && ! cmp -s "$TMP/p5a.csv" "$TMP/p5c.csv" \
   && ok || bad "pi0.5: a state change across a bin edge left the actions unchanged"
 "$PI0" run --model "$M5" --inputs "$TMP/obs05.st" --out "$TMP/run05.st" 2>/dev/null && ok || bad "pi0 run on pi0.5 inputs"
 $PY - "$TMP/p5a.csv" "$TMP/run05.st" <<'PY' && ok || bad "pi0.5 actions not unnormalized with quantiles"

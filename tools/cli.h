@@ -6,6 +6,11 @@
 int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* msg with the library's parameter names (keyword form, "norm_stats=FILE") as this command's flags
+ * ("--norm-stats FILE"), into out; returns out. cli_error applies it to every message. */
+#include <stddef.h>
+const char *cli_words(const char *msg, char *out, size_t cap);
+
 /* --help / -h: every subcommand prints its usage to stdout and exits 0 (cli_help returns 0). */
 int cli_is_help(const char *arg);
 int cli_help(const char *cmd);

@@ -75,6 +75,12 @@ static void print_actions(const char *format, const double *a, int H, int A, int
     }
 }
 
+static int is_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (f) fclose(f);
+    return f != NULL;
+}
+
 /* Writes the preprocessed observation in `pi0 run`'s input format. */
 static int save_inputs(const char *path, const pi0_config *c, const pi0_inputs *in, const float *noise) {
     const int64_t S = c->vision.image_size;
@@ -92,21 +98,10 @@ static int save_inputs(const char *path, const pi0_config *c, const pi0_inputs *
     return 0;
 }
 
-/* An --image key: the config's own key, else the same under "images/" (cam_high → images/cam_high),
- * or, for a lerobot checkpoint, under "observation.images." (top → observation.images.top). */
-static const char *image_key(pi0_policy *p, const char *key, char *buf, size_t n) {
-    if (pi0_policy_key_kind(p, key) == PI0_KEY_IMAGE) return key;
-    snprintf(buf, n, "observation.images.%s", key);
-    if (pi0_policy_key_kind(p, buf) == PI0_KEY_IMAGE) return buf;
-    snprintf(buf, n, "images/%s", key);
-    int k = pi0_policy_key_kind(p, buf);
-    return k == PI0_KEY_IMAGE || (k == PI0_KEY_IGNORED && !strcmp(buf, "images/cam_low")) ? buf : key;
-}
-
 int cmd_infer(int argc, char **argv) {
     const char *model_dir = NULL, *prompt = NULL, *state_s = NULL, *noise_path = NULL, *format = "table", *save = NULL;
     char keys[16][256];
-    const char *files[16];
+    const char *files[16], *key_ptrs[16];
     int n_img = 0, raw = 0;
     pi0_policy_params pp = pi0_policy_default_params();
     pp.fixed_seed = 1; /* a command line is reproducible: seed 0 unless --seed */
@@ -123,6 +118,10 @@ int cmd_infer(int argc, char **argv) {
                 return cli_usage_error("infer: --image wants KEY=FILE, got '%s'", v);
             if (n_img == 16) return cli_usage_error("infer: too many --image options");
             snprintf(keys[n_img], sizeof keys[n_img], "%.*s", (int)(eq - v), v);
+            for (int j = 0; j < n_img; j++)
+                if (!strcmp(keys[j], keys[n_img]))
+                    return cli_usage_error("infer: --image %s= is given twice (one file per camera)", keys[j]);
+            key_ptrs[n_img] = keys[n_img];
             files[n_img++] = eq + 1;
         } else if (!strcmp(a, "--prompt")) prompt = v;
         else if (!strcmp(a, "--state")) state_s = v;
@@ -159,6 +158,10 @@ int cmd_infer(int argc, char **argv) {
     if (!p) return cli_error(2, "out of memory");
     int n_state = parse_numbers(state_s, state, 4096, buf, sizeof buf);
     if (n_state <= 0) { rc = cli_error(2, "--state: '%s' is not a number", n_state < 0 ? buf : state_s); goto done; }
+    /* Everything checkable without the weights, before the load (which takes seconds or minutes). */
+    const pi0_policy_plan plan = {key_ptrs, files, n_img, n_state, prompt ? 1 : 0};
+    if (pi0_policy_check(p, model_dir, &pp, &plan) != PI0_OK) { rc = cli_error(2, "%s", pi0_policy_error(p)); goto done; }
+    if (noise_path && !is_file(noise_path)) { rc = cli_error(2, "--noise %s: no such file", noise_path); goto done; }
     double t0 = now_ms();
     if (pi0_policy_load(p, model_dir, &pp) != PI0_OK) { rc = cli_error(2, "%s", pi0_policy_error(p)); goto done; }
     const pi0_config *c = pi0_policy_model_config(p);
@@ -167,7 +170,7 @@ int cmd_infer(int argc, char **argv) {
     cli_policy_report("pi0", p, model_dir);
     double t1 = now_ms();
     for (int i = 0; i < n_img; i++) {
-        const char *key = image_key(p, keys[i], buf, sizeof buf);
+        const char *key = pi0_policy_image_key(p, keys[i], buf, sizeof buf);
         if (pi0_policy_obs_image_file(p, key, files[i]) != PI0_OK) { rc = cli_error(2, "%s", pi0_policy_error(p)); goto done; }
     }
     double t2 = now_ms();
@@ -197,7 +200,7 @@ int cmd_infer(int argc, char **argv) {
     }
     int rows = 0, dims = 0;
     if (pi0_policy_infer_f64(p, actions, (size_t)H * A, &rows, &dims) != PI0_OK) { rc = cli_error(2, "%s", pi0_policy_error(p)); goto done; }
-    if (pi0_policy_warning(p)) fprintf(stderr, "pi0: warning: %s\n", pi0_policy_warning(p));
+    if (pi0_policy_warning(p)) fprintf(stderr, "pi0: warning: %s\n", cli_words(pi0_policy_warning(p), buf, sizeof buf));
     if (save) {
         const pi0_inputs *in = pi0_policy_inputs(p);
         if ((rc = save_inputs(save, c, in, in->noise))) goto done;

@@ -11,13 +11,46 @@
 #include "cli.h"
 #include "../src/io/inputs.h"
 
+/* The subcommand running, for cli_words. */
+static const char *g_cmd = "";
+
+/* The library names a parameter in keyword form, as its pi0_policy_params field (the Python
+ * binding's keyword): "norm_stats=FILE". The command line has flags: "--norm-stats FILE". */
+const char *cli_words(const char *msg, char *out, size_t cap) {
+    static const struct { const char *field, *flag; } k_words[] = {
+        {"config=", "--config "},         {"norm_stats=", "--norm-stats "},   {"tokenizer=", "--tokenizer "},
+        {"default_prompt=", NULL},        {"pipeline=", "--pipeline "},       {"backend=", "--backend "},
+        {"threads=", "--threads "},       {"lerobot_version=", "--lerobot-version "},
+        {"action_dims=", "--action-dims "}, {"adapt_to_pi=", "--adapt-to-pi "},
+    };
+    size_t k = 0;
+    if (!cap) return out;
+    for (const char *m = msg; *m && k + 1 < cap;) {
+        const int word_start = m == msg || strchr(" (,'\"`", m[-1]);
+        size_t i = 0, n = 0;
+        for (; word_start && i < sizeof k_words / sizeof *k_words; i++)
+            if (!strncmp(m, k_words[i].field, n = strlen(k_words[i].field))) break;
+        if (word_start && i < sizeof k_words / sizeof *k_words) {
+            /* `pi0 infer` has no default prompt: its prompt is --prompt */
+            const char *flag = k_words[i].flag ? k_words[i].flag : !strcmp(g_cmd, "infer") ? "--prompt " : "--default-prompt ";
+            k += (size_t)snprintf(out + k, cap - k, "%s", flag);
+            if (k >= cap) k = cap - 1;
+            m += n;
+        } else {
+            out[k++] = *m++;
+        }
+    }
+    out[k] = 0;
+    return out;
+}
+
 int cli_error(int code, const char *fmt, ...) {
+    char msg[8192], words[8192];
     va_list ap;
     va_start(ap, fmt);
-    fputs("pi0: error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    fprintf(stderr, "pi0: error: %s\n", cli_words(msg, words, sizeof words));
     return code;
 }
 
@@ -44,7 +77,8 @@ void cli_policy_report(const char *who, const pi0_policy *p, const char *model_d
         fprintf(stderr, "%s: warning: no norm stats (no --norm-stats FILE, no %s/norm_stats.json, no "
                 "%s/assets/<robot>/norm_stats.json): the state is taken as already normalized (zero-padded "
                 "to the model's state_dim) and the actions are in normalized space\n", who, model_dir, model_dir);
-    if (pi0_policy_warning(p)) fprintf(stderr, "%s: warning: %s\n", who, pi0_policy_warning(p));
+    char words[4096];
+    if (pi0_policy_warning(p)) fprintf(stderr, "%s: warning: %s\n", who, cli_words(pi0_policy_warning(p), words, sizeof words));
 }
 
 const char *cli_config_names(void) {
@@ -75,8 +109,9 @@ static const cmd_usage k_usage[] = {
      "                         positions, then the gripper), normalized with the norm stats\n"
      "  --image KEY=FILE       PNG/JPEG for one of the config's cameras, by openpi key\n"
      "                         (observation/image, images/cam_high, ...; 'images/' may be left out):\n"
-     "                         generic: base_0_rgb, left_wrist_0_rgb, right_wrist_0_rgb (repeatable;\n"
-     "                         missing optional cameras are black and masked, required ones refused)\n"
+     "                         generic: base_0_rgb, left_wrist_0_rgb, right_wrist_0_rgb (repeatable, once\n"
+     "                         per camera; missing optional cameras are black and masked, required ones\n"
+     "                         refused)\n"
      "  --norm-stats FILE      openpi norm_stats.json (default: DIR/assets/<asset id>/norm_stats.json\n"
      "                         for openpi configs; else DIR/norm_stats.json, else the one\n"
      "                         DIR/assets/<robot>/norm_stats.json). Without norm stats the state is\n"
@@ -192,7 +227,9 @@ static void usage(FILE *fp) {
             l += n + (l[n] == '\n');
         }
     }
-    fputs("  help       [COMMAND]   this text, or a command's\n", fp);
+    fputs("  help       [COMMAND]   this text, or a command's\n"
+          "  --version              the version, the commit it was built from and the backends built in\n\n"
+          "Options take their value as '--opt value' or '--opt=value'; each is given once (--image once per camera).\n", fp);
 }
 
 int cli_is_help(const char *arg) { return arg && (!strcmp(arg, "--help") || !strcmp(arg, "-h")); }
@@ -372,6 +409,82 @@ done:
     return rc;
 }
 
+/* ---------------------------------------------------------------- option syntax */
+
+/* Options that take no value, in every subcommand. */
+static int is_flag(const char *name) {
+    static const char *k_flags[] = {"--raw", "--dump", "--full-prefix", "--pi05", "--relative-actions", "--help"};
+    for (size_t i = 0; i < sizeof k_flags / sizeof *k_flags; i++)
+        if (!strcmp(name, k_flags[i])) return 1;
+    return 0;
+}
+
+/* One option syntax for every subcommand, before the subcommand's own parser: "--opt=value" is
+ * "--opt value", and an option given twice is an error (--image is repeatable, one camera key
+ * once: `pi0 infer` checks that). The new argv (*outc entries) is in *out; its strings are argv's
+ * or owned by *owned (freed by the caller). Returns 0, or the usage exit code. */
+static int normalize_args(const char *cmd, int argc, char **argv, char ***out, int *outc, char **owned) {
+    char **v = calloc(2 * (size_t)argc + 1, sizeof *v); /* each --opt=value may become two */
+    char *names = calloc((size_t)argc + 1, 256); /* the options seen, 256 bytes each */
+    char *own = calloc(1, (size_t)argc * 256 + 1); /* the split names */
+    if (!v || !names || !own) { free(v); free(names); free(own); return cli_error(2, "out of memory"); }
+    int n = 0, seen = 0;
+    size_t used = 0;
+    for (int i = 0; i < argc; i++) {
+        char *a = argv[i];
+        if (strncmp(a, "--", 2) || !a[2]) { v[n++] = a; continue; } /* not an option: the subcommand says */
+        const char *eq = strchr(a, '=');
+        const size_t len = eq ? (size_t)(eq - a) : strlen(a);
+        if (len >= 255) { v[n++] = a; continue; }
+        char name[256];
+        memcpy(name, a, len);
+        name[len] = 0;
+        const char *canon = !strcmp(name, "--preset") ? "--config" : name; /* one option, two names */
+        if (strcmp(canon, "--image") && strcmp(canon, "--help"))
+            for (int j = 0; j < seen; j++)
+                if (!strcmp(names + (size_t)j * 256, canon)) {
+                    free(v); free(names); free(own);
+                    return cli_usage_error("%s: option '%s' is given twice (give it once)", cmd, name);
+                }
+        snprintf(names + (size_t)seen++ * 256, 256, "%s", canon);
+        if (is_flag(name)) {
+            if (eq) { free(v); free(names); free(own); return cli_usage_error("%s: option '%s' takes no value", cmd, name); }
+            v[n++] = a;
+        } else if (eq) { /* --opt=value */
+            memcpy(own + used, name, len + 1);
+            v[n++] = own + used;
+            used += len + 1;
+            v[n++] = (char *)eq + 1;
+        } else {
+            v[n++] = a;
+            if (i + 1 < argc) v[n++] = argv[++i]; /* its value, whatever it looks like */
+        }
+    }
+    free(names);
+    *out = v;
+    *outc = n;
+    *owned = own;
+    return 0;
+}
+
+static int print_version(void) {
+    printf("pi0 %s\ncommit: %s\nbackends: %s (default on this machine: %s)\n", pi0_version(), pi0_git_commit(),
+           pi0_backends_available(), pi0_backend_default_name());
+    return 0;
+}
+
+static int dispatch(const char *cmd, int argc, char **argv) {
+    if (!strcmp(cmd, "run")) return cmd_run(argc, argv);
+    if (!strcmp(cmd, "gen-model")) return cmd_gen_model(argc, argv);
+    if (!strcmp(cmd, "infer")) return cmd_infer(argc, argv);
+    if (!strcmp(cmd, "gen-image")) return cmd_gen_image(argc, argv);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc, argv);
+    if (!strcmp(cmd, "verify")) return cmd_verify(argc, argv);
+    if (!strcmp(cmd, "check")) return cmd_check(argc, argv);
+    if (!strcmp(cmd, "serve")) return cmd_serve(argc, argv);
+    return cli_usage_error("unknown command '%s'", cmd);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
@@ -382,13 +495,16 @@ int main(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
-    if (!strcmp(argv[1], "run")) return cmd_run(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "gen-model")) return cmd_gen_model(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "infer")) return cmd_infer(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "gen-image")) return cmd_gen_image(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "verify")) return cmd_verify(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "check")) return cmd_check(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "serve")) return cmd_serve(argc - 2, argv + 2);
-    return cli_usage_error("unknown command '%s'", argv[1]);
+    if (!strcmp(argv[1], "--version")) {
+        if (argc > 2) return cli_usage_error("--version takes no arguments");
+        return print_version();
+    }
+    g_cmd = argv[1];
+    char **v = NULL, *owned = NULL;
+    int n = 0;
+    if (normalize_args(argv[1], argc - 2, argv + 2, &v, &n, &owned)) return 1;
+    const int rc = dispatch(argv[1], n, v);
+    free(v);
+    free(owned);
+    return rc;
 }

@@ -14,8 +14,12 @@
  * model session and answers requests strictly in arrival order (FIFO), so requests from many
  * clients queue on one model without cross-talk. The worker hands finished replies back through
  * a queue and lws_cancel_service(). */
+#include <errno.h>
 #include <libwebsockets.h>
+#include <netdb.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,8 +172,8 @@ static void process(server *s, job *j) {
         if (!j->reply) { st = PI0_ERR_NOMEM; snprintf(err, sizeof err, "out of memory"); }
     }
     if (st != PI0_OK) {
-        char msg[640];
-        snprintf(msg, sizeof msg, "pi0 serve: %s", err);
+        char msg[640], words[600];
+        snprintf(msg, sizeof msg, "pi0 serve: %s", cli_words(err, words, sizeof words));
         j->reply = text_frame(msg);
         j->failed = 1;
     }
@@ -412,6 +416,36 @@ static struct lws_protocols k_protocols[] = {
 
 /* ---------------------------------------------------------------- command */
 
+/* libwebsockets' own log lines, as this program's (no timestamps, one prefix). */
+static void lws_log(int level, const char *line) {
+    (void)level;
+    fprintf(stderr, "pi0 serve: libwebsockets: %.*s\n", (int)strcspn(line, "\n"), line);
+}
+
+/* Whether host:port can be listened on now, asked before the model loads (libwebsockets binds
+ * with SO_REUSEADDR too, so a port this test frees is one it can take). */
+static int port_free(const char *host, int port, char *why, size_t n) {
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    int rc = getaddrinfo(host, ps, &hints, &ai);
+    if (rc != 0) { snprintf(why, n, "%s", gai_strerror(rc)); return 0; }
+    int ok = 0, fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd >= 0) {
+        const int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        ok = bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1) == 0;
+    }
+    if (!ok) snprintf(why, n, "%s", strerror(errno));
+    if (fd >= 0) close(fd);
+    freeaddrinfo(ai);
+    return ok;
+}
+
 int cmd_serve(int argc, char **argv) {
     const char *model_dir = NULL, *host = "0.0.0.0", *api_key = NULL;
     int port = 8000;
@@ -456,6 +490,13 @@ int cmd_serve(int argc, char **argv) {
     int rc = 0;
     s->policy = pi0_policy_create();
     if (!s->policy) { rc = cli_error(2, "out of memory"); goto done; }
+    /* Everything checkable without the weights, before the load (seconds to minutes). */
+    if (pi0_policy_check(s->policy, model_dir, &pp, NULL) != PI0_OK) { rc = cli_error(2, "%s", pi0_policy_error(s->policy)); goto done; }
+    char why[256];
+    if (!port_free(host, port, why, sizeof why)) {
+        rc = cli_error(2, "cannot listen on %s:%d: %s (another server on that port? choose another with --port N)", host, port, why);
+        goto done;
+    }
     if (pi0_policy_load(s->policy, model_dir, &pp) != PI0_OK) { rc = cli_error(2, "%s", pi0_policy_error(s->policy)); goto done; }
     cli_policy_report("pi0 serve", s->policy, model_dir);
     const pi0_config *c = pi0_policy_model_config(s->policy);
@@ -472,7 +513,7 @@ int cmd_serve(int argc, char **argv) {
     serve_buf_free(&mb);
     if (!s->metadata) { rc = cli_error(2, "out of memory"); goto done; }
 
-    lws_set_log_level(LLL_ERR, NULL);
+    lws_set_log_level(LLL_ERR, lws_log);
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     info.port = port;

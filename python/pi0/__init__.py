@@ -25,7 +25,7 @@ import os
 
 import numpy as np
 
-__all__ = ["Policy", "Pi0Error", "configs", "library_path"]
+__all__ = ["Policy", "Pi0Error", "configs", "library_path", "version"]
 
 
 class Pi0Error(RuntimeError):
@@ -110,6 +110,10 @@ _sig("pi0_policy_config_name", _S, _I)
 _sig("pi0_policy_create", _P)
 _sig("pi0_policy_free", None, _P)
 _sig("pi0_policy_load", _I, _P, _S, ctypes.POINTER(_PolicyParams))
+_sig("pi0_policy_check", _I, _P, _S, ctypes.POINTER(_PolicyParams), _P)
+_sig("pi0_policy_image_key", _S, _P, _S, ctypes.c_char_p, ctypes.c_size_t)
+_sig("pi0_version", _S)
+_sig("pi0_git_commit", _S)
 _sig("pi0_policy_error", _S, _P)
 _sig("pi0_policy_warning", _S, _P)
 _sig("pi0_policy_metadata_json", _S, _P)
@@ -134,6 +138,11 @@ if _lib.pi0_policy_params_size() != ctypes.sizeof(_PolicyParams):
 def library_path():
     """The libpi0.so this module loaded."""
     return _path
+
+
+def version():
+    """libpi0's version and the git commit it was built from: ("0.1.0", "1a2b3c4d5e6f" or "unknown")."""
+    return _lib.pi0_version().decode(), _lib.pi0_git_commit().decode()
 
 
 def configs():
@@ -182,7 +191,10 @@ class Policy:
     integer gives the noise of that seed on every call. backend: "cuda", "fast" or "ref";
     threads: CPU threads (None = all cores). pipeline: None (from the checkpoint's files),
     "openpi" or "lerobot"; lerobot_version: None (detected), "current", "v0.4" or "v1". A lerobot
-    checkpoint takes lerobot's keys ("observation.images.<cam>", "observation.state", "task")."""
+    checkpoint takes lerobot's keys ("observation.images.<cam>", "observation.state", "task"). A
+    camera may be given by its short key, as on the command line: "base_0_rgb" for
+    "images/base_0_rgb", "top" for "observation.images.top". Parameter mistakes (a missing
+    norm_stats file, an unknown config or backend, ...) raise before the weights are read."""
 
     def __init__(self, model_dir, config=None, *, norm_stats=None, tokenizer=None, default_prompt=None, seed=None,
                  backend=None, threads=None, action_dims=None, adapt_to_pi=None, pipeline=None, lerobot_version=None):
@@ -205,7 +217,9 @@ class Policy:
         p = _lib.pi0_policy_create()
         if not p:
             raise MemoryError("pi0_policy_create")
-        if _lib.pi0_policy_load(p, enc(model_dir), ctypes.byref(pp)) != 0:
+        # what the load would refuse, answered before it reads the weights (seconds to minutes)
+        if (_lib.pi0_policy_check(p, enc(model_dir), ctypes.byref(pp), None) != 0
+                or _lib.pi0_policy_load(p, enc(model_dir), ctypes.byref(pp)) != 0):
             msg = _lib.pi0_policy_error(p).decode(errors="replace")
             _lib.pi0_policy_free(p)
             raise Pi0Error(msg)
@@ -260,6 +274,11 @@ class Policy:
         _lib.pi0_policy_obs_clear(self._p)
         for key, v in _flatten(obs):
             kind = _lib.pi0_policy_key_kind(self._p, key.encode())
+            if kind == _KEY_IGNORED:  # a short camera key (base_0_rgb for images/base_0_rgb), the CLI's rule
+                buf = ctypes.create_string_buffer(512)
+                full = _lib.pi0_policy_image_key(self._p, key.encode(), buf, len(buf)).decode()
+                if full != key:
+                    key, kind = full, _lib.pi0_policy_key_kind(self._p, full.encode())
             if kind == _KEY_REFUSED:
                 self._fail()
             elif kind == _KEY_IMAGE:

@@ -382,7 +382,7 @@ static pi0_status spec_load(lerobot_spec *s, const char *dir, lerobot_layout lay
     if (!have_state && !have_action)
         snprintf(s->warning, sizeof s->warning,
                  "%s has no normalization statistics: states are used as given and actions stay in the model's "
-                 "space (pass --norm-stats with lerobot's stats)", dir);
+                 "space (give lerobot's stats with norm_stats=FILE)", dir);
     else if (!have_state || !have_action)
         snprintf(s->warning, sizeof s->warning, "%s has no statistics for %s: it is not normalized", dir,
                  have_state ? "action" : "observation.state");

@@ -322,6 +322,22 @@ pi0_status config_load(pi0_config *c, const char *path, pi0_err *e) {
     return config_load_for(c, path, -1, NULL, e);
 }
 
+int config_declared_kind(const char *path) {
+    char *buf;
+    size_t len;
+    pi0_err e;
+    if (read_file(path, 16u << 20, &buf, &len, &e) != PI0_OK) return -1;
+    cJSON *root = cJSON_ParseWithLength(buf, len);
+    free(buf);
+    if (!root) return -1;
+    pi0_config c;
+    config_full(&c);
+    int declared = -1;
+    const pi0_status st = parse_root(&c, root, path, &declared, &e);
+    cJSON_Delete(root);
+    return st == PI0_OK ? declared : -1;
+}
+
 #define CHECK_RANGE(val, lo, hi, name)                                                         \
     RETURN_ERR_IF((val) < (lo) || (val) > (hi), e, PI0_ERR_CONFIG,                             \
                   "%s: field %s = %d out of range [%d, %d]", path, name, (int)(val), (int)(lo), (int)(hi))

@@ -9,6 +9,9 @@
  * kind is what config.json declares, else π0. */
 pi0_status config_parse(pi0_config *c, const char *json, size_t len, const char *path, pi0_err *e);
 pi0_status config_load(pi0_config *c, const char *path, pi0_err *e);
+/* The model kind path (a config.json) declares: 0 π0, 1 π0.5; -1 when it says nothing, or cannot be
+ * read (the weights then tell). */
+int config_declared_kind(const char *path);
 /* The same for a checkpoint whose weights say weights_pi05 (0 π0, 1 π0.5, -1 unknown): a
  * config.json that declares the other kind is refused, naming both; one that declares nothing
  * takes the weights' kind. */

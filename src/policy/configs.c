@@ -151,9 +151,9 @@ static const struct {
     {"paligemma_diffusion_droid",                   /* roboarena_config.py */
      "is an openpi RoboArena baseline whose definition passes DroidInputs an action_dim argument that DroidInputs "
      "does not take: openpi itself cannot build this policy, so there are no openpi actions to reproduce"},
-    {"debug", "is an openpi debugging config (dummy model, fake data, no norm stats); use --config generic"},
-    {"debug_restore", "is an openpi debugging config (dummy model, fake data, no norm stats); use --config generic"},
-    {"debug_pi05", "is an openpi debugging config (dummy model, fake data, no norm stats); use --config generic"},
+    {"debug", "is an openpi debugging config (dummy model, fake data, no norm stats); use config=generic"},
+    {"debug_restore", "is an openpi debugging config (dummy model, fake data, no norm stats); use config=generic"},
+    {"debug_pi05", "is an openpi debugging config (dummy model, fake data, no norm stats); use config=generic"},
 };
 
 #define N_CONFIGS ((int)(sizeof k_configs / sizeof *k_configs))
@@ -195,6 +195,6 @@ const pc_config *pc_find(const char *name, char *why, size_t whylen) {
         const int d = edit_distance(name, k_configs[i].name);
         if (d < best_d) { best_d = d; best = k_configs[i].name; }
     }
-    snprintf(why, whylen, "unknown config '%s' (did you mean '%s'? `pi0 serve --help` lists them)", PI0_SHOW(name), best);
+    snprintf(why, whylen, "unknown config '%s' (did you mean '%s'?)", PI0_SHOW(name), best);
     return NULL;
 }

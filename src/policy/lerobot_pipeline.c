@@ -106,7 +106,7 @@ static pi0_status lp_load(pi0_policy *p, const char *dir, const pi0_policy_param
     const lerobot_layout layout = choose_layout(dir, pp);
     RETURN_ERR_IF(pp->config, &p->err, PI0_ERR_ARG,
                   "%s is a lerobot checkpoint, run with lerobot's pipeline; config '%s' names one of openpi's "
-                  "(drop it, or choose openpi's pipeline with --pipeline openpi)", dir, pp->config);
+                  "(drop it, or choose openpi's pipeline with pipeline=openpi)", dir, pp->config);
     RETURN_ERR_IF(pp->adapt_to_pi >= 0, &p->err, PI0_ERR_ARG,
                   "adapt_to_pi applies to openpi's ALOHA configs; a lerobot v1 checkpoint says it in config.json "
                   "(adapt_to_pi_aloha)");
@@ -225,6 +225,8 @@ static void camera_list(const pi0_policy *p, char *buf, size_t n) {
     for (int i = 0; i < L(p)->spec.n_cameras && k < n; i++)
         k += snprintf(buf + k, n - k, "%s%s", i ? ", " : "", L(p)->spec.cameras[i]);
 }
+
+static int lp_camera_kind(const pi0_policy *p, const char *key) { return pp_camera_kind(NULL, &L(p)->spec, key); }
 
 static int lp_key_kind(pi0_policy *p, const char *key) {
     int idx;
@@ -399,7 +401,7 @@ static pi0_status lp_inputs(pi0_policy *p) {
     }
     /* prompt */
     const char *task = p->prompt ? p->prompt : p->default_prompt;
-    RETURN_ERR_IF(!task, &p->err, PI0_ERR_INPUT, "missing key 'task' (the instruction; or give a default prompt)");
+    RETURN_ERR_IF(!task, &p->err, PI0_ERR_INPUT, "missing key 'task' (the instruction: send one, or give default_prompt=TEXT)");
     char *text = NULL;
     pi0_status rc;
     if (c->pi05) /* v0.4: the state zero-padded to max_state_dim before digitizing */
@@ -473,6 +475,7 @@ const pp_pipeline pp_lerobot_pipeline = {
     .unload = lp_unload,
     .clear = lp_clear,
     .key_kind = lp_key_kind,
+    .camera_kind = lp_camera_kind,
     .image = lp_image,
     .image_file = lp_image_file,
     .numbers = lp_numbers,

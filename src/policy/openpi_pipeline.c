@@ -54,53 +54,6 @@ static op_state *S(const pi0_policy *p) { return p->impl; }
 
 /* ---------------------------------------------------------------- loading */
 
-/* The norm stats file: the override; an openpi config's assets/<asset_id>/norm_stats.json (as
- * openpi's create_trained_policy loads it from the checkpoint), then DIR/norm_stats.json; for
- * presets DIR/norm_stats.json, else the only assets/<x>/norm_stats.json, else none. */
-static pi0_status find_norm_stats(pi0_policy *p, const char *dir, const char *override) {
-    const pc_config *pc = S(p)->cfg;
-    p->ns_path[0] = 0;
-    if (override) {
-        snprintf(p->ns_path, sizeof p->ns_path, "%s", override);
-        return PI0_OK;
-    }
-    if (pc->asset_id) {
-        snprintf(p->ns_path, sizeof p->ns_path, "%s/assets/%s/norm_stats.json", dir, pc->asset_id);
-        if (pp_is_file(p->ns_path)) return PI0_OK;
-        snprintf(p->ns_path, sizeof p->ns_path, "%s/norm_stats.json", dir);
-        if (pp_is_file(p->ns_path)) return PI0_OK;
-        p->ns_path[0] = 0;
-        return pi0_fail(&p->err, PI0_ERR_IO,
-                        "config %s reads its norm stats from %s/assets/%s/norm_stats.json (openpi's asset id '%s'), "
-                        "which is missing (nor is there a %s/norm_stats.json): give the file (--norm-stats FILE)",
-                        pc->name, dir, pc->asset_id, pc->asset_id, dir);
-    }
-    snprintf(p->ns_path, sizeof p->ns_path, "%s/norm_stats.json", dir);
-    if (pp_is_file(p->ns_path)) return PI0_OK;
-    p->ns_path[0] = 0;
-    char assets[PATH_CAP + 16];
-    snprintf(assets, sizeof assets, "%s/assets", dir);
-    DIR *d = opendir(assets);
-    int found = 0;
-    for (struct dirent *de; d && (de = readdir(d));) {
-        if (de->d_name[0] == '.') continue;
-        char cand[PATH_CAP];
-        const int len = snprintf(cand, sizeof cand, "%s/%s/norm_stats.json", assets, de->d_name);
-        if (len > 0 && len < (int)sizeof cand && pp_is_file(cand)) {
-            if (!found) memcpy(p->ns_path, cand, (size_t)len + 1);
-            found++;
-        }
-    }
-    if (d) closedir(d);
-    if (found > 1) {
-        p->ns_path[0] = 0;
-        return pi0_fail(&p->err, PI0_ERR_INPUT,
-                        "%s holds norm stats for %d robots (assets/*/norm_stats.json): choose one with --norm-stats, "
-                        "or use an openpi config name (--config), which knows its asset id", dir, found);
-    }
-    return PI0_OK;
-}
-
 static const char *kind_name(int pi05) { return pi05 ? "pi0.5" : "pi0"; }
 
 /* The model settings openpi takes from the TrainConfig's Pi0Config, not from the checkpoint
@@ -166,7 +119,7 @@ static pi0_status op_load(pi0_policy *p, const char *dir, const pi0_policy_param
     FORWARD_ERR(pp_find_tokenizer(p, dir, pp->tokenizer));
     st = pi0_tokenizer_load(p->tok, p->tok_path);
     RETURN_ERR_IF(st != PI0_OK, &p->err, st, "%s", pi0_tokenizer_error(p->tok));
-    FORWARD_ERR(find_norm_stats(p, dir, pp->norm_stats));
+    FORWARD_ERR(pp_find_norm_stats(p, S(p)->cfg, dir, pp->norm_stats));
     if (p->ns_path[0]) {
         o->ns = pi0_norm_stats_create();
         RETURN_ERR_IF(!o->ns, &p->err, PI0_ERR_NOMEM, "out of memory");
@@ -320,6 +273,8 @@ static pi0_status refuse_unknown(pi0_policy *p, const char *key) {
     return pi0_fail(&p->err, PI0_ERR_INPUT, "unknown camera '%s' (config %s accepts %s)", PI0_SHOW(key), S(p)->cfg->name,
                     cams);
 }
+
+static int op_camera_kind(const pi0_policy *p, const char *key) { return pp_camera_kind(S(p)->cfg, NULL, key); }
 
 static int op_key_kind(pi0_policy *p, const char *key) {
     int idx;
@@ -497,8 +452,8 @@ static pi0_status op_inputs(pi0_policy *p) {
         return pi0_fail(&p->err, PI0_ERR_INPUT, "%s", pi0_obs_error(o->obs));
     /* InjectDefaultPrompt (the server's --default-prompt first, then the config's), TokenizePrompt. */
     const char *prompt = p->prompt ? p->prompt : p->default_prompt;
-    RETURN_ERR_IF(!prompt, &p->err, PI0_ERR_INPUT, "missing key 'prompt' (config %s has no default prompt; give one "
-                  "with --default-prompt)", pc->name);
+    RETURN_ERR_IF(!prompt, &p->err, PI0_ERR_INPUT, "missing key 'prompt' (config %s has no default prompt: send one, "
+                  "or give default_prompt=TEXT)", pc->name);
     if (pi0_obs_set_prompt(o->obs, p->tok, prompt) != PI0_OK)
         return pi0_fail(&p->err, PI0_ERR_INPUT, "%s", pi0_obs_error(o->obs));
     const pi0_inputs *in = pi0_obs_inputs(o->obs); /* π0.5: the prompt with the discretized state */
@@ -540,6 +495,7 @@ const pp_pipeline pp_openpi_pipeline = {
     .unload = op_unload,
     .clear = op_clear,
     .key_kind = op_key_kind,
+    .camera_kind = op_camera_kind,
     .image = op_image,
     .image_file = op_image_file,
     .numbers = op_numbers,

@@ -1,5 +1,6 @@
 /* pipeline.c — what the pipelines share (pipeline.h): the choice of pipeline for a checkpoint,
  * warnings, the tokenizer search, number and prompt copies. */
+#include <dirent.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,7 +21,7 @@ pi0_status pp_choose(pi0_policy *p, const char *dir, const pi0_policy_params *pp
     const int detected = lerobot_detect(dir, &layout) == PIPELINE_LEROBOT;
     const int lerobot = pl && !strcmp(pl, "lerobot") ? 1 : pl && !strcmp(pl, "openpi") ? 0 : detected;
     RETURN_ERR_IF(ver && !lerobot, &p->err, PI0_ERR_ARG,
-                  "a lerobot version (%s) was given but %s runs openpi's pipeline (add --pipeline lerobot)", ver, dir);
+                  "a lerobot version (%s) was given but %s runs openpi's pipeline (add pipeline=lerobot)", ver, dir);
     *out = lerobot ? &pp_lerobot_pipeline : &pp_openpi_pipeline;
     return PI0_OK;
 }
@@ -89,6 +90,52 @@ pi0_status pp_find_tokenizer(pi0_policy *p, const char *dir, const char *overrid
     }
     p->tok_path[0] = 0;
     return pi0_fail(&p->err, PI0_ERR_IO,
-                    "no tokenizer: pass one (--tokenizer FILE), put tokenizer.json beside the model, or set "
+                    "no tokenizer: pass one (tokenizer=FILE), put tokenizer.json beside the model, or set "
                     "PI0_TOKENIZER (scripts/fetch_tokenizer.sh fetches one into .tok/tokenizer.json)");
+}
+
+/* The norm stats file: the override; an openpi config's assets/<asset_id>/norm_stats.json (as
+ * openpi's create_trained_policy loads it from the checkpoint), then DIR/norm_stats.json; for
+ * presets DIR/norm_stats.json, else the only assets/<x>/norm_stats.json, else none. */
+pi0_status pp_find_norm_stats(pi0_policy *p, const pc_config *pc, const char *dir, const char *override) {
+    p->ns_path[0] = 0;
+    if (override) {
+        snprintf(p->ns_path, sizeof p->ns_path, "%s", override);
+        return PI0_OK;
+    }
+    if (pc->asset_id) {
+        snprintf(p->ns_path, sizeof p->ns_path, "%s/assets/%s/norm_stats.json", dir, pc->asset_id);
+        if (pp_is_file(p->ns_path)) return PI0_OK;
+        snprintf(p->ns_path, sizeof p->ns_path, "%s/norm_stats.json", dir);
+        if (pp_is_file(p->ns_path)) return PI0_OK;
+        p->ns_path[0] = 0;
+        return pi0_fail(&p->err, PI0_ERR_IO,
+                        "config %s reads its norm stats from %s/assets/%s/norm_stats.json (openpi's asset id '%s'), "
+                        "which is missing (nor is there a %s/norm_stats.json): give the file (norm_stats=FILE)",
+                        pc->name, dir, pc->asset_id, pc->asset_id, dir);
+    }
+    snprintf(p->ns_path, sizeof p->ns_path, "%s/norm_stats.json", dir);
+    if (pp_is_file(p->ns_path)) return PI0_OK;
+    p->ns_path[0] = 0;
+    char assets[PATH_CAP + 16];
+    snprintf(assets, sizeof assets, "%s/assets", dir);
+    DIR *d = opendir(assets);
+    int found = 0;
+    for (struct dirent *de; d && (de = readdir(d));) {
+        if (de->d_name[0] == '.') continue;
+        char cand[PATH_CAP];
+        const int len = snprintf(cand, sizeof cand, "%s/%s/norm_stats.json", assets, de->d_name);
+        if (len > 0 && len < (int)sizeof cand && pp_is_file(cand)) {
+            if (!found) memcpy(p->ns_path, cand, (size_t)len + 1);
+            found++;
+        }
+    }
+    if (d) closedir(d);
+    if (found > 1) {
+        p->ns_path[0] = 0;
+        return pi0_fail(&p->err, PI0_ERR_INPUT,
+                        "%s holds norm stats for %d robots (assets/*/norm_stats.json): choose one with norm_stats=FILE, "
+                        "or use an openpi config name (config=NAME), which knows its asset id", dir, found);
+    }
+    return PI0_OK;
 }

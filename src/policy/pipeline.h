@@ -15,6 +15,8 @@
 #define PI0_POLICY_PIPELINE_H
 
 #include "pi0.h"
+#include "configs.h"
+#include "../io/lerobot_ckpt.h"
 
 struct cJSON;
 
@@ -35,6 +37,9 @@ typedef struct pp_pipeline {
      * policy.c's, in p->prompt / p->whole_state) */
     void (*clear)(pi0_policy *p);           /* forget the pipeline's entries */
     int (*key_kind)(pi0_policy *p, const char *key);        /* PI0_KEY_* */
+    /* key among the cameras: 1 a camera, 2 accepted and unused (ALOHA's cam_low), 0 neither
+     * (pp_camera_kind on the pipeline's config or spec; pi0_policy_image_key's short keys) */
+    int (*camera_kind)(const pi0_policy *p, const char *key);
     pi0_status (*image)(pi0_policy *p, const char *key, const void *data, int type, int width, int height,
                         int channels, int chw);             /* type: PP_U8 / PP_F32 / PP_F64 */
     pi0_status (*image_file)(pi0_policy *p, const char *key, const char *path);
@@ -71,6 +76,14 @@ void pp_add_warning(pi0_policy *p, const char *fmt, ...) __attribute__((format(p
 pi0_status pp_copy_numbers(pi0_policy *p, const char *what, const double *v, int n, double **out, int *nout);
 /* The tokenizer path into p->tok_path: the override, else beside the model, else $PI0_TOKENIZER. */
 pi0_status pp_find_tokenizer(pi0_policy *p, const char *dir, const char *override);
+/* The norm stats file openpi's rules give for config pc (configs.h) into p->ns_path ("" = none):
+ * the override, else assets/<asset id>/norm_stats.json, else DIR/norm_stats.json (shared by
+ * openpi's pipeline and pi0_policy_check). */
+pi0_status pp_find_norm_stats(pi0_policy *p, const pc_config *pc, const char *dir, const char *override);
+/* validate.c: what key is among the cameras of openpi config cfg, or of lerobot checkpoint lr
+ * when non-NULL: 1 a camera, 2 accepted and unused (ALOHA's cam_low), 0 neither. The one rule
+ * for short camera keys (pi0_policy_image_key) and the pre-load check both use it. */
+int pp_camera_kind(const pc_config *cfg, const lerobot_spec *lr, const char *key);
 /* p->prompt := a copy of text. */
 pi0_status pp_set_prompt(pi0_policy *p, const char *what, const char *text);
 
