@@ -8,7 +8,8 @@ tokenizer.json, noise through predict_action_chunk's `noise` argument) and `pi0 
 same raw observation (uint8 images of another size than the model's, a raw state, a task) and
 the same noise give the same action chunk:
 
-  * float32 weights, ref backend: max |diff| <= 1e-4 * max |action|
+  * float32 weights, ref backend: max |diff| <= 1e-5 * max |action| (issue 21 asks 1e-4; measured
+    <= 1.6e-6, and 1e-4 lets a state-normalization epsilon 1e5 times lerobot's pass)
   * bf16 weights, fast backend: PCC >= 0.999 (and with lerobot's "dtype": "bfloat16", lerobot
     computes in bf16 while pi0.c computes in float32)
 
@@ -27,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lerobot_ref as L  # noqa: E402
 
 PI0, TOK, TMP = sys.argv[1], sys.argv[2], sys.argv[3]
+REL = 1e-5  # float32 cases: max |diff| / max |action|
 CAMS = ["observation.images.top", "observation.images.wrist_left", "observation.images.wrist_right"]
 
 # name, gen_checkpoint arguments, cameras given (indices into CAMS), backend, criterion
@@ -64,7 +66,7 @@ def main():
         images = {CAMS[i]: rng.integers(0, 256, (img + 3 + 5 * i, img + 11 - 2 * i, 3), dtype=np.uint8) for i in given}
         S = ref.policy.config.input_features["observation.state"].shape[0]
         state = (rng.standard_normal(S) * 1.5).astype(np.float32)
-        task = ["pick up the red block", "fold the towel", "open the drawer"][ci % 3]
+        task = ["pick_up the red block", "fold the towel\n", "  open the drawer "][ci % 3]  # lerobot: no cleanup for π0
         noise = rng.standard_normal((ref.chunk, ref.max_action_dim)).astype(np.float32)
         want = ref.actions(images, state, task, noise)
         got = L.pi0_infer(PI0, ckpt, images, state, task, noise, TOK, work, backend=backend)
@@ -73,8 +75,8 @@ def main():
             print(f"FAIL: {name}: pi0 infer gives {got.shape}, lerobot {want.shape}", flush=True)
             continue
         d, m, pcc = L.compare(got, want)
-        ok = d <= 1e-4 * m if crit == "rel" else pcc >= 0.999
-        bound = f"max|diff|/max|action| {d / m:.2e} <= 1e-4" if crit == "rel" else f"PCC >= 0.999"
+        ok = d <= REL * m if crit == "rel" else pcc >= 0.999
+        bound = f"max|diff|/max|action| {d / m:.2e} <= {REL:.0e}" if crit == "rel" else "PCC >= 0.999"
         print(f"  {'ok  ' if ok else 'FAIL'} {name:46s} [{backend}] actions {got.shape[0]}x{got.shape[1]}  "
               f"max|diff| {d:.3e}  (max|action| {m:.3e})  PCC {pcc:.9f}  ({bound}; {time.time() - t0:.1f} s)", flush=True)
         if not ok:
