@@ -394,6 +394,12 @@ static pi0_status spec_load(lerobot_spec *s, const char *dir, lerobot_layout lay
     if (!s->action_dim) s->action_dim = s->action.n;
     FORWARD_ERR(check_dim(&s->state, s->state_dim, "observation.state", dir, e));
     FORWARD_ERR(check_dim(&s->action, s->action_dim, "action", dir, e));
+    /* lerobot adds state[..., :A] on an A-long mask: a shorter state is a shape error there
+     * (processor/relative_action_processor.py to_absolute_actions), so refuse it at load */
+    RETURN_ERR_IF(s->relative && s->state_dim > 0 && s->state_dim < s->action_dim, e, PI0_ERR_CONFIG,
+                  "%s: use_relative_actions with a %d-value state and %d action dims: lerobot makes actions "
+                  "absolute with state[:%d], which this state cannot cover",
+                  dir, s->state_dim, s->action_dim, s->action_dim);
     if (!have_state && !have_action)
         snprintf(s->warning, sizeof s->warning,
                  "%s has no normalization statistics: states are used as given and actions stay in the model's "

@@ -83,6 +83,31 @@ def main():
             fails.append(name)
             print("    lerobot:", np.array2string(want[0], precision=5), "\n    pi0.c:  ",
                   np.array2string(got[0], precision=5), flush=True)
+    # relative actions with a state shorter than the action: lerobot cannot make the chunk absolute
+    # (a shape error at the first chunk); pi0.c refuses the checkpoint at load, saying why
+    if not only or only in "short state":
+        n += 1
+        work = os.path.join(TMP, "short_state")
+        ckpt = L.gen_checkpoint(PI0, os.path.join(work, "ckpt"), relative=True, S=4, A=6)
+        ref = L.Reference(ckpt, TOK, work)
+        rng = np.random.default_rng(7)
+        images = {CAMS[0]: rng.integers(0, 256, (30, 30, 3), dtype=np.uint8)}
+        noise = rng.standard_normal((ref.chunk, ref.max_action_dim)).astype(np.float32)
+        try:
+            ref.actions(images, np.zeros(4, np.float32), "x", noise)
+            lr_err = None
+        except RuntimeError as e:
+            lr_err = str(e)
+        try:
+            L.pi0_infer(PI0, ckpt, images, np.zeros(4, np.float32), "x", noise, TOK, work)
+            pi_err = None
+        except RuntimeError as e:
+            pi_err = str(e)
+        ok = lr_err is not None and pi_err is not None and "use_relative_actions" in pi_err
+        print(f"  {'ok  ' if ok else 'FAIL'} relative actions, state 4 < action 6: lerobot raises ({lr_err}); "
+              f"pi0.c refuses ({(pi_err or 'nothing').strip().splitlines()[-1][:160]})", flush=True)
+        if not ok:
+            fails.append("short state")
     print(f"{n - len(fails)} passed, {len(fails)} failed")
     return 1 if fails or n == 0 else 0
 
