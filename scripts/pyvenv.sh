@@ -42,7 +42,7 @@ fi
 echo "pyvenv: installing $(cat "$@" | grep -cvE '^\s*(#|$|-)') pinned packages from PyPI into $dir (first run: minutes; cached after)" >&2
 if ! "$dir/bin/python" -m pip install --quiet --disable-pip-version-check $nodeps "${@/#/-r}" >"$dir.log" 2>&1; then
   if grep -qiE "NewConnectionError|Temporary failure in name resolution|Name or service not known|Network is unreachable|Max retries exceeded|Connection refused|ConnectTimeout|ReadTimeout" "$dir.log"; then
-    echo "SKIP: PyPI is unreachable from this machine (pip: $(grep -m1 -oiE '(NewConnectionError|Temporary failure in name resolution|Network is unreachable|Max retries exceeded|Connection refused)' "$dir.log"))" >&2
+    echo "SKIP: PyPI is unreachable from this machine (pip: $(grep -m1 -oiE '(NewConnectionError|Temporary failure in name resolution|Network is unreachable|Max retries exceeded|Connection refused)' "$dir.log" | head -n 1))" >&2
     rm -rf "$dir"; exit 77
   fi
   echo "pyvenv: pip install failed for $*; its last lines ($dir.log):" >&2
