@@ -187,13 +187,16 @@ class Reference:
         return b
 
     @torch.no_grad()
-    def actions(self, images, state, task, noise):
-        """The action chunk [chunk_size, A] for a raw observation and noise [chunk_size, max_action_dim]."""
+    def actions(self, images, state, task, noise, raw=False, **kwargs):
+        """The action chunk [chunk_size, A] for a raw observation and noise [chunk_size, max_action_dim]:
+        after lerobot's postprocessor, or with raw=True the policy's output before it. Other keyword
+        arguments go to predict_action_chunk (lerobot's RTC: inference_delay, prev_chunk_left_over,
+        execution_horizon, with policy.config.rtc_config enabled and policy.init_rtc_processor())."""
         self.policy.reset()
         obs = self.pre(self.batch(images, state, task))
         nz = torch.from_numpy(np.asarray(noise, np.float32))[None]
-        chunk = self.policy.predict_action_chunk(obs, noise=nz)
-        return self.post(chunk)[0].float().numpy()
+        chunk = self.policy.predict_action_chunk(obs, noise=nz, **kwargs)
+        return (chunk if raw else self.post(chunk))[0].float().numpy()
 
     @torch.no_grad()
     def trace(self, images, state, task, noise):
