@@ -124,6 +124,14 @@ static pi0_status cuda_prepare(const pi0_weight_list *wl, void **handle, pi0_err
                                              cudaGetErrorString(ce));
         else v->prepared[PI0_SLOT_CUDA] = &cw->vecs[i];
     }
+    /* cudaMemcpy from pageable memory may return before its DMA has reached the device, and the
+     * sessions' non-blocking streams are not ordered after the legacy stream it used: wait here,
+     * so that every upload is complete before any op reads the weights. */
+    if (st == PI0_OK) {
+        cudaError_t ce = cudaDeviceSynchronize();
+        if (ce != cudaSuccess)
+            st = pi0_fail(e, PI0_ERR_DEVICE, "cuda backend: finishing the weight uploads: %s", cudaGetErrorString(ce));
+    }
     if (st != PI0_OK) {
         for (int i = 0; i < wl->nmats; i++) wl->mats[i]->prepared[PI0_SLOT_CUDA] = nullptr;
         for (int i = 0; i < wl->ntables; i++) wl->tables[i]->prepared[PI0_SLOT_CUDA] = nullptr;
@@ -144,7 +152,11 @@ static void cuda_release(void *handle, const pi0_weight_list *wl) {
 
 static void cuda_describe(const void *handle, char *buf, size_t n) {
     const cuda_weights *cw = (const cuda_weights *)handle;
-    if (cw) snprintf(buf, n, "bf16 (cuBLASLt; %s; weights %.2f GB)", cw->device, cw->bytes / 1e9);
+    if (cw && cw->unfused)
+        snprintf(buf, n, "bf16 (cuBLASLt; %s; weights %.2f GB; EPILOGUE FALLBACK: %d GEMM plan(s) without a fused "
+                 "cuBLASLt epilogue ran plain GEMM + epilogue kernel, first %s)", cw->device, cw->bytes / 1e9,
+                 cw->unfused, cw->unfused_first);
+    else if (cw) snprintf(buf, n, "bf16 (cuBLASLt; %s; weights %.2f GB)", cw->device, cw->bytes / 1e9);
     else snprintf(buf, n, "bf16 (cuBLASLt)");
 }
 

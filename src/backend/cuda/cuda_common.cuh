@@ -35,6 +35,8 @@ struct cuda_weights {
     cuda_mat *mats;
     cuda_vec *vecs;
     char device[128];
+    int unfused;            /* GEMM plans made without their fused epilogue (no cuBLASLt algorithm) */
+    char unfused_first[64]; /* the first such shape, for describe() */
 };
 
 enum { CUDA_GEMM_SLOTS = 512 };
@@ -43,6 +45,7 @@ enum { CUDA_GEMM_SLOTS = 512 };
 struct cuda_gemm_plan {
     unsigned long long key[4];
     int used;
+    int fused;  /* 0: no algorithm had the epilogue; the plan is the plain GEMM */
     cublasLtMatmulDesc_t desc;
     cublasLtMatrixLayout_t a, b, c;
     cublasLtMatmulAlgo_t algo;

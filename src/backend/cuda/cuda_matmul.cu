@@ -31,6 +31,29 @@ void plan_clear(cuda_gemm_plan *p) {
     memset(p, 0, sizeof *p);
 }
 
+/* Asks cuBLASLt's heuristic for one algorithm for the plan's descriptors. */
+cublasStatus_t plan_algo(cuda_session *cs, cuda_gemm_plan *p, unsigned align_y) {
+    cublasLtMatmulPreference_t pref;
+    cublasStatus_t st = cublasLtMatmulPreferenceCreate(&pref);
+    if (st != CUBLAS_STATUS_SUCCESS) return st;
+    const uint32_t al = align_y;
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cs->workspace_bytes,
+                                         sizeof cs->workspace_bytes);
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al, sizeof al);
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al, sizeof al);
+    cublasLtMatmulHeuristicResult_t best;
+    int found = 0;
+    st = cublasLtMatmulAlgoGetHeuristic(cs->lt, p->desc, p->a, p->b, p->c, p->c, pref, 1, &best, &found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (st == CUBLAS_STATUS_SUCCESS && found == 0) st = CUBLAS_STATUS_NOT_SUPPORTED;
+    if (st == CUBLAS_STATUS_SUCCESS) p->algo = best.algo;
+    return st;
+}
+
+/* A plan for D = epi(W·xᵀ). The heuristic may find no algorithm for a fused epilogue (NVIDIA
+ * documents no guarantee for any epilogue on any shape): the plan then has the plain GEMM
+ * (fused = 0), the caller finishes with the epilogue kernel, and the model's describe() counts
+ * the shape so that `pi0 verify` shows it. */
 pi0_status plan_create(const pi0_exec *ex, cuda_gemm_plan *p, int M, int N, int K, cublasLtEpilogue_t epi,
                        unsigned align_y) {
     cuda_session *cs = cuda_ctx(ex);
@@ -41,34 +64,36 @@ pi0_status plan_create(const pi0_exec *ex, cuda_gemm_plan *p, int M, int N, int 
     LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->a, CUDA_R_16BF, K, N, K));
     LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->b, CUDA_R_16BF, K, M, K));
     LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, N, M, N));
-    cublasLtMatmulPreference_t pref;
-    LT_TRY(ex, cublasLtMatmulPreferenceCreate(&pref));
-    const uint32_t al = align_y;
-    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cs->workspace_bytes,
-                                         sizeof cs->workspace_bytes);
-    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al, sizeof al);
-    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al, sizeof al);
-    cublasLtMatmulHeuristicResult_t best;
-    int found = 0;
-    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(cs->lt, p->desc, p->a, p->b, p->c, p->c, pref, 1, &best, &found);
-    cublasLtMatmulPreferenceDestroy(pref);
-    if (st != CUBLAS_STATUS_SUCCESS || found == 0) {
+    p->fused = 1;
+    cublasStatus_t st = plan_algo(cs, p, align_y);
+    if (st != CUBLAS_STATUS_SUCCESS && epi != CUBLASLT_EPILOGUE_DEFAULT) {
+        const cublasLtEpilogue_t plain = CUBLASLT_EPILOGUE_DEFAULT;
+        LT_TRY(ex, cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &plain, sizeof plain));
+        st = plan_algo(cs, p, align_y);
+        if (st == CUBLAS_STATUS_SUCCESS) {
+            p->fused = 0;
+            cuda_weights *cw = (cuda_weights *)ex->weights; /* allocated non-const by prepare */
+            if (cw) {
+                if (!cw->unfused++)
+                    snprintf(cw->unfused_first, sizeof cw->unfused_first, "M=%d N=%d K=%d epilogue %d", M, N, K,
+                             (int)epi);
+            }
+        }
+    }
+    if (st != CUBLAS_STATUS_SUCCESS) {
         char why[160];
         snprintf(why, sizeof why, "no cuBLASLt algorithm for M=%d N=%d K=%d (epilogue %d): %s", M, N, K, (int)epi,
-                 st == CUBLAS_STATUS_SUCCESS ? "none found" : cublasLtGetStatusString(st));
+                 cublasLtGetStatusString(st));
         return cuda_fail(ex, "cublasLtMatmulAlgoGetHeuristic", why);
     }
-    p->algo = best.algo;
     return PI0_OK;
 }
 
-/* D[N, M] (col-major) = epi(W·xᵀ) (+ beta·D). */
-pi0_status gemm(const pi0_exec *ex, float *y, const __nv_bfloat16 *xb, int M, const cuda_mat *W, const float *bias,
-                int gelu, float beta) {
+/* The plan for (M, W, epilogue, alignment of the output), from the cache or made now. */
+pi0_status plan_for(const pi0_exec *ex, int M, const cuda_mat *W, cublasLtEpilogue_t epi, const void *out,
+                    cuda_gemm_plan **plan) {
     cuda_session *cs = cuda_ctx(ex);
-    const cublasLtEpilogue_t epi = gelu ? (bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU)
-                                        : (bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT);
-    const unsigned al = alignment(y);
+    const unsigned al = alignment(out);
     const unsigned long long key[4] = {(unsigned long long)M, (unsigned long long)W->N << 32 | (unsigned)W->K,
                                        (unsigned long long)epi, al};
     unsigned long long h = 1469598103934665603ull;
@@ -81,6 +106,14 @@ pi0_status gemm(const pi0_exec *ex, float *y, const __nv_bfloat16 *xb, int M, co
         memcpy(p->key, key, sizeof key);
         p->used = 1;
     }
+    *plan = p;
+    return PI0_OK;
+}
+
+/* D[N, M] (col-major) = plan's epilogue(W·xᵀ) (+ beta·D); bias only for a fused bias epilogue. */
+pi0_status gemm_run(const pi0_exec *ex, cuda_gemm_plan *p, float *y, const __nv_bfloat16 *xb, const cuda_mat *W,
+                    const float *bias, float beta) {
+    cuda_session *cs = cuda_ctx(ex);
     if (bias)
         LT_TRY(ex, cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
     const float alpha = 1.0f;
@@ -105,12 +138,22 @@ pi0_status cuda_matmul(const pi0_exec *ex, float *y, const float *x, int M, cons
     FORWARD_ERR(cuda_to_bf16(ex, cs->xb, x, (size_t)M * K));
     const float *bias = ep && ep->bias ? cuda_vec_of(ep->bias) : nullptr;
     const int gelu = ep && ep->gelu, acc = ep && ep->accumulate;
+    const cublasLtEpilogue_t epi = gelu ? (bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU)
+                                        : (bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT);
     /* cuBLASLt applies GELU after adding beta·C, so a GELU result added to y goes the scratch way too */
-    if (ep && (ep->mul || ep->gate || (gelu && acc))) { /* GEMM + bias (+ GELU) to scratch, then ⊙ mul ⊙ gate (+ y) */
-        FORWARD_ERR(gemm(ex, cs->tmp, cs->xb, M, w, bias, gelu, 0.0f));
+    const int scratch = ep && (ep->mul || ep->gate || (gelu && acc));
+    cuda_gemm_plan *p;
+    FORWARD_ERR(plan_for(ex, M, w, epi, scratch ? (const void *)cs->tmp : (const void *)y, &p));
+    if (!p->fused) { /* no algorithm for the fused epilogue: plain GEMM, then the epilogue kernel */
+        FORWARD_ERR(plan_for(ex, M, w, CUBLASLT_EPILOGUE_DEFAULT, cs->tmp, &p));
+        FORWARD_ERR(gemm_run(ex, p, cs->tmp, cs->xb, w, nullptr, 0.0f));
+        return cuda_epilogue(ex, y, cs->tmp, bias, gelu, ep->mul, ep->gate, acc, M, N);
+    }
+    if (scratch) { /* GEMM + bias (+ GELU) to scratch, then ⊙ mul ⊙ gate (+ y) */
+        FORWARD_ERR(gemm_run(ex, p, cs->tmp, cs->xb, w, bias, 0.0f));
         return cuda_epilogue(ex, y, cs->tmp, nullptr, 0, ep->mul, ep->gate, acc, M, N);
     }
-    return gemm(ex, y, cs->xb, M, w, bias, gelu, acc ? 1.0f : 0.0f);
+    return gemm_run(ex, p, y, cs->xb, w, bias, acc ? 1.0f : 0.0f);
 }
 
 void cuda_plans_free(cuda_gemm_plan *plans) {
