@@ -13,6 +13,12 @@
 # set, else gpu-out/). Exits non-zero if a step fails; every step has a time limit so that one
 # hang cannot eat the lease.
 #
+# Before a GPU lease, here: `bash scripts/gpu_bundle.sh` (gpu-bin/) and, for the fallback build,
+# `bash scripts/gpu_deps.sh` (.deps/); then one device call: command `bash scripts/gpu_check.sh`,
+# carry ["gpu-bin", ".deps"], timeout_s 600. Expected there: ~4 minutes (golden and small checks
+# ~15 s; both full-size checkpoints ~1 minute in parallel, overlapped; verify ~10 s; four benches
+# ~10-15 s each; the full check ~1-2 minutes of ref on the CPU), ~1 more if it must build.
+#
 # Rehearsal without a GPU (CPU emulation, or any build): GPU_BIN=DIR names the binaries,
 # FULL_CONFIG / FULL05_CONFIG a preset or config.json standing in for "full", BENCH_RUNS the runs.
 set -uo pipefail
