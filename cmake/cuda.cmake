@@ -5,13 +5,26 @@
 # Hopper (sm_90), Blackwell (sm_100, sm_120); override with CMAKE_CUDA_ARCHITECTURES.
 # Sets PI0_HAVE_CUDA, PI0_CUDA_SOURCES, PI0_CUDA_LIBS and PI0_CUDA_LIB_NAMES (for the installed
 # package: the CUDA libraries by absolute path). Included before the library targets exist.
+# Without an installed toolkit, PI0_CUDA_TOOLKIT_DIR names one unpacked from NVIDIA's PyPI wheels
+# by scripts/cuda_pypi.sh (nvcc, headers, static cudart, cuBLASLt); an installed nvcc wins.
 set(PI0_CUDA AUTO CACHE STRING "Build the cuda backend: AUTO (when nvcc is found), ON or OFF")
 set_property(CACHE PI0_CUDA PROPERTY STRINGS AUTO ON OFF)
+set(PI0_CUDA_TOOLKIT_DIR "" CACHE PATH "A CUDA toolkit folder from scripts/cuda_pypi.sh, used when no nvcc is installed")
 set(PI0_HAVE_CUDA OFF)
 set(PI0_CUDA_SOURCES "")
 set(PI0_CUDA_LIBS "")
 set(PI0_CUDA_LIB_NAMES "")
 if(NOT PI0_CUDA STREQUAL "OFF")
+  if(PI0_CUDA_TOOLKIT_DIR AND NOT CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX})
+    find_program(PI0_INSTALLED_NVCC nvcc)
+    if(NOT PI0_INSTALLED_NVCC)
+      if(NOT EXISTS "${PI0_CUDA_TOOLKIT_DIR}/bin/nvcc")
+        message(FATAL_ERROR "pi0: PI0_CUDA_TOOLKIT_DIR=${PI0_CUDA_TOOLKIT_DIR} has no bin/nvcc (make it with scripts/cuda_pypi.sh)")
+      endif()
+      set(ENV{CUDACXX} "${PI0_CUDA_TOOLKIT_DIR}/bin/nvcc")
+      set(CUDAToolkit_ROOT "${PI0_CUDA_TOOLKIT_DIR}")
+    endif()
+  endif()
   include(CheckLanguage)
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)

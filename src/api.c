@@ -305,8 +305,8 @@ pi0_status pi0_session_infer(pi0_session *s, const pi0_inputs *in, float *action
 }
 
 const char *pi0_session_backend_info(const pi0_session *s) {
-    static __thread char buf[160];
-    char path[128] = "";
+    static __thread char buf[384];
+    char path[320] = "";
     if (!s || !s->d.be) return "none";
     if (s->d.be->describe) s->d.be->describe(s->d.ex.weights, path, sizeof path);
     snprintf(buf, sizeof buf, "%s: %s, %d threads", s->d.be->name, path, s->d.ex.num_threads);

@@ -34,7 +34,7 @@ pi0_status buffers_alloc(pi0_session *s) {
     int ok = DEV(b->x, R * maxw) && DEV(b->h, R * maxw) && DEV(b->tmp, R * maxw) &&
              DEV(b->q, R * MAXI(c->vision.width, qd)) && DEV(b->att, R * MAXI(c->vision.width, qd)) &&
              DEV(b->k, (size_t)n_img * c->vision.width) && DEV(b->v, (size_t)n_img * c->vision.width) &&
-             DEV(b->mlp1, R * maxf) && DEV(b->mlp2, R * maxf) && DEV(b->img, img) &&
+             DEV(b->mlp1, R * maxf) && DEV(b->mlp2, R * maxf) && DEV(b->img, img * c->num_cameras) &&
              DEV(b->patches, (size_t)n_img * 3 * p * p) &&
              DEV(b->kcache, (size_t)c->vlm.depth * keys * kd) &&
              DEV(b->vcache, (size_t)c->vlm.depth * keys * kd) && DEV(b->pos, R) &&
@@ -173,36 +173,83 @@ static pi0_status embed_image(pi0_session *s, const float *img, float *out, int 
 
 /* ---------------------------------------------------------------- prefix */
 
+/* Runs fn(s, arg) as one recorded graph of the backend's, keyed by `key` (CUDA graphs: the first
+ * call with a key runs eagerly, the second is recorded, later ones replay it; see denoise). The
+ * ops in fn must depend only on the key and on device buffers filled before the call. */
+static pi0_status graphed(pi0_session *s, uint64_t key, int dump, pi0_status (*fn)(pi0_session *, void *),
+                          void *arg) {
+    int replayed = 0, rerun = 0;
+    if (!dump) FORWARD_ERR(op_graph_begin(&s->d, key, &replayed));
+    if (replayed) return PI0_OK;
+    FORWARD_ERR(fn(s, arg));
+    if (dump) return PI0_OK;
+    FORWARD_ERR(op_graph_end(&s->d, key, &rerun)); /* recorded (and launched), or run again */
+    return rerun ? fn(s, arg) : PI0_OK;
+}
+
 /* pi0.py embed_prefix: [cam0 tokens, cam1, cam2, text tokens·√width] with the pad mask, then
  * make_attn_mask (all ar = 0 → attend to every valid token) and positions = cumsum(pad) − 1.
  * With compact_prefix, masked cameras and padded tokens are left out: they are never attended
  * to and do not advance positions, so every valid row computes exactly the same values.
+ * Everything the observation sets goes up first (images, token ids, positions, mask); the
+ * device work (SigLIP per camera, token embedding: embed_prefix_ops) then depends only on the
+ * layout, so it runs as one graph per layout (the cameras present, the text length).
  * Sets *allowed to the prefix mask in backend memory, or NULL when every row is valid. */
-static pi0_status embed_prefix(pi0_session *s, const pi0_item *it, int *n_rows, const uint8_t **allowed,
-                               int dump) {
+typedef struct {
+    const pi0_item *it;
+    int dump;
+} prefix_args;
+
+static pi0_status embed_prefix_ops(pi0_session *s, void *arg) {
+    const prefix_args *a = arg;
     const pi0_config *c = s->cfg;
     pi0_buffers *b = &s->b;
     const int C = c->num_cameras, n_img = pi0_config_image_tokens(c), D = c->vlm.width;
-    const int S = c->vision.image_size, compact = s->params.compact_prefix;
+    const int S = c->vision.image_size, compact = s->params.compact_prefix, dump = a->dump;
     char name[32];
     int row = 0;
     s->d.ex.comp = COMP_VISION;
     for (int cam = 0; cam < C; cam++) {
-        const int given = cam < it->num_cameras;
-        const int valid = given && (!it->image_masks || it->image_masks[cam]);
+        const int valid = cam < a->it->num_cameras && (!a->it->image_masks || a->it->image_masks[cam]);
         snprintf(name, sizeof name, "img_emb.%d", cam);
         if (compact && !valid) {
             if (dump) dump_zeros(s, name, n_img, D); /* a masked camera's embedding is padding */
             continue;
         }
-        const float *img = given ? it->images + (size_t)cam * 3 * S * S : b->black;
-        FORWARD_ERR(op_upload(&s->d, b->img, img, (size_t)3 * S * S * sizeof(float)));
-        FORWARD_ERR(embed_image(s, b->img, b->x + (size_t)row * D, cam, dump));
+        FORWARD_ERR(embed_image(s, b->img + (size_t)cam * 3 * S * S, b->x + (size_t)row * D, cam, dump));
         if (dump) FORWARD_ERR(dump_tensor(s, name, b->x + (size_t)row * D, n_img, D));
+        row += n_img;
+    }
+    s->d.ex.comp = COMP_PREFIX;
+    const int text0 = row;
+    for (int i = 0; i < c->max_token_len; i++) row += !compact || a->it->token_mask[i] != 0;
+    if (row > text0)
+        FORWARD_ERR(op_embed(&s->d, b->x + (size_t)text0 * D, &s->model->w.embed, b->ids, row - text0,
+                             config_text_embed_scale(c)));
+    if (dump) FORWARD_ERR(dump_prefix(s, "prefix_emb", b->x, row, D));
+    return PI0_OK;
+}
+
+static pi0_status embed_prefix(pi0_session *s, const pi0_item *it, int *n_rows, const uint8_t **allowed,
+                               int dump) {
+    const pi0_config *c = s->cfg;
+    pi0_buffers *b = &s->b;
+    const int C = c->num_cameras, n_img = pi0_config_image_tokens(c);
+    const int S = c->vision.image_size, compact = s->params.compact_prefix;
+    int row = 0;
+    uint64_t cams = 0;
+    s->d.ex.comp = COMP_VISION;
+    for (int cam = 0; cam < C; cam++) {
+        const int given = cam < it->num_cameras;
+        const int valid = given && (!it->image_masks || it->image_masks[cam]);
+        if (compact && !valid) continue;
+        const float *img = given ? it->images + (size_t)cam * 3 * S * S : b->black;
+        FORWARD_ERR(op_upload(&s->d, b->img + (size_t)cam * 3 * S * S, img, (size_t)3 * S * S * sizeof(float)));
         for (int t = 0; t < n_img; t++) {
             b->valid[row + t] = (uint8_t)valid;
             b->layout_row[row + t] = cam * n_img + t;
         }
+        cams |= (uint64_t)1 << cam;
         row += n_img;
     }
     /* embed_language_tokens: embedding row × sqrt(width) (lerobot bf16: its bf16 rounding); an id outside the vocabulary (only
@@ -217,13 +264,9 @@ static pi0_status embed_prefix(pi0_session *s, const pi0_item *it, int *n_rows, 
         row++;
     }
     s->d.ex.comp = COMP_PREFIX;
-    if (row > text0) {
+    if (row > text0)
         FORWARD_ERR(op_upload(&s->d, b->ids, b->ids_host, (size_t)(row - text0) * sizeof(int32_t)));
-        FORWARD_ERR(op_embed(&s->d, b->x + (size_t)text0 * D, &s->model->w.embed, b->ids, row - text0,
-                             config_text_embed_scale(c)));
-    }
     *n_rows = row;
-    if (dump) FORWARD_ERR(dump_prefix(s, "prefix_emb", b->x, row, D));
     int cum = 0, all_valid = 1;
     for (int r = 0; r < row; r++) {
         cum += b->valid[r];
@@ -238,7 +281,10 @@ static pi0_status embed_prefix(pi0_session *s, const pi0_item *it, int *n_rows, 
         FORWARD_ERR(op_upload(&s->d, b->allowed, b->allowed_host, (size_t)row * row));
         *allowed = b->allowed;
     }
-    return PI0_OK;
+    /* the layout: which cameras, how many text rows (key tag 1 in the top bits) */
+    const uint64_t key = (uint64_t)1 << 62 | cams << 32 | (uint64_t)(row - text0);
+    prefix_args a = {it, dump};
+    return graphed(s, key, dump, embed_prefix_ops, &a);
 }
 
 /* ---------------------------------------------------------------- Gemma */
@@ -296,7 +342,22 @@ static pi0_status gemma_block(pi0_session *s, const gemma_layer *L, const pi0_ge
 }
 
 /* pi0.py sample_actions: the prefix pass with the VLM weights, filling the KV cache. */
+static pi0_status prefix_pass_ops(pi0_session *s, int np, const uint8_t *allowed, int dump);
+typedef struct {
+    int np, dump;
+    const uint8_t *allowed;
+} pass_args;
+static pi0_status prefix_pass_fn(pi0_session *s, void *arg) {
+    const pass_args *a = arg;
+    return prefix_pass_ops(s, a->np, a->allowed, a->dump);
+}
+/* One graph per (prefix length, masked or not): key tag 2 in the top bits. */
 static pi0_status prefix_pass(pi0_session *s, int np, const uint8_t *allowed, int dump) {
+    pass_args a = {np, dump, allowed};
+    return graphed(s, (uint64_t)2 << 62 | (uint64_t)(allowed != NULL) << 32 | (uint64_t)np, dump, prefix_pass_fn,
+                   &a);
+}
+static pi0_status prefix_pass_ops(pi0_session *s, int np, const uint8_t *allowed, int dump) {
     const pi0_gemma_config *g = &s->cfg->vlm;
     const int kd = g->num_kv_heads * g->head_dim;
     char name[32];

@@ -13,7 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 
-void cuda_plans_free(cuda_gemm_plan *plans); /* cuda_matmul.cu */
+void cuda_plans_free(cuda_gemm_plan *plans, int n); /* cuda_matmul.cu */
 
 static void capture_abandon(cuda_session *cs);
 
@@ -124,6 +124,14 @@ static pi0_status cuda_prepare(const pi0_weight_list *wl, void **handle, pi0_err
                                              cudaGetErrorString(ce));
         else v->prepared[PI0_SLOT_CUDA] = &cw->vecs[i];
     }
+    /* cudaMemcpy from pageable memory may return before its DMA has reached the device, and the
+     * sessions' non-blocking streams are not ordered after the legacy stream it used: wait here,
+     * so that every upload is complete before any op reads the weights. */
+    if (st == PI0_OK) {
+        cudaError_t ce = cudaDeviceSynchronize();
+        if (ce != cudaSuccess)
+            st = pi0_fail(e, PI0_ERR_DEVICE, "cuda backend: finishing the weight uploads: %s", cudaGetErrorString(ce));
+    }
     if (st != PI0_OK) {
         for (int i = 0; i < wl->nmats; i++) wl->mats[i]->prepared[PI0_SLOT_CUDA] = nullptr;
         for (int i = 0; i < wl->ntables; i++) wl->tables[i]->prepared[PI0_SLOT_CUDA] = nullptr;
@@ -144,7 +152,11 @@ static void cuda_release(void *handle, const pi0_weight_list *wl) {
 
 static void cuda_describe(const void *handle, char *buf, size_t n) {
     const cuda_weights *cw = (const cuda_weights *)handle;
-    if (cw) snprintf(buf, n, "bf16 (cuBLASLt; %s; weights %.2f GB)", cw->device, cw->bytes / 1e9);
+    if (cw && cw->unfused)
+        snprintf(buf, n, "bf16 (cuBLASLt; %s; weights %.2f GB; EPILOGUE FALLBACK: %d GEMM plan(s) without a fused "
+                 "cuBLASLt epilogue ran plain GEMM + epilogue kernel, first %s)", cw->device, cw->bytes / 1e9,
+                 cw->unfused, cw->unfused_first);
+    else if (cw) snprintf(buf, n, "bf16 (cuBLASLt; %s; weights %.2f GB)", cw->device, cw->bytes / 1e9);
     else snprintf(buf, n, "bf16 (cuBLASLt)");
 }
 
@@ -169,8 +181,15 @@ static void cuda_session_free(pi0_exec *ex) {
     for (int i = 0; i < PI0_MARKS; i++)
         if (cs->marks[i]) cudaEventDestroy(cs->marks[i]);
     if (cs->stream) cudaStreamSynchronize(cs->stream);
-    cuda_plans_free(cs->plans);
+    cuda_plans_free(cs->plans, CUDA_GEMM_SLOTS);
     free(cs->plans);
+    cuda_plans_free(cs->att_plans, CUDA_ATT_SLOTS);
+    free(cs->att_plans);
+    cudaFree(cs->att_q);
+    cudaFree(cs->att_k);
+    cudaFree(cs->att_v);
+    cudaFree(cs->att_s);
+    cudaFree(cs->att_p);
     cudaFree(cs->workspace);
     cudaFree(cs->xb);
     cudaFree(cs->tmp);
@@ -195,6 +214,15 @@ static pi0_status cuda_session_init(pi0_exec *ex, const pi0_config *c, pi0_err *
                            (2u * c->expert.depth + 1) * 3u * c->expert.width};
     for (size_t d : dims) wide = d > wide ? d : wide;
     cs->xb_cap = rows * wide;
+    /* attention: SigLIP (image tokens × heads) or the prefix + suffix (rows × query heads); the
+     * logits [rows·Hq, keys rounded up to 8] in f32 + bf16 (full π0: 867·8·872 → 24 + 12 MB) */
+    const size_t vh = (size_t)c->vision.num_heads, gh = (size_t)c->vlm.num_heads;
+    const size_t keys_v = (n_img + 7) & ~(size_t)7, keys = (rows + 7) & ~(size_t)7;
+    cs->att_q_cap = n_img * c->vision.width > rows * gh * c->vlm.head_dim ? n_img * c->vision.width
+                                                                          : rows * gh * c->vlm.head_dim;
+    cs->att_kv_cap = n_img * c->vision.width > rows * c->vlm.num_kv_heads * c->vlm.head_dim
+                         ? n_img * c->vision.width : rows * c->vlm.num_kv_heads * c->vlm.head_dim;
+    cs->att_s_cap = n_img * vh * keys_v > rows * gh * keys ? n_img * vh * keys_v : rows * gh * keys;
     cs->tmp_cap = rows * wide;
     cs->workspace_bytes = 32u << 20;
     int dev = 0, smem = 0;
@@ -205,6 +233,11 @@ static pi0_status cuda_session_init(pi0_exec *ex, const pi0_config *c, pi0_err *
     if (ce == cudaSuccess) ce = cudaMalloc(&cs->workspace, cs->workspace_bytes);
     if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->xb, cs->xb_cap * sizeof *cs->xb);
     if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->tmp, cs->tmp_cap * sizeof *cs->tmp);
+    if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->att_q, cs->att_q_cap * sizeof *cs->att_q);
+    if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->att_k, cs->att_kv_cap * sizeof *cs->att_k);
+    if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->att_v, cs->att_kv_cap * sizeof *cs->att_v);
+    if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->att_s, cs->att_s_cap * sizeof *cs->att_s);
+    if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->att_p, cs->att_s_cap * sizeof *cs->att_p);
     /* on failure the session is freed here: the caller only frees sessions that started */
     if (ce != cudaSuccess) {
         cuda_session_free(ex);
@@ -217,7 +250,8 @@ static pi0_status cuda_session_init(pi0_exec *ex, const pi0_config *c, pi0_err *
         return pi0_fail(e, PI0_ERR_DEVICE, "cuda backend: cuBLASLt could not be initialised");
     }
     cs->plans = (cuda_gemm_plan *)calloc(CUDA_GEMM_SLOTS, sizeof *cs->plans);
-    if (!cs->plans) {
+    cs->att_plans = (cuda_gemm_plan *)calloc(CUDA_ATT_SLOTS, sizeof *cs->att_plans);
+    if (!cs->plans || !cs->att_plans) {
         cuda_session_free(ex);
         return pi0_fail(e, PI0_ERR_NOMEM, "out of memory");
     }

@@ -35,14 +35,17 @@ struct cuda_weights {
     cuda_mat *mats;
     cuda_vec *vecs;
     char device[128];
+    int unfused;            /* GEMM plans made without their fused epilogue (no cuBLASLt algorithm) */
+    char unfused_first[64]; /* the first such shape, for describe() */
 };
 
-enum { CUDA_GEMM_SLOTS = 512 };
+enum { CUDA_GEMM_SLOTS = 512, CUDA_ATT_SLOTS = 64 };
 
 /* A cuBLASLt matmul set up for one shape and epilogue, reused on every call with that key. */
 struct cuda_gemm_plan {
     unsigned long long key[4];
     int used;
+    int fused;  /* 0: no algorithm had the epilogue; the plan is the plain GEMM */
     cublasLtMatmulDesc_t desc;
     cublasLtMatrixLayout_t a, b, c;
     cublasLtMatmulAlgo_t algo;
@@ -71,6 +74,12 @@ struct cuda_session {
     float *tmp;          /* GEMM output before an epilogue the library does not fuse */
     size_t tmp_cap;
     cuda_gemm_plan *plans;
+    /* attention on tensor cores: Q, K, V as bf16 per kv head, the logits (f32) and the
+     * probabilities (bf16), sized at init for the largest attention of the model */
+    __nv_bfloat16 *att_q, *att_k, *att_v, *att_p;
+    float *att_s;
+    size_t att_q_cap, att_kv_cap, att_s_cap;
+    cuda_gemm_plan *att_plans;
     int max_smem;        /* dynamic shared memory a block may use */
     char err[256];
 };
@@ -131,5 +140,12 @@ pi0_status cuda_axpy(const pi0_exec *ex, float *x, const float *v, float alpha, 
 pi0_status cuda_to_bf16(const pi0_exec *ex, __nv_bfloat16 *dst, const float *src, size_t n);
 pi0_status cuda_epilogue(const pi0_exec *ex, float *y, const float *t, const float *bias, int gelu,
                          const float *mul, const float *gate, int accumulate, int M, int N);
+/* Attention's pieces (cuda_kernels.cu) for the tensor-core path in cuda_matmul.cu. */
+pi0_status cuda_pack_heads(const pi0_exec *ex, __nv_bfloat16 *dst, const float *src, int rows, int G, int Hkv,
+                           int hd);
+pi0_status cuda_mask_softmax(const pi0_exec *ex, __nv_bfloat16 *p, const float *s, int rows, int R, int G, int Nk,
+                             int ld, const uint8_t *allowed);
+pi0_status cuda_attention_scalar(const pi0_exec *ex, float *out, const float *q, const float *k, const float *v,
+                                 int M, int Nk, int Hq, int Hkv, int hd, const uint8_t *allowed, float scale);
 
 #endif

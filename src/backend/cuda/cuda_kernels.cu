@@ -182,6 +182,40 @@ __global__ void attention_kernel(float *out, const float *q, const float *k, con
     }
 }
 
+/* q, k or v [rows, (Hkv·G)·hd] float32 → bf16 packed per kv head, [Hkv][rows·G][hd]: row
+ * i·G + hl of head group g is query head g·G + hl of row i (GQA folded into the GEMM rows). */
+__global__ void pack_heads_kernel(__nv_bfloat16 *dst, const float *src, int rows, int G, int Hkv, int hd) {
+    const size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (size_t)Hkv * rows * G * hd) return;
+    const int d = (int)(idx % hd);
+    size_t t = idx / hd;
+    const int hl = (int)(t % G);
+    t /= G;
+    const int i = (int)(t % rows), g = (int)(t / rows);
+    dst[idx] = __float2bfloat16_rn(src[(size_t)i * Hkv * G * hd + (size_t)(g * G + hl) * hd + d]);
+}
+
+/* One block per logits row t of s [Hkv·R, ld] (R = M·G rows per kv head, query row i = (t % R) / G):
+ * the mask, then a float32 softmax with openpi's finite mask value (as attention_kernel), written
+ * as bf16 probabilities for the P·V GEMM. */
+__global__ void mask_softmax_kernel(__nv_bfloat16 *p, const float *s, int R, int G, int Nk, int ld,
+                                    const uint8_t *allowed) {
+    __shared__ float scratch[32];
+    const size_t t = blockIdx.x;
+    const int i = (int)(t % R) / G;
+    const float *sr = s + t * ld;
+    __nv_bfloat16 *pr = p + t * ld;
+    const uint8_t *ar = allowed ? allowed + (size_t)i * Nk : nullptr;
+    float mx = PI0_MASK_LOGIT;
+    for (int j = threadIdx.x; j < Nk; j += blockDim.x) mx = fmaxf(mx, !ar || ar[j] ? sr[j] : PI0_MASK_LOGIT);
+    mx = block_max(mx, scratch);
+    float sum = 0.0f;
+    for (int j = threadIdx.x; j < Nk; j += blockDim.x) sum += expf((!ar || ar[j] ? sr[j] : PI0_MASK_LOGIT) - mx);
+    const float inv = 1.0f / block_sum(sum, scratch);
+    for (int j = threadIdx.x; j < Nk; j += blockDim.x)
+        pr[j] = __float2bfloat16_rn(expf((!ar || ar[j] ? sr[j] : PI0_MASK_LOGIT) - mx) * inv);
+}
+
 /* ---------------------------------------------------------------- data movement */
 
 __global__ void patchify_kernel(float *patches, const float *img, int C, int S, int p) {
@@ -277,8 +311,21 @@ pi0_status cuda_rope(const pi0_exec *ex, float *x, int M, int n_heads, int hd, c
     ELEMENTWISE(rope_kernel, (size_t)M * n_heads * (hd / 2), x, M, n_heads, hd, pos, theta);
 }
 
-pi0_status cuda_attention(const pi0_exec *ex, float *out, const float *q, const float *k, const float *v,
-                          int M, int Nk, int Hq, int Hkv, int hd, const uint8_t *allowed, float scale) {
+pi0_status cuda_pack_heads(const pi0_exec *ex, __nv_bfloat16 *dst, const float *src, int rows, int G, int Hkv,
+                           int hd) {
+    ELEMENTWISE(pack_heads_kernel, (size_t)Hkv * rows * G * hd, dst, src, rows, G, Hkv, hd);
+}
+
+pi0_status cuda_mask_softmax(const pi0_exec *ex, __nv_bfloat16 *p, const float *s, int rows, int R, int G, int Nk,
+                             int ld, const uint8_t *allowed) {
+    if (rows <= 0) return PI0_OK;
+    mask_softmax_kernel<<<rows, kThreads, 0, cuda_ctx(ex)->stream>>>(p, s, R, G, Nk, ld, allowed);
+    CUDA_LAUNCHED(ex, "mask_softmax_kernel");
+    return PI0_OK;
+}
+
+pi0_status cuda_attention_scalar(const pi0_exec *ex, float *out, const float *q, const float *k, const float *v,
+                                 int M, int Nk, int Hq, int Hkv, int hd, const uint8_t *allowed, float scale) {
     if (M <= 0) return PI0_OK;
     const size_t smem = ((size_t)Nk + hd) * sizeof(float);
     if (smem + 32 * sizeof(float) > (size_t)cuda_ctx(ex)->max_smem) { /* + the kernel's static scratch[32] */

@@ -31,6 +31,29 @@ void plan_clear(cuda_gemm_plan *p) {
     memset(p, 0, sizeof *p);
 }
 
+/* Asks cuBLASLt's heuristic for one algorithm for the plan's descriptors. */
+cublasStatus_t plan_algo(cuda_session *cs, cuda_gemm_plan *p, unsigned align_y) {
+    cublasLtMatmulPreference_t pref;
+    cublasStatus_t st = cublasLtMatmulPreferenceCreate(&pref);
+    if (st != CUBLAS_STATUS_SUCCESS) return st;
+    const uint32_t al = align_y;
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cs->workspace_bytes,
+                                         sizeof cs->workspace_bytes);
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al, sizeof al);
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al, sizeof al);
+    cublasLtMatmulHeuristicResult_t best;
+    int found = 0;
+    st = cublasLtMatmulAlgoGetHeuristic(cs->lt, p->desc, p->a, p->b, p->c, p->c, pref, 1, &best, &found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (st == CUBLAS_STATUS_SUCCESS && found == 0) st = CUBLAS_STATUS_NOT_SUPPORTED;
+    if (st == CUBLAS_STATUS_SUCCESS) p->algo = best.algo;
+    return st;
+}
+
+/* A plan for D = epi(W·xᵀ). The heuristic may find no algorithm for a fused epilogue (NVIDIA
+ * documents no guarantee for any epilogue on any shape): the plan then has the plain GEMM
+ * (fused = 0), the caller finishes with the epilogue kernel, and the model's describe() counts
+ * the shape so that `pi0 verify` shows it. */
 pi0_status plan_create(const pi0_exec *ex, cuda_gemm_plan *p, int M, int N, int K, cublasLtEpilogue_t epi,
                        unsigned align_y) {
     cuda_session *cs = cuda_ctx(ex);
@@ -41,34 +64,36 @@ pi0_status plan_create(const pi0_exec *ex, cuda_gemm_plan *p, int M, int N, int 
     LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->a, CUDA_R_16BF, K, N, K));
     LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->b, CUDA_R_16BF, K, M, K));
     LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, N, M, N));
-    cublasLtMatmulPreference_t pref;
-    LT_TRY(ex, cublasLtMatmulPreferenceCreate(&pref));
-    const uint32_t al = align_y;
-    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cs->workspace_bytes,
-                                         sizeof cs->workspace_bytes);
-    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al, sizeof al);
-    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al, sizeof al);
-    cublasLtMatmulHeuristicResult_t best;
-    int found = 0;
-    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(cs->lt, p->desc, p->a, p->b, p->c, p->c, pref, 1, &best, &found);
-    cublasLtMatmulPreferenceDestroy(pref);
-    if (st != CUBLAS_STATUS_SUCCESS || found == 0) {
+    p->fused = 1;
+    cublasStatus_t st = plan_algo(cs, p, align_y);
+    if (st != CUBLAS_STATUS_SUCCESS && epi != CUBLASLT_EPILOGUE_DEFAULT) {
+        const cublasLtEpilogue_t plain = CUBLASLT_EPILOGUE_DEFAULT;
+        LT_TRY(ex, cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &plain, sizeof plain));
+        st = plan_algo(cs, p, align_y);
+        if (st == CUBLAS_STATUS_SUCCESS) {
+            p->fused = 0;
+            cuda_weights *cw = (cuda_weights *)ex->weights; /* allocated non-const by prepare */
+            if (cw) {
+                if (!cw->unfused++)
+                    snprintf(cw->unfused_first, sizeof cw->unfused_first, "M=%d N=%d K=%d epilogue %d", M, N, K,
+                             (int)epi);
+            }
+        }
+    }
+    if (st != CUBLAS_STATUS_SUCCESS) {
         char why[160];
         snprintf(why, sizeof why, "no cuBLASLt algorithm for M=%d N=%d K=%d (epilogue %d): %s", M, N, K, (int)epi,
-                 st == CUBLAS_STATUS_SUCCESS ? "none found" : cublasLtGetStatusString(st));
+                 cublasLtGetStatusString(st));
         return cuda_fail(ex, "cublasLtMatmulAlgoGetHeuristic", why);
     }
-    p->algo = best.algo;
     return PI0_OK;
 }
 
-/* D[N, M] (col-major) = epi(W·xᵀ) (+ beta·D). */
-pi0_status gemm(const pi0_exec *ex, float *y, const __nv_bfloat16 *xb, int M, const cuda_mat *W, const float *bias,
-                int gelu, float beta) {
+/* The plan for (M, W, epilogue, alignment of the output), from the cache or made now. */
+pi0_status plan_for(const pi0_exec *ex, int M, const cuda_mat *W, cublasLtEpilogue_t epi, const void *out,
+                    cuda_gemm_plan **plan) {
     cuda_session *cs = cuda_ctx(ex);
-    const cublasLtEpilogue_t epi = gelu ? (bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU)
-                                        : (bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT);
-    const unsigned al = alignment(y);
+    const unsigned al = alignment(out);
     const unsigned long long key[4] = {(unsigned long long)M, (unsigned long long)W->N << 32 | (unsigned)W->K,
                                        (unsigned long long)epi, al};
     unsigned long long h = 1469598103934665603ull;
@@ -81,6 +106,14 @@ pi0_status gemm(const pi0_exec *ex, float *y, const __nv_bfloat16 *xb, int M, co
         memcpy(p->key, key, sizeof key);
         p->used = 1;
     }
+    *plan = p;
+    return PI0_OK;
+}
+
+/* D[N, M] (col-major) = plan's epilogue(W·xᵀ) (+ beta·D); bias only for a fused bias epilogue. */
+pi0_status gemm_run(const pi0_exec *ex, cuda_gemm_plan *p, float *y, const __nv_bfloat16 *xb, const cuda_mat *W,
+                    const float *bias, float beta) {
+    cuda_session *cs = cuda_ctx(ex);
     if (bias)
         LT_TRY(ex, cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
     const float alpha = 1.0f;
@@ -105,15 +138,123 @@ pi0_status cuda_matmul(const pi0_exec *ex, float *y, const float *x, int M, cons
     FORWARD_ERR(cuda_to_bf16(ex, cs->xb, x, (size_t)M * K));
     const float *bias = ep && ep->bias ? cuda_vec_of(ep->bias) : nullptr;
     const int gelu = ep && ep->gelu, acc = ep && ep->accumulate;
+    const cublasLtEpilogue_t epi = gelu ? (bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU)
+                                        : (bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT);
     /* cuBLASLt applies GELU after adding beta·C, so a GELU result added to y goes the scratch way too */
-    if (ep && (ep->mul || ep->gate || (gelu && acc))) { /* GEMM + bias (+ GELU) to scratch, then ⊙ mul ⊙ gate (+ y) */
-        FORWARD_ERR(gemm(ex, cs->tmp, cs->xb, M, w, bias, gelu, 0.0f));
+    const int scratch = ep && (ep->mul || ep->gate || (gelu && acc));
+    cuda_gemm_plan *p;
+    FORWARD_ERR(plan_for(ex, M, w, epi, scratch ? (const void *)cs->tmp : (const void *)y, &p));
+    if (!p->fused) { /* no algorithm for the fused epilogue: plain GEMM, then the epilogue kernel */
+        FORWARD_ERR(plan_for(ex, M, w, CUBLASLT_EPILOGUE_DEFAULT, cs->tmp, &p));
+        FORWARD_ERR(gemm_run(ex, p, cs->tmp, cs->xb, w, nullptr, 0.0f));
+        return cuda_epilogue(ex, y, cs->tmp, bias, gelu, ep->mul, ep->gate, acc, M, N);
+    }
+    if (scratch) { /* GEMM + bias (+ GELU) to scratch, then ⊙ mul ⊙ gate (+ y) */
+        FORWARD_ERR(gemm_run(ex, p, cs->tmp, cs->xb, w, bias, 0.0f));
         return cuda_epilogue(ex, y, cs->tmp, nullptr, 0, ep->mul, ep->gate, acc, M, N);
     }
-    return gemm(ex, y, cs->xb, M, w, bias, gelu, acc ? 1.0f : 0.0f);
+    return gemm_run(ex, p, y, cs->xb, w, bias, acc ? 1.0f : 0.0f);
 }
 
-void cuda_plans_free(cuda_gemm_plan *plans) {
+void cuda_plans_free(cuda_gemm_plan *plans, int n) {
     if (!plans) return;
-    for (int i = 0; i < CUDA_GEMM_SLOTS; i++) plan_clear(&plans[i]);
+    for (int i = 0; i < n; i++) plan_clear(&plans[i]);
+}
+
+/* ---------------------------------------------------------------- attention on tensor cores
+ *
+ * softmax(scale·Q·Kᵀ masked)·V as two strided-batched bf16 cuBLASLt GEMMs with f32 accumulation,
+ * one batch per kv head, the G = Hq/Hkv query heads that share a kv head folded into the rows
+ * (R = M·G rows per batch, row i·G + hl), and one mask + softmax kernel in f32 between them:
+ *   Q, K, V   f32 → bf16 [Hkv][rows][hd]                        (pack_heads_kernel)
+ *   S         [Hkv][R][ld] f32 = scale · Q·Kᵀ                    (GEMM 1; ld = Nk rounded up to 8)
+ *   P         [Hkv][R][ld] bf16 = softmax(mask(S)) per row       (mask_softmax_kernel)
+ *   out       [M, Hq·hd] f32 = P·V, written in place             (GEMM 2)
+ * GEMM 2 writes the output rows directly when the packed row order matches the output's, i.e.
+ * one kv head (Gemma's MQA: row i·G + hl lies at (i·G + hl)·hd) or one query head per kv head
+ * (SigLIP: ld Hq·hd, batch stride hd); other head layouts, and attentions larger than the
+ * scratch sized at session init, take the scalar kernel. Column-major view as in cuda_matmul:
+ * row-major [rows, cols] is column-major cols × rows. */
+namespace {
+
+cublasStatus_t layout(cublasLtMatrixLayout_t *l, cudaDataType_t t, uint64_t rows, uint64_t cols, int64_t ld,
+                      int batch, int64_t stride) {
+    cublasStatus_t st = cublasLtMatrixLayoutCreate(l, t, rows, cols, ld);
+    if (st == CUBLAS_STATUS_SUCCESS && batch > 1) {
+        const int32_t b = batch;
+        st = cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &b, sizeof b);
+        if (st == CUBLAS_STATUS_SUCCESS)
+            st = cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof stride);
+    }
+    return st;
+}
+
+/* The plan of one of the two GEMMs (which: 0 = Q·Kᵀ, 1 = P·V) for a shape; 0 found = no algorithm. */
+pi0_status att_plan(const pi0_exec *ex, int which, int M, int Nk, int Hq, int Hkv, int hd, int ld_out,
+                    int64_t out_stride, cuda_gemm_plan **plan, int *found) {
+    cuda_session *cs = cuda_ctx(ex);
+    const int G = Hq / Hkv, R = M * G, ld = (Nk + 7) & ~7;
+    const unsigned long long key[4] = {(unsigned long long)which << 62 | (unsigned long long)M << 31 | (unsigned)Nk,
+                                       (unsigned long long)Hq << 32 | (unsigned)Hkv,
+                                       (unsigned long long)hd << 32 | (unsigned)ld_out, (unsigned long long)out_stride};
+    unsigned long long h = 1469598103934665603ull;
+    for (int i = 0; i < 4; i++) h = (h ^ key[i]) * 1099511628211ull;
+    /* the two GEMMs of one attention in separate halves: one may not evict the other */
+    cuda_gemm_plan *p = &cs->att_plans[which * (CUDA_ATT_SLOTS / 2) + (h ^ (h >> 29)) % (CUDA_ATT_SLOTS / 2)];
+    *plan = p;
+    *found = 1;
+    if (p->used && memcmp(p->key, key, sizeof key) == 0) { *found = p->fused; return PI0_OK; }
+    plan_clear(p);
+    const cublasOperation_t op = which == 0 ? CUBLAS_OP_T : CUBLAS_OP_N;
+    pi0_status st = PI0_OK;
+#define A_TRY(call) do { cublasStatus_t s_ = (call); if (s_ != CUBLAS_STATUS_SUCCESS) { st = cuda_fail(ex, #call, cublasLtGetStatusString(s_)); goto out; } } while (0)
+    A_TRY(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    A_TRY(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &op, sizeof op));
+    if (which == 0) { /* S (Nk × R, ld) = Kᵀ-op(K: hd × Nk) · Q (hd × R) */
+        A_TRY(layout(&p->a, CUDA_R_16BF, hd, Nk, hd, Hkv, (int64_t)Nk * hd));
+        A_TRY(layout(&p->b, CUDA_R_16BF, hd, R, hd, Hkv, (int64_t)R * hd));
+        A_TRY(layout(&p->c, CUDA_R_32F, Nk, R, ld, Hkv, (int64_t)R * ld));
+    } else { /* out (hd × R, ld_out) = V (hd × Nk) · P (Nk × R, ld) */
+        A_TRY(layout(&p->a, CUDA_R_16BF, hd, Nk, hd, Hkv, (int64_t)Nk * hd));
+        A_TRY(layout(&p->b, CUDA_R_16BF, Nk, R, ld, Hkv, (int64_t)R * ld));
+        A_TRY(layout(&p->c, CUDA_R_32F, hd, R, ld_out, Hkv, out_stride));
+    }
+#undef A_TRY
+    p->fused = plan_algo(cs, p, 16) == CUBLAS_STATUS_SUCCESS; /* here: an algorithm was found */
+    *found = p->fused;
+    memcpy(p->key, key, sizeof key);
+    p->used = 1;
+out:
+    if (st != PI0_OK) plan_clear(p);
+    return st;
+}
+
+} // namespace
+
+pi0_status cuda_attention(const pi0_exec *ex, float *out, const float *q, const float *k, const float *v, int M,
+                          int Nk, int Hq, int Hkv, int hd, const uint8_t *allowed, float scale) {
+    cuda_session *cs = cuda_ctx(ex);
+    if (M <= 0) return PI0_OK;
+    const int G = Hkv > 0 ? Hq / Hkv : 0, R = M * G, ld = (Nk + 7) & ~7;
+    const int direct = Hkv == 1 || G == 1;
+    if (!direct || Hkv * G != Hq || (size_t)M * Hq * hd > cs->att_q_cap || (size_t)Nk * Hkv * hd > cs->att_kv_cap ||
+        (size_t)Hkv * R * ld > cs->att_s_cap || (uintptr_t)out % 16)
+        return cuda_attention_scalar(ex, out, q, k, v, M, Nk, Hq, Hkv, hd, allowed, scale);
+    const int ld_out = Hkv == 1 ? hd : Hq * hd;
+    const int64_t out_stride = Hkv == 1 ? 0 : hd;
+    cuda_gemm_plan *qk, *pv;
+    int f1, f2;
+    FORWARD_ERR(att_plan(ex, 0, M, Nk, Hq, Hkv, hd, ld_out, out_stride, &qk, &f1));
+    FORWARD_ERR(att_plan(ex, 1, M, Nk, Hq, Hkv, hd, ld_out, out_stride, &pv, &f2));
+    if (!f1 || !f2) return cuda_attention_scalar(ex, out, q, k, v, M, Nk, Hq, Hkv, hd, allowed, scale);
+    FORWARD_ERR(cuda_pack_heads(ex, cs->att_q, q, M, G, Hkv, hd));
+    FORWARD_ERR(cuda_pack_heads(ex, cs->att_k, k, Nk, 1, Hkv, hd));
+    FORWARD_ERR(cuda_pack_heads(ex, cs->att_v, v, Nk, 1, Hkv, hd));
+    const float zero = 0.0f, one = 1.0f;
+    LT_TRY(ex, cublasLtMatmul(cs->lt, qk->desc, &scale, cs->att_k, qk->a, cs->att_q, qk->b, &zero, cs->att_s, qk->c,
+                              cs->att_s, qk->c, &qk->algo, cs->workspace, cs->workspace_bytes, cs->stream));
+    FORWARD_ERR(cuda_mask_softmax(ex, cs->att_p, cs->att_s, Hkv * R, R, G, Nk, ld, allowed));
+    LT_TRY(ex, cublasLtMatmul(cs->lt, pv->desc, &one, cs->att_v, pv->a, cs->att_p, pv->b, &zero, out, pv->c, out,
+                              pv->c, &pv->algo, cs->workspace, cs->workspace_bytes, cs->stream));
+    return PI0_OK;
 }
