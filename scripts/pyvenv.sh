@@ -14,6 +14,12 @@ dir=$1; shift
 for r in "$@"; do [ -f "$r" ] || { echo "pyvenv: no requirements file $r" >&2; exit 1; }; done
 stamp=$(cat "$@" | sha256sum | cut -c1-16)
 if [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.pi0-stamp" 2>/dev/null)" = "$stamp" ]; then exit 0; fi
+# One builder at a time per environment (tests run in parallel, and the environments are shared
+# between build folders): the others wait here, then find it ready.
+mkdir -p "$(dirname "$dir")"
+exec 9>"$dir.lock"
+if ! flock -w 1800 9; then echo "pyvenv: $dir.lock: still held after 30 min" >&2; exit 1; fi
+if [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.pi0-stamp" 2>/dev/null)" = "$stamp" ]; then exit 0; fi
 py=/usr/bin/python3
 [ -x "$py" ] || py=$(command -v python3)
 # Directives in a requirements file (comment lines):
