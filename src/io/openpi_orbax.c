@@ -3,13 +3,18 @@
  * read in the output's C order. The mapping is openpi's convert_jax_model_to_pytorch.py's, with
  * its reshapes stated by what they mean (e.g. o_proj[d][n·H+h] = attn_vec_einsum[l][n][h][d],
  * which the script's reshape only matches for N·H = D). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memfd_create */
+#endif
 #include "openpi_orbax.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../model/config.h"
 
@@ -525,8 +530,19 @@ pi0_status openpi_orbax_load(st_file *f, const char *params_dir, pi0_config *cfg
     f->tensors = calloc((size_t)m->nops, sizeof *f->tensors);
     if (!f->path || !f->tensors) { st = pi0_fail(e, PI0_ERR_NOMEM, "out of memory"); goto done; }
     strcpy(f->path, params_dir);
-    void *map = mmap(NULL, total ? total : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (map == MAP_FAILED) { st = pi0_fail(e, PI0_ERR_NOMEM, "%s: cannot allocate %zu bytes for the weights", params_dir, total); goto done; }
+    /* Shared memory-file pages, not anonymous ones: a backend that has copied a matrix gives its
+     * pages back (madvise DONTNEED, as for a checkpoint file), and they must read back intact. */
+    int fd = memfd_create("pi0-orbax-weights", MFD_CLOEXEC);
+    void *map = MAP_FAILED;
+    if (fd >= 0 && ftruncate(fd, (off_t)(total ? total : 1)) == 0)
+        map = mmap(NULL, total ? total : 1, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    const int err = errno;
+    if (fd >= 0) close(fd);
+    if (map == MAP_FAILED) {
+        st = pi0_fail(e, PI0_ERR_NOMEM, "%s: cannot allocate %zu bytes for the weights: %s", params_dir, total,
+                      strerror(err));
+        goto done;
+    }
     f->map = map;
     f->size = total ? total : 1;
     size_t off = 0;

@@ -16,6 +16,8 @@ suffixed _1, π0.5's adaRMS as <norm>_1/Dense_0, SigLIP as Flax's scanned encode
   --vectors-f32  store 1-D / norm / bias arrays as float32 even when the source is bfloat16
                  (an exact upcast), so one checkpoint mixes bf16 and f32 arrays
   --no-config    do not copy config.json (openpi's checkpoints have none)
+  --drop=PATH    leave out one array (its openpi path, e.g. PaliGemma.llm.layers.mlp_1.linear): a
+                 broken checkpoint for the error tests
 Exit 77 when the Python packages are missing (the caller skips).
 """
 import json
@@ -147,6 +149,14 @@ def main():
     projs += ["time_mlp_in", "time_mlp_out"] if pi05 else ["state_proj", "action_time_mlp_in", "action_time_mlp_out"]
     for name in projs:
         params[name] = {"kernel": sd[name + ".weight"].T, "bias": vec(sd[name + ".bias"])}
+
+    for f in flags:
+        if f.startswith("--drop="):
+            *parents, last = f[len("--drop="):].split(".")
+            node = params
+            for k in parents:
+                node = node[k]
+            del node[last]
 
     def leaf(a):
         a = jnp.asarray(np.ascontiguousarray(a))

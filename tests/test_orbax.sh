@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# test_orbax.sh PI0 SRC_DIR BUILD_DIR TMP — openpi's Orbax checkpoints read as published: a tiny
+# π0 (float32) and a tiny π0.5 (bfloat16 matrices, float32 vectors, nnx "value" leaves) written by
+# the real orbax-checkpoint (tests/orbax/gen_orbax.py, pinned PyPI packages) give actions
+# bit-identical to the same weights loaded from safetensors (ref and fast); `pi0 convert` output
+# is the same safetensors tensor for tensor and loads the same; without config.json the sizes
+# come from the shapes; broken checkpoints (a flipped manifest byte, a truncated data file, a
+# missing array) fail with one clear line naming the file or array. Exit 77: PyPI unreachable.
+set -u
+PI0=$1 SRC=$2 BUILD=$3 TMP=$4
+VENV="$BUILD/pyorbax"
+bash "$SRC/scripts/pyvenv.sh" "$VENV" "$SRC/tests/orbax/requirements.txt"; rc=$?
+[ $rc -eq 0 ] || exit $rc
+PY="$VENV/bin/python"
+rm -rf "$TMP" && mkdir -p "$TMP"
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+BACKENDS="ref"
+"$PI0" run --help 2>/dev/null | grep -q "fast" && BACKENDS="ref fast"
+
+same_actions() { # same_actions NAME MODEL_A MODEL_B INPUTS
+  local name=$1 a=$2 b=$3 in=$4 be
+  for be in $BACKENDS; do
+    if "$PI0" run --model "$a" --inputs "$in" --out "$TMP/$name.a.$be.st" --backend $be 2>"$TMP/err" &&
+       "$PI0" run --model "$b" --inputs "$in" --out "$TMP/$name.b.$be.st" --backend $be 2>"$TMP/err"; then
+      if cmp -s "$TMP/$name.a.$be.st" "$TMP/$name.b.$be.st"; then
+        echo "$name ($be): actions bit-identical (max |diff| 0)"; ok
+      else bad "$name ($be): actions differ"; fi
+    else bad "$name ($be): pi0 run failed: $(cat "$TMP/err")"; fi
+  done
+}
+
+same_tensors() { # same_tensors A.safetensors B.safetensors: names, dtypes, shapes, bytes
+  "$PY" - "$1" "$2" <<'PY'
+import json, sys
+def rd(p):
+    raw = open(p, "rb").read(); n = int.from_bytes(raw[:8], "little"); h = json.loads(raw[8:8 + n])
+    return {k: (v["dtype"], v["shape"], raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]])
+            for k, v in h.items() if k != "__metadata__"}
+a, b = rd(sys.argv[1]), rd(sys.argv[2])
+diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+print(f"convert: {len(b)} tensors, {len(diff)} differ from the source safetensors {diff[:3]}")
+sys.exit(1 if diff else 0)
+PY
+}
+
+# 1. tiny π0, float32; tiny π0.5, bfloat16 + float32 vectors + nnx "value" leaves
+"$PI0" gen-model --config tiny --seed 3 --out "$TMP/pi0_st" 2>/dev/null || bad "gen-model pi0"
+"$PI0" gen-model --config tiny --pi05 --dtype bf16 --seed 4 --out "$TMP/pi05_st" 2>/dev/null || bad "gen-model pi05"
+for k in pi0 pi05; do
+  mkdir -p "$TMP/${k}_st/assets/robot"
+  echo '{"norm_stats": {"state": {"mean": [0,0,0,0,0,0], "std": [1,1,1,1,1,1]}, "actions": {"mean": [0,0,0,0,0,0], "std": [2,2,2,2,2,2]}}}' \
+    >"$TMP/${k}_st/assets/robot/norm_stats.json"
+done
+"$PY" "$SRC/tests/orbax/gen_orbax.py" "$TMP/pi0_st" "$TMP/pi0_ob" 2>"$TMP/gen.err" && ok || { bad "gen_orbax pi0: $(tail -3 "$TMP/gen.err")"; }
+"$PY" "$SRC/tests/orbax/gen_orbax.py" "$TMP/pi05_st" "$TMP/pi05_ob" --vectors-f32 --value 2>"$TMP/gen.err" && ok \
+  || bad "gen_orbax pi05: $(tail -3 "$TMP/gen.err")"
+[ -f "$TMP/pi0_ob/params/manifest.ocdbt" ] && [ -d "$TMP/pi0_ob/params/ocdbt.process_0" ] && ok || bad "not an OCDBT checkpoint"
+for k in pi0 pi05; do
+  /usr/bin/python3 "$SRC/bench/make_inputs.py" "$TMP/${k}_st/config.json" "$TMP/${k}_in.st" --cameras 2 --seed 7 || bad "make_inputs"
+  same_actions "$k orbax vs safetensors" "$TMP/${k}_st" "$TMP/${k}_ob" "$TMP/${k}_in.st"
+  if "$PI0" convert --model "$TMP/${k}_ob" --out "$TMP/${k}_cv" 2>"$TMP/err"; then ok
+  else bad "convert $k: $(cat "$TMP/err")"; fi
+  [ -f "$TMP/${k}_cv/assets/robot/norm_stats.json" ] && ok || bad "convert $k: assets/ not copied"
+  if [ $k = pi0 ]; then same_tensors "$TMP/${k}_st/model.safetensors" "$TMP/${k}_cv/model.safetensors" && ok || bad "convert $k: tensors differ"; fi
+  same_actions "$k converted vs safetensors" "$TMP/${k}_st" "$TMP/${k}_cv" "$TMP/${k}_in.st"
+done
+
+# 2. no config.json (as openpi publishes): sizes from the shapes, openpi's defaults for the rest
+"$PY" "$SRC/tests/orbax/gen_orbax.py" "$TMP/pi05_st" "$TMP/bare" --no-config 2>/dev/null || bad "gen_orbax --no-config"
+"$PI0" convert --model "$TMP/bare" --out "$TMP/bare_cv" 2>/dev/null || bad "convert without config.json"
+"$PY" - "$TMP/bare_cv/config.json" <<'PY' && ok || bad "derived config.json"
+import json, sys
+c = json.load(open(sys.argv[1]))
+assert c["type"] == "pi05" and c["vision"]["width"] == 24 and c["vision"]["image_size"] == 28 and c["vlm"]["vocab_size"] == 300 \
+    and c["expert"]["width"] == 32 and c["action_dim"] == 6 and c["action_horizon"] == 50, c
+PY
+/usr/bin/python3 "$SRC/bench/make_inputs.py" "$TMP/bare_cv/config.json" "$TMP/bare_in.st" --seed 2 || bad "make_inputs"
+BACKENDS=ref same_actions "no config.json" "$TMP/bare" "$TMP/bare_cv" "$TMP/bare_in.st"
+
+# 3. broken checkpoints: one clear line, exit 2, never a crash (the test build runs under ASan)
+expect_err() { # expect_err NEEDLE MODEL
+  "$PI0" run --model "$2" --inputs "$TMP/pi0_in.st" --out "$TMP/x.st" >"$TMP/out" 2>"$TMP/err"; local rc=$?
+  if [ $rc -eq 2 ] && grep -q -- "$1" "$TMP/err" && ! grep -q "Sanitizer" "$TMP/err"; then
+    echo "broken checkpoint: $(head -c 300 "$TMP/err")"; ok
+  else bad "expected '$1' (exit 2), got rc $rc: $(cat "$TMP/err")"; fi
+}
+cp -r "$TMP/pi0_ob" "$TMP/flip"
+printf '\xff' | dd of="$TMP/flip/params/manifest.ocdbt" bs=1 seek=40 conv=notrunc 2>/dev/null
+expect_err "manifest.ocdbt: CRC-32C checksum mismatch" "$TMP/flip"
+cp -r "$TMP/pi0_ob" "$TMP/cut"
+big=$(ls -S "$TMP/cut/params/ocdbt.process_0/d/"* | head -1)
+truncate -s $(($(stat -c %s "$big") / 2)) "$big"
+expect_err "params.PaliGemma.*past the end of data file" "$TMP/cut"
+"$PY" "$SRC/tests/orbax/gen_orbax.py" "$TMP/pi0_st" "$TMP/drop" --drop=PaliGemma.llm.layers.mlp_1.linear 2>/dev/null || bad "gen_orbax --drop"
+expect_err "missing array 'params.PaliGemma.llm.layers.mlp_1.linear'" "$TMP/drop"
+
+echo "orbax: $pass passed, $fail failed"
+[ $fail -eq 0 ]
