@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_orbax.sh PI0 SRC_DIR BUILD_DIR TMP — openpi's Orbax checkpoints read as published: a tiny
-# π0 (float32) and a tiny π0.5 (bfloat16 matrices, float32 vectors, nnx "value" leaves) written by
+# π0 (float32, one chunk per array) and a tiny π0.5 (bfloat16 matrices, float32 vectors, nnx "value"
+# leaves, arrays split into many zarr chunks as sharded training saves them) written by
 # the real orbax-checkpoint (tests/orbax/gen_orbax.py, pinned PyPI packages) give actions
 # bit-identical to the same weights loaded from safetensors (ref and fast); `pi0 convert` output
 # is the same safetensors tensor for tensor and loads the same; without config.json the sizes
@@ -54,9 +55,15 @@ for k in pi0 pi05; do
     >"$TMP/${k}_st/assets/robot/norm_stats.json"
 done
 "$PY" "$SRC/tests/orbax/gen_orbax.py" "$TMP/pi0_st" "$TMP/pi0_ob" 2>"$TMP/gen.err" && ok || { bad "gen_orbax pi0: $(tail -3 "$TMP/gen.err")"; }
-"$PY" "$SRC/tests/orbax/gen_orbax.py" "$TMP/pi05_st" "$TMP/pi05_ob" --vectors-f32 --value 2>"$TMP/gen.err" && ok \
+"$PY" "$SRC/tests/orbax/gen_orbax.py" "$TMP/pi05_st" "$TMP/pi05_ob" --vectors-f32 --value --chunk-bytes=2000 2>"$TMP/gen.err" && ok \
   || bad "gen_orbax pi05: $(tail -3 "$TMP/gen.err")"
 [ -f "$TMP/pi0_ob/params/manifest.ocdbt" ] && [ -d "$TMP/pi0_ob/params/ocdbt.process_0" ] && ok || bad "not an OCDBT checkpoint"
+"$PY" - "$TMP/pi05_ob/params" <<'PY' && ok || bad "the pi0.5 fixture should hold multi-chunk arrays"
+import sys, tensorstore as ts
+keys = ts.KvStore.open({"driver": "ocdbt", "base": "file://" + sys.argv[1]}).result().list().result()
+n = sum(1 for k in keys if k.startswith(b"params.PaliGemma.llm.embedder.input_embedding") and not k.endswith(b".zarray"))
+print(f"pi05 fixture: {len(keys)} keys, input_embedding in {n} chunks"); sys.exit(0 if n > 1 else 1)
+PY
 for k in pi0 pi05; do
   /usr/bin/python3 "$SRC/bench/make_inputs.py" "$TMP/${k}_st/config.json" "$TMP/${k}_in.st" --cameras 2 --seed 7 || bad "make_inputs"
   same_actions "$k orbax vs safetensors" "$TMP/${k}_st" "$TMP/${k}_ob" "$TMP/${k}_in.st"

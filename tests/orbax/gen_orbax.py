@@ -16,6 +16,8 @@ suffixed _1, π0.5's adaRMS as <norm>_1/Dense_0, SigLIP as Flax's scanned encode
   --vectors-f32  store 1-D / norm / bias arrays as float32 even when the source is bfloat16
                  (an exact upcast), so one checkpoint mixes bf16 and f32 arrays
   --no-config    do not copy config.json (openpi's checkpoints have none)
+  --chunk-bytes=N  zarr chunks of at most about N bytes (orbax's SaveArgs.chunk_byte_size): arrays
+                 split into several chunks, as checkpoints saved from sharded training hold them
   --drop=PATH    leave out one array (its openpi path, e.g. PaliGemma.llm.layers.mlp_1.linear): a
                  broken checkpoint for the error tests
 Exit 77 when the Python packages are missing (the caller skips).
@@ -169,8 +171,10 @@ def main():
         shutil.rmtree(pdir)
     # openpi's training/checkpoints.py: ocp.PyTreeCheckpointHandler() with its defaults (OCDBT
     # on), the item {"params": params}; restore_params reads it with ocp.PyTreeCheckpointer.
+    chunk = [int(f.split("=")[1]) for f in flags if f.startswith("--chunk-bytes=")]
+    save_args = jax.tree.map(lambda _: ocp.SaveArgs(chunk_byte_size=chunk[0]), {"params": tree}) if chunk else None
     with ocp.PyTreeCheckpointer() as ckptr:
-        ckptr.save(pdir, {"params": tree})
+        ckptr.save(pdir, {"params": tree}, save_args=save_args)
     if os.path.isdir(os.path.join(src, "assets")):
         shutil.copytree(os.path.join(src, "assets"), os.path.join(out, "assets"), dirs_exist_ok=True)
     if "--no-config" not in flags:
