@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# test_orbax.sh PI0 SRC_DIR BUILD_DIR TMP — openpi's Orbax checkpoints read as published: a tiny
+# test_orbax.sh PI0 SRC_DIR BUILD_DIR TMP [TOK_DIR] — openpi's Orbax checkpoints read as published: a tiny
 # π0 (float32, one chunk per array) and a tiny π0.5 (bfloat16 matrices, float32 vectors, nnx "value"
 # leaves, arrays split into many zarr chunks as sharded training saves them) written by
 # the real orbax-checkpoint (tests/orbax/gen_orbax.py, pinned PyPI packages) give actions
 # bit-identical to the same weights loaded from safetensors (ref and fast); `pi0 convert` output
 # is the same safetensors tensor for tensor and loads the same; without config.json the sizes
 # come from the shapes; broken checkpoints (a flipped manifest byte, a truncated data file, a
-# missing array) fail with one clear line naming the file or array. Exit 77: PyPI unreachable.
+# missing array) fail with one clear line naming the file or array; with TOK_DIR, `pi0 infer
+# --model <openpi dir>` (params/ + assets/, no config.json, as published) prints the same actions
+# as on the safetensors checkpoint, norm stats from assets/. Exit 77: PyPI unreachable.
 set -u
-PI0=$1 SRC=$2 BUILD=$3 TMP=$4
+PI0=$1 SRC=$2 BUILD=$3 TMP=$4 TOK=${5:-}
 VENV="$BUILD/pyorbax"
 bash "$SRC/scripts/pyvenv.sh" "$VENV" "$SRC/tests/orbax/requirements.txt"; rc=$?
 [ $rc -eq 0 ] || exit $rc
@@ -102,6 +104,26 @@ truncate -s $(($(stat -c %s "$big") / 2)) "$big"
 expect_err "params.PaliGemma.*past the end of data file" "$TMP/cut"
 "$PY" "$SRC/tests/orbax/gen_orbax.py" "$TMP/pi0_st" "$TMP/drop" --drop=PaliGemma.llm.layers.mlp_1.linear 2>/dev/null || bad "gen_orbax --drop"
 expect_err "missing array 'params.PaliGemma.llm.layers.mlp_1.linear'" "$TMP/drop"
+
+# 4. pi0 infer on openpi's directory as published: real vocabulary (demo preset), a photograph
+if [ -f "$TOK/tokenizer.json" ]; then
+  "$PI0" gen-model --config demo --dtype bf16 --seed 5 --out "$TMP/demo_st" 2>/dev/null || bad "gen-model demo"
+  mkdir -p "$TMP/demo_st/assets/robot"
+  echo '{"norm_stats": {"state": {"mean": [0.1,0,0,0,0,0,0,0.5], "std": [1,1,1,1,1,1,1,2]}, "actions": {"mean": [0,0,0,0,0,0,0,0], "std": [2,2,2,2,2,2,2,2]}}}' \
+    >"$TMP/demo_st/assets/robot/norm_stats.json"
+  "$PY" "$SRC/tests/orbax/gen_orbax.py" "$TMP/demo_st" "$TMP/demo_ob" --no-config 2>/dev/null || bad "gen_orbax demo"
+  for m in demo_st demo_ob; do
+    "$PI0" infer --model "$TMP/$m" --tokenizer "$TOK/tokenizer.json" --prompt "pick up the cup" --format csv \
+      --image base_0_rgb=/usr/lib/python3/dist-packages/skimage/data/coffee.png --state 0.1,-0.2,0.3,0.05,0.5,-0.6,1.0,0.2 \
+      >"$TMP/$m.csv" 2>"$TMP/$m.err" || bad "infer $m: $(cat "$TMP/$m.err")"
+  done
+  grep -q "using norm stats .*demo_ob/assets/robot/norm_stats.json" "$TMP/demo_ob.err" && ok || bad "norm stats not found under assets/: $(cat "$TMP/demo_ob.err")"
+  if cmp -s "$TMP/demo_st.csv" "$TMP/demo_ob.csv" && [ "$(wc -l <"$TMP/demo_ob.csv")" -eq 51 ]; then
+    echo "pi0 infer --model <openpi dir>: the same $(($(wc -l <"$TMP/demo_ob.csv") - 1)) x 8 actions as from safetensors"; ok
+  else bad "pi0 infer on the Orbax checkpoint printed other actions"; fi
+else
+  echo "note: no tokenizer.json in '$TOK': pi0 infer part skipped"
+fi
 
 echo "orbax: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -540,7 +540,7 @@ pi0_status orbax_open(orbax_ckpt **out, const char *dir, pi0_err *e) {
     if (st == PI0_OK) st = parse_manifest(o, (const unsigned char *)buf, n, e);
     free(buf);
     if (st == PI0_OK) {
-        qsort(o->ents, o->nents, sizeof *o->ents, cmp_ent);
+        if (o->nents > 1) qsort(o->ents, o->nents, sizeof *o->ents, cmp_ent);
         for (size_t i = 1; i < o->nents && st == PI0_OK; i++)
             if (strcmp(o->ents[i - 1].key, o->ents[i].key) == 0)
                 st = pi0_fail(e, PI0_ERR_FORMAT, "%s: key '%.200s' stored twice", dir, o->ents[i].key);
@@ -559,7 +559,7 @@ pi0_status orbax_open(orbax_ckpt **out, const char *dir, pi0_err *e) {
         if (!o->arrs[o->narrs].name) { st = pi0_fail(e, PI0_ERR_NOMEM, "out of memory"); break; }
         o->narrs++;
     }
-    if (st == PI0_OK) qsort(o->arrs, o->narrs, sizeof *o->arrs, cmp_arr);
+    if (st == PI0_OK && o->narrs > 1) qsort(o->arrs, o->narrs, sizeof *o->arrs, cmp_arr);
     if (st == PI0_OK && o->narrs == 0) st = pi0_fail(e, PI0_ERR_FORMAT, "%s: the database holds no zarr arrays", dir);
     if (st != PI0_OK) { orbax_close(o); return st; }
     *out = o;

@@ -45,10 +45,10 @@ VT = P + "vision_tower.vision_model."
 
 
 def read_safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    n = int.from_bytes(raw[:8], "little")
-    hdr = json.loads(raw[8:8 + n])
+    """Tensors as read-only views of the mapped file (a full-size model is not read into memory)."""
+    raw = np.memmap(path, dtype=np.uint8, mode="r")
+    n = int.from_bytes(raw[:8].tobytes(), "little")
+    hdr = json.loads(raw[8:8 + n].tobytes())
     base = 8 + n
     dt = {"F32": np.float32, "BF16": ml_dtypes.bfloat16, "F16": np.float16}
     out = {}
@@ -56,7 +56,7 @@ def read_safetensors(path):
         if k == "__metadata__":
             continue
         b, e = v["data_offsets"]
-        out[k.removeprefix("model.")] = np.frombuffer(raw[base + b:base + e], dtype=dt[v["dtype"]]).reshape(v["shape"])
+        out[k.removeprefix("model.")] = raw[base + b:base + e].view(dt[v["dtype"]]).reshape(v["shape"])
     return out
 
 
