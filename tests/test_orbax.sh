@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_orbax.sh PI0 SRC_DIR BUILD_DIR TMP [TOK_DIR] — openpi's Orbax checkpoints read as published: a tiny
+# test_orbax.sh PI0 SRC_DIR BUILD_DIR TMP [TOK_DIR [ORBAX_READ]] — openpi's Orbax checkpoints read as published: a tiny
 # π0 (float32, one chunk per array) and a tiny π0.5 (bfloat16 matrices, float32 vectors, nnx "value"
 # leaves, arrays split into many zarr chunks as sharded training saves them) written by
 # the real orbax-checkpoint (tests/orbax/gen_orbax.py, pinned PyPI packages) give actions
@@ -8,9 +8,12 @@
 # come from the shapes; broken checkpoints (a flipped manifest byte, a truncated data file, a
 # missing array) fail with one clear line naming the file or array; with TOK_DIR, `pi0 infer
 # --model <openpi dir>` (params/ + assets/, no config.json, as published) prints the same actions
-# as on the safetensors checkpoint, norm stats from assets/. Exit 77: PyPI unreachable.
+# as on the safetensors checkpoint, norm stats from assets/; with ORBAX_READ (tests/orbax_read.c),
+# zarr layouts Orbax does not write but the format allows (partial edge chunks, "/" separator,
+# no compressor, 0-d, float16), written by tensorstore, read back byte for byte. Exit 77: PyPI
+# unreachable.
 set -u
-PI0=$1 SRC=$2 BUILD=$3 TMP=$4 TOK=${5:-}
+PI0=$1 SRC=$2 BUILD=$3 TMP=$4 TOK=${5:-} ORBAX_READ=${6:-}
 VENV="$BUILD/pyorbax"
 bash "$SRC/scripts/pyvenv.sh" "$VENV" "$SRC/tests/orbax/requirements.txt"; rc=$?
 [ $rc -eq 0 ] || exit $rc
@@ -47,6 +50,17 @@ print(f"convert: {len(b)} tensors, {len(diff)} differ from the source safetensor
 sys.exit(1 if diff else 0)
 PY
 }
+
+# 0. the zarr layer on its own
+if [ -n "$ORBAX_READ" ]; then
+  "$PY" "$SRC/tests/orbax/zarr_edge.py" "$TMP/edge" 2>/dev/null || bad "zarr_edge.py"
+  for f in "$TMP"/edge/*.bin; do
+    n=$(basename "$f" .bin)
+    if "$ORBAX_READ" "$TMP/edge/db" "$n" "$TMP/edge/$n.out" >"$TMP/out" 2>"$TMP/err" && cmp -s "$f" "$TMP/edge/$n.out"; then
+      echo "zarr: $(cat "$TMP/out"): bytes identical"; ok
+    else bad "zarr array $n: $(cat "$TMP/err")"; fi
+  done
+fi
 
 # 1. tiny π0, float32; tiny π0.5, bfloat16 + float32 vectors + nnx "value" leaves
 "$PI0" gen-model --config tiny --seed 3 --out "$TMP/pi0_st" 2>/dev/null || bad "gen-model pi0"

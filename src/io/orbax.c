@@ -142,7 +142,8 @@ static int safe_path(const char *p) {
 static pi0_status file_index(orbax_ckpt *o, const char *path, int *idx, pi0_err *e) {
     for (int i = 0; i < o->nfiles; i++)
         if (strcmp(o->files[i].path, path) == 0) { *idx = i; return PI0_OK; }
-    RETURN_ERR_IF(!safe_path(path), e, PI0_ERR_FORMAT, "%s: data file path '%.200s' leaves the checkpoint",
+    /* An empty path stands for "no data file" (an empty tree's missing root): refused on use. */
+    RETURN_ERR_IF(*path && !safe_path(path), e, PI0_ERR_FORMAT, "%s: data file path '%.200s' leaves the checkpoint",
                   o->dir, path);
     RETURN_ERR_IF(o->nfiles >= MAX_FILES, e, PI0_ERR_FORMAT, "%s: more than %d data files", o->dir, MAX_FILES);
     if (o->nfiles % 64 == 0) {
@@ -162,6 +163,7 @@ static pi0_status file_index(orbax_ckpt *o, const char *path, int *idx, pi0_err 
 static pi0_status file_slice(orbax_ckpt *o, int i, uint64_t off, uint64_t len, const unsigned char **out,
                              const char *what, pi0_err *e) {
     ob_file *f = &o->files[i];
+    RETURN_ERR_IF(!f->path[0], e, PI0_ERR_FORMAT, "%s: %s: refers to no data file (empty path)", o->dir, what);
     if (!f->mapped) {
         f->mapped = 1;
         char full[8192];
