@@ -32,7 +32,7 @@ typedef struct {
     char name[192];
     int src;
     int pd;
-    int64_t dim[4], stride[4], base; /* in elements of the source */
+    int64_t dim[4], stride[4], base; /* in elements of the source; at most 2 leading (block) dims */
 } op_t;
 
 struct openpi_orbax {
@@ -368,6 +368,8 @@ static pi0_status plan(openpi_orbax *m, pi0_err *e) {
         for (int64_t l = 0; l < Lv; l++) {
             snprintf(nm, sizeof nm, VT "encoder.layers.%lld.self_attn.%s.weight", (long long)l, att[k][1]);
             FORWARD_ERR(op_tr(m, nm, s, W, W, l * W * W, e));
+        }
+        for (int64_t l = 0; l < Lv; l++) {
             snprintf(nm, sizeof nm, VT "encoder.layers.%lld.self_attn.%s.bias", (long long)l, att[k][1]);
             FORWARD_ERR(op_copy(m, nm, sb, 1, (const int64_t[]){W}, l * W, e));
         }
@@ -377,6 +379,8 @@ static pi0_status plan(openpi_orbax *m, pi0_err *e) {
     for (int64_t l = 0; l < Lv; l++) {
         snprintf(nm, sizeof nm, VT "encoder.layers.%lld.self_attn.out_proj.weight", (long long)l);
         FORWARD_ERR(op_tr(m, nm, s, W, W, l * W * W, e));
+    }
+    for (int64_t l = 0; l < Lv; l++) {
         snprintf(nm, sizeof nm, VT "encoder.layers.%lld.self_attn.out_proj.bias", (long long)l);
         FORWARD_ERR(op_copy(m, nm, sb, 1, (const int64_t[]){W}, l * W, e));
     }
@@ -385,6 +389,8 @@ static pi0_status plan(openpi_orbax *m, pi0_err *e) {
     for (int64_t l = 0; l < Lv; l++) {
         snprintf(nm, sizeof nm, VT "encoder.layers.%lld.mlp.fc1.weight", (long long)l);
         FORWARD_ERR(op_tr(m, nm, s, W, F, l * W * F, e));
+    }
+    for (int64_t l = 0; l < Lv; l++) {
         snprintf(nm, sizeof nm, VT "encoder.layers.%lld.mlp.fc1.bias", (long long)l);
         FORWARD_ERR(op_copy(m, nm, sb, 1, (const int64_t[]){F}, l * F, e));
     }
@@ -393,6 +399,8 @@ static pi0_status plan(openpi_orbax *m, pi0_err *e) {
     for (int64_t l = 0; l < Lv; l++) {
         snprintf(nm, sizeof nm, VT "encoder.layers.%lld.mlp.fc2.weight", (long long)l);
         FORWARD_ERR(op_tr(m, nm, s, F, W, l * F * W, e));
+    }
+    for (int64_t l = 0; l < Lv; l++) {
         snprintf(nm, sizeof nm, VT "encoder.layers.%lld.mlp.fc2.bias", (long long)l);
         FORWARD_ERR(op_copy(m, nm, sb, 1, (const int64_t[]){W}, l * W, e));
     }
@@ -485,29 +493,39 @@ pi0_status openpi_orbax_produce(openpi_orbax *m, int i, void *dst, pi0_err *e) {
         m->cache_src = op->src;
     }
     const size_t es = dtype_size(s->a.dtype);
-    int64_t idx[4] = {0}, n = 1;
-    for (int d = 0; d < op->pd; d++) n *= op->dim[d];
-    /* every index is inside the source: the shapes were checked against the plan */
-    const int last = op->pd - 1;
-    unsigned char *o = dst;
     const unsigned char *src = m->cache;
-    for (int64_t k = 0; k < n; k += op->dim[last]) {
+    unsigned char *o = dst;
+    if (op->pd == 1) { /* contiguous */
+        memcpy(o, src + (size_t)op->base * es, (size_t)op->dim[0] * es);
+        return PI0_OK;
+    }
+    /* Leading dimensions index blocks; the last two are copied in 32 x 32 tiles, so that a
+     * transposed read stays within a few cache lines. Every index is inside the source: the
+     * shapes were checked against the plan. */
+    const int nb = op->pd - 2;
+    const int64_t R = op->dim[nb], C = op->dim[nb + 1], sr = op->stride[nb], sc = op->stride[nb + 1];
+    int64_t idx[2] = {0, 0}, blocks = 1;
+    for (int d = 0; d < nb; d++) blocks *= op->dim[d];
+    for (int64_t b = 0; b < blocks; b++) {
         int64_t off = op->base;
-        for (int d = 0; d < last; d++) off += idx[d] * op->stride[d];
-        const int64_t st = op->stride[last], len = op->dim[last];
-        if (st == 1) {
-            memcpy(o, src + (size_t)off * es, (size_t)len * es);
-        } else if (es == 2) {
-            const uint16_t *sp = (const uint16_t *)src + off;
-            uint16_t *dp = (uint16_t *)o;
-            for (int64_t j = 0; j < len; j++) dp[j] = sp[j * st];
-        } else {
-            const uint32_t *sp = (const uint32_t *)src + off;
-            uint32_t *dp = (uint32_t *)o;
-            for (int64_t j = 0; j < len; j++) dp[j] = sp[j * st];
-        }
-        o += (size_t)len * es;
-        for (int d = last - 1; d >= 0; d--) {
+        for (int d = 0; d < nb; d++) off += idx[d] * op->stride[d];
+        for (int64_t i0 = 0; i0 < R; i0 += 32)
+            for (int64_t j0 = 0; j0 < C; j0 += 32) {
+                const int64_t i1 = i0 + 32 < R ? i0 + 32 : R, j1 = j0 + 32 < C ? j0 + 32 : C;
+                if (es == 2) {
+                    const uint16_t *sp = (const uint16_t *)src + off;
+                    uint16_t *dp = (uint16_t *)o;
+                    for (int64_t i = i0; i < i1; i++)
+                        for (int64_t j = j0; j < j1; j++) dp[i * C + j] = sp[i * sr + j * sc];
+                } else {
+                    const uint32_t *sp = (const uint32_t *)src + off;
+                    uint32_t *dp = (uint32_t *)o;
+                    for (int64_t i = i0; i < i1; i++)
+                        for (int64_t j = j0; j < j1; j++) dp[i * C + j] = sp[i * sr + j * sc];
+                }
+            }
+        o += (size_t)(R * C) * es;
+        for (int d = nb - 1; d >= 0; d--) {
             if (++idx[d] < op->dim[d]) break;
             idx[d] = 0;
         }

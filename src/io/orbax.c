@@ -27,6 +27,8 @@
 #define MAX_ENTRIES (1u << 24)  /* keys in the whole tree */
 #define MAX_FILES 4096          /* distinct data files */
 #define MAX_NODE (1u << 30)     /* decoded node / manifest bytes */
+#define MAX_VISITS (1u << 20)   /* B+tree nodes read (children may be shared: no exponential walk) */
+#define MAX_DECODED (1ull << 32) /* bytes decoded over all nodes (no decompression-bomb walk) */
 
 /* ---------------------------------------------------------------- CRC-32C */
 
@@ -78,6 +80,8 @@ struct orbax_ckpt {
     size_t nents, capents;
     ob_arr *arrs;
     int narrs;
+    size_t visits;
+    uint64_t decoded;
 };
 
 typedef struct {       /* a bounded reader over decoded bytes */
@@ -192,6 +196,18 @@ static pi0_status file_slice(orbax_ckpt *o, int i, uint64_t off, uint64_t len, c
                   what, (unsigned long long)off, (unsigned long long)len, f->path, f->size);
     *out = f->map ? f->map + off : (const unsigned char *)"";
     return PI0_OK;
+}
+
+/* Gives back the pages of a data file range once its bytes are decoded (a read-only file
+ * mapping: they stay in the page cache, out of the process's resident set). */
+static void file_release(orbax_ckpt *o, const ob_entry *en) {
+    if (en->file < 0) return;
+    const ob_file *f = &o->files[en->file];
+    if (!f->map || en->length < (1u << 20)) return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)f->map + en->offset + page - 1) / page * page,
+              z = ((uintptr_t)f->map + en->offset + en->length) / page * page;
+    if (z > a) madvise((void *)a, z - a, MADV_DONTNEED);
 }
 
 /* ---------------------------------------------------------------- encoded blocks */
@@ -349,9 +365,15 @@ static pi0_status read_node(orbax_ckpt *o, int file, uint64_t off, uint64_t len,
     RETURN_ERR_IF(depth > MAX_HEIGHT, e, PI0_ERR_FORMAT, "%s: %s: tree deeper than %d", o->dir, what, MAX_HEIGHT);
     const unsigned char *raw;
     FORWARD_ERR(file_slice(o, file, off, len, &raw, what, e));
+    RETURN_ERR_IF(++o->visits > MAX_VISITS, e, PI0_ERR_FORMAT, "%s: more than %u B+tree nodes", o->dir, MAX_VISITS);
     unsigned char *body;
     size_t blen;
     FORWARD_ERR(decode_block(o->dir, what, raw, (size_t)len, MAGIC_BTREE, &body, &blen, e));
+    o->decoded += blen;
+    if (o->decoded > MAX_DECODED) {
+        free(body);
+        return pi0_fail(e, PI0_ERR_FORMAT, "%s: B+tree nodes decode to more than %llu bytes", o->dir, MAX_DECODED);
+    }
     rd r = {body, body + blen, 0};
     pi0_status st = PI0_OK;
     dft t = {0};
@@ -790,6 +812,7 @@ pi0_status orbax_array_read(orbax_ckpt *o, const char *name, void *dst, size_t n
             break;
 #endif
         }
+        file_release(o, en);
         if (!whole) {
             int64_t org[ORBAX_MAX_DIMS];
             for (int d = 0; d < a->ndim; d++) org[d] = ci[d] * a->chunks[d];
