@@ -584,7 +584,16 @@ pi0_status orbax_open(orbax_ckpt **out, const char *dir, pi0_err *e) {
         o->narrs++;
     }
     if (st == PI0_OK && o->narrs > 1) qsort(o->arrs, o->narrs, sizeof *o->arrs, cmp_arr);
-    if (st == PI0_OK && o->narrs == 0) st = pi0_fail(e, PI0_ERR_FORMAT, "%s: the database holds no zarr arrays", dir);
+    if (st == PI0_OK && o->narrs == 0) {
+        int v3 = 0;
+        for (size_t i = 0; i < o->nents && !v3; i++) {
+            const size_t kl = strlen(o->ents[i].key);
+            v3 = kl >= 9 && strcmp(o->ents[i].key + kl - 9, "zarr.json") == 0;
+        }
+        st = v3 ? pi0_fail(e, PI0_ERR_UNSUPPORTED, "%s: the arrays are zarr v3 (zarr.json: orbax's use_zarr3); pi0.c "
+                           "reads zarr v2 (.zarray), as openpi's checkpoints store them", dir)
+                : pi0_fail(e, PI0_ERR_FORMAT, "%s: the database holds no zarr arrays", dir);
+    }
     if (st != PI0_OK) { orbax_close(o); return st; }
     *out = o;
     return PI0_OK;
