@@ -771,6 +771,10 @@ pi0_status orbax_array_read(orbax_ckpt *o, const char *name, void *dst, size_t n
     const size_t es = dtype_size(a->dtype);
     size_t cbytes = es;
     for (int d = 0; d < a->ndim; d++) cbytes *= (size_t)a->chunks[d]; /* checked in parse_zarray */
+    /* zarr lets a chunk overhang the array; a small array with a huge chunk is refused rather
+     * than allocated (the chunk buffer stays within the array's size, or 64 MiB) */
+    RETURN_ERR_IF(cbytes > a->nbytes && cbytes > ((size_t)64 << 20), e, PI0_ERR_FORMAT,
+                  "%s: array '%s': %zu-byte chunks for a %zu-byte array", o->dir, name, cbytes, a->nbytes);
     int64_t grid[ORBAX_MAX_DIMS], ci[ORBAX_MAX_DIMS] = {0};
     for (int d = 0; d < a->ndim; d++) grid[d] = (a->shape[d] + a->chunks[d] - 1) / a->chunks[d];
     /* A chunk covering the whole array decodes in place; others go through a chunk buffer. */
