@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages pi0.c needs (only those missing).
 #   bash scripts/deps.sh          build + run: compiler, CMake, cJSON, stb, oneDNN, npm (tokenizer
-#                                 fetch); libwebsockets + msgpack-c for `pi0 serve` (optional to
+#                                 fetch); libzstd for openpi's Orbax checkpoints (optional);
+#                                 libwebsockets + msgpack-c for `pi0 serve` (optional to
 #                                 the build: without them it builds without serve)
 #   bash scripts/deps.sh --test   also the test references: sentencepiece tools, PIL, skimage photos,
 #                                 python3-venv (scripts/pyvenv.sh: the PyPI packages of some tests),
 #                                 and clang (libFuzzer) for the fuzz smoke run
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libcjson-dev libstb-dev libdnnl-dev libmsgpack-dev libwebsockets-dev)
+pkgs=(build-essential cmake pkg-config libcjson-dev libstb-dev libdnnl-dev libmsgpack-dev libwebsockets-dev libzstd-dev)
 [ "${1:-}" = "--test" ] && pkgs+=(sentencepiece python3-pil python3-skimage python3-websockets python3-msgpack python3-numpy
                                   python3-venv
                                   clang libomp-dev)

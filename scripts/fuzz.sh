@@ -3,7 +3,7 @@
 #
 #   bash scripts/fuzz.sh [SECONDS] [HARNESS ...]     (default: 60 s each, every harness)
 #
-# Harnesses: safetensors inputs config norm_stats tokenizer_json tokenizer_model image protocol lerobot.
+# Harnesses: safetensors inputs config norm_stats tokenizer_json tokenizer_model image protocol lerobot orbax.
 # For each: builds build-fuzz/fuzz_<h> (cmake -DCMAKE_C_COMPILER=clang -DPI0_FUZZ=ON), replays the
 # regression inputs in fuzz/regress/<h>/ once each, then fuzzes for SECONDS from the committed seeds
 # in fuzz/corpus/<h>/ (new inputs go to build-fuzz/corpus/<h>/, so the committed corpus stays as
@@ -18,7 +18,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
-all=(safetensors inputs config norm_stats tokenizer_json tokenizer_model image protocol lerobot)
+all=(safetensors inputs config norm_stats tokenizer_json tokenizer_model image protocol lerobot orbax)
 harnesses=("$@")
 [ ${#harnesses[@]} -gt 0 ] || harnesses=("${all[@]}")
 case $secs in ''|*[!0-9]*) echo "usage: scripts/fuzz.sh [SECONDS] [HARNESS ...]" >&2; exit 1 ;; esac

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "io/openpi_orbax.h"
 #include "model/model.h"
 
 #ifdef _OPENMP
@@ -111,16 +112,29 @@ pi0_status pi0_model_load(pi0_model *m, const char *path) {
         file = path;
     }
     snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
-    RETURN_ERR_IF(stat(cfg_path, &sb) != 0, &m->err, PI0_ERR_IO, "%s: cannot open: %s", cfg_path, strerror(errno));
+    char params[4200];
+    const int orbax = !file && openpi_orbax_detect(dir, params, sizeof params);
+    RETURN_ERR_IF(!orbax && stat(cfg_path, &sb) != 0, &m->err, PI0_ERR_IO, "%s: cannot open: %s", cfg_path,
+                  strerror(errno));
     pi0_status st;
-    if (file) {
+    if (orbax) {
+        /* openpi's Orbax checkpoint as published (params/ + assets/): the sizes come from the
+         * arrays' shapes; a config.json beside params/ (optional) sets the rest. */
+        pi0_config derived;
+        st = openpi_orbax_load(&m->files[0], params, &derived, &m->err);
+        if (st == PI0_OK) m->nfiles = 1;
+        if (st == PI0_OK && stat(cfg_path, &sb) == 0)
+            st = config_load_for(&m->cfg, cfg_path, derived.pi05, params, &m->err);
+        else if (st == PI0_OK)
+            m->cfg = derived;
+    } else if (file) {
         st = st_open(&m->files[0], file, &m->err);
         if (st == PI0_OK) m->nfiles = 1;
     } else {
         st = open_shards(m, dir);
     }
     /* π0 or π0.5: config.json may not say (openpi's converted checkpoints); the weights do. */
-    if (st == PI0_OK)
+    if (st == PI0_OK && !orbax)
         st = config_load_for(&m->cfg, cfg_path, weights_detect_pi05(m->files, m->nfiles), m->files[0].path, &m->err);
     if (st == PI0_OK) st = weights_bind(&m->w, &m->cfg, m->files, m->nfiles, &m->err);
     if (st == PI0_OK) {

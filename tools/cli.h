@@ -32,6 +32,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 #include "pi0.h"
 /* After pi0_policy_load: says on stderr, as `who`, which norm stats are used (or warns that

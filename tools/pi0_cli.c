@@ -175,6 +175,12 @@ static const cmd_usage k_usage[] = {
      "  --lerobot-version current|v0.4|v1   lerobot layout (default: detected; v0.4.x cannot be told\n"
      "                         from its files)\n"
      "lerobot checkpoints take lerobot's keys: observation.images.<camera>, observation.state, task\n"},
+    {"convert", "--model ORBAX_DIR --out DIR",
+     "write openpi's Orbax checkpoint (params/ + assets/, as published) as safetensors: model.safetensors\n"
+     "in openpi's PyTorch layout, config.json and assets/ (streamed: about one array in memory)",
+     "  --model ORBAX_DIR      openpi checkpoint directory (params/ with manifest.ocdbt, assets/)\n"
+     "  --out DIR              created if missing; config.json is the checkpoint's own if it has one,\n"
+     "                         else the sizes read from the arrays (openpi's defaults for the rest)\n"},
     {"gen-model", "--config tiny|small|demo|full|FILE.json --out DIR [--dtype f32|bf16] [--seed N] [--pi05]",
      "write a random-weight checkpoint (for tests, demos and benchmarks)",
      "  --config NAME|FILE     preset or config.json\n"
@@ -482,6 +488,7 @@ static int dispatch(const char *cmd, int argc, char **argv) {
     if (!strcmp(cmd, "verify")) return cmd_verify(argc, argv);
     if (!strcmp(cmd, "check")) return cmd_check(argc, argv);
     if (!strcmp(cmd, "serve")) return cmd_serve(argc, argv);
+    if (!strcmp(cmd, "convert")) return cmd_convert(argc, argv);
     return cli_usage_error("unknown command '%s'", cmd);
 }
 
