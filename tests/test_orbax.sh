@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_orbax.sh PI0 SRC_DIR BUILD_DIR TMP [TOK_DIR [ORBAX_READ]] — openpi's Orbax checkpoints read as published: a tiny
+# test_orbax.sh PI0 SRC_DIR VENV TMP [TOK_DIR [ORBAX_READ]] — openpi's Orbax checkpoints read as published: a tiny
 # π0 (float32, one chunk per array) and a tiny π0.5 (bfloat16 matrices, float32 vectors, nnx "value"
 # leaves, arrays split into many zarr chunks as sharded training saves them) written by
 # the real orbax-checkpoint (tests/orbax/gen_orbax.py, pinned PyPI packages) give actions
@@ -13,8 +13,7 @@
 # no compressor, 0-d, float16), written by tensorstore, read back byte for byte. Exit 77: PyPI
 # unreachable.
 set -u
-PI0=$1 SRC=$2 BUILD=$3 TMP=$4 TOK=${5:-} ORBAX_READ=${6:-}
-VENV="$BUILD/pyorbax"
+PI0=$1 SRC=$2 VENV=$3 TMP=$4 TOK=${5:-} ORBAX_READ=${6:-}
 bash "$SRC/scripts/pyvenv.sh" "$VENV" "$SRC/tests/orbax/requirements.txt"; rc=$?
 [ $rc -eq 0 ] || exit $rc
 PY="$VENV/bin/python"
