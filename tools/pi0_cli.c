@@ -140,10 +140,12 @@ static const cmd_usage k_usage[] = {
      "  --lerobot-version current|v0.4|v1   lerobot layout (default: detected; v0.4.x cannot be told\n"
      "                         from its files)\n"
      "lerobot checkpoints take lerobot's keys: observation.images.<camera>, observation.state, task\n"},
-    {"gen-model", "--config tiny|small|demo|full|FILE.json --out DIR [--dtype f32|bf16] [--seed N] [--pi05]",
+    {"gen-model", "--config tiny|small|demo|full|FILE.json --out DIR [--dtype f32|bf16] [--seed N] [--pi05] [--assets]",
      "write a random-weight checkpoint (for tests, demos and benchmarks)",
      "  --config NAME|FILE     preset or config.json\n"
      "  --pi05                 a pi0.5 model (adaRMS expert, time MLP, no state_proj)\n"
+     "  --assets               also assets/<asset id>/norm_stats.json (neutral statistics) for every\n"
+     "                         asset id of openpi's configs, so that each --config runs on the model\n"
      "  --layout openpi|lerobot   openpi's converted layout (default), or lerobot's current one:\n"
      "                         'model.' keys, config.json with features, processor files and random\n"
      "                         normalization statistics\n"
