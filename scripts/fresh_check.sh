@@ -52,6 +52,8 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 mnt() {  # mnt TARGET mount-args...: mounts and remembers it for cleanup
   local target=$1
   shift
