@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # fresh_check.sh — the README's two commands, verbatim, on a freshly bootstrapped Debian 12.
-# Run as root:   bash scripts/fresh_check.sh [--keep]
+# Run as root:   bash scripts/fresh_check.sh [--keep] [--setup-only]
 #
 #  1. debootstrap bookworm into a new directory (installs debootstrap on the host if missing);
 #  2. copies in the host's apt configuration (sources, apt.conf.d, keyrings), CA certificates,
@@ -13,17 +13,21 @@
 #     `bash scripts/demo.sh` and `bash scripts/test.sh` lines), checks that the demo printed an
 #     action chunk, and prints each step's wall time.
 # Any failure names the step and prints its last 30 lines (full logs under the work directory,
-# kept on failure or with --keep).
+# kept on failure or with --keep). --setup-only stops after the clone (to check the setup).
 #
 # Caches (speed only; a run with an empty cache gives the same result), under
-# PI0_FRESH_CACHE (default /var/cache/pi0-fresh): debootstrap's .deb files (debs/), apt's
+# PI0_FRESH_CACHE (default /var/cache/pi0-fresh): the debootstrapped root as a tarball, reused
+# while the archive's InRelease is unchanged; debootstrap's .deb files (debs/), apt's
 # downloaded packages inside the root (apt-archives/, bind-mounted; apt checks their hashes), and
-# the host's pip cache (~/.cache/pip, bind-mounted). PI0_FRESH_DIR: where the root is made
+# pip's cache (pip/, bind-mounted as the root's ~/.cache/pip). PI0_FRESH_DIR: where the root is made
 # (default a new directory under /var/tmp). PI0_FRESH_MIRROR: the Debian mirror for debootstrap
 # (default http://deb.debian.org/debian).
 source "$(dirname "$0")/lib.sh"
-keep=0
-[ "${1:-}" = "--keep" ] && keep=1
+keep=0 setup_only=0
+for a in "$@"; do
+  case $a in --keep) keep=1 ;; --setup-only) setup_only=1 ;;
+    *) die "unknown option $a" "usage: bash scripts/fresh_check.sh [--keep] [--setup-only]" ;; esac
+done
 [ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap, chroot, mounts)" "sudo bash scripts/fresh_check.sh"
 repo=$(cd "$(dirname "$0")/.." && pwd)
 commit=$(git -C "$repo" rev-parse HEAD)
@@ -92,7 +96,21 @@ in_root() { chroot "$root" /usr/bin/env -i "${pass_env[@]}" bash -c "$1"; }
 if ! command -v debootstrap >/dev/null; then
   run_step host-debootstrap bash -c "apt-get update -q && apt-get install -y -q --no-install-recommends debootstrap"
 fi
-run_step debootstrap debootstrap --cache-dir="$cache/debs" bookworm "$root" "$mirror"
+# A finished debootstrap is kept as a tarball named after the archive's InRelease file: unpacked
+# again only while the archive is unchanged (the same packages a new debootstrap would install).
+key=$(curl -fsS --connect-timeout 10 "$mirror/dists/bookworm/InRelease" 2>/dev/null | sha256sum | cut -c1-16 || true)
+[ "$key" != "$(printf '' | sha256sum | cut -c1-16)" ] || key=""
+tarball=$cache/bookworm-root-$key.tar
+if [ -n "$key" ] && [ -f "$tarball" ]; then
+  mkdir -p "$root"
+  run_step debootstrap-cached tar -xpf "$tarball" -C "$root"
+else
+  run_step debootstrap debootstrap --cache-dir="$cache/debs" bookworm "$root" "$mirror"
+  if [ -n "$key" ]; then
+    rm -f "$cache"/bookworm-root-*.tar
+    tar -cpf "$tarball.tmp" -C "$root" . && mv "$tarball.tmp" "$tarball" || rm -f "$tarball.tmp"
+  fi
+fi
 
 # ---------------------------------------------------------------- 2. host configuration
 configure() {
@@ -133,7 +151,9 @@ mnt "$root/dev" --bind /dev
 mnt "$root/dev/pts" --bind /dev/pts
 mnt "$root/dev/shm" -t tmpfs -o mode=1777 shm
 mnt "$root/var/cache/apt/archives" --bind "$cache/apt-archives"
-if [ -d "$HOME/.cache/pip" ]; then mnt "$root/root/.cache/pip" --bind "$HOME/.cache/pip"; fi
+# pip's download and wheel cache, kept between runs (the PyPI-based tests' packages)
+mkdir -p "$cache/pip"
+mnt "$root/root/.cache/pip" --bind "$cache/pip"
 # pip's find-links directories (PIP_FIND_LINKS), read-only at the same paths
 for d in ${PIP_FIND_LINKS:-}; do
   if [ -d "$d" ]; then mnt "$root$d" --bind "$d"; mount -o remount,ro,bind "$root$d" || true; fi
@@ -145,6 +165,14 @@ git -C "$repo" bundle create "$root/root/pi0.c.bundle" HEAD 2>"$logs/bundle.log"
   { cat "$logs/bundle.log" >&2; die "git bundle create failed in $repo"; }
 run_step clone in_root "git clone -q /root/pi0.c.bundle /root/pi0.c && cd /root/pi0.c &&
   git checkout -q $commit && git log -1 --format='cloned %h: %s'"
+
+if [ $setup_only = 1 ]; then
+  finish
+  ok=1
+  echo "fresh_check: setup done (--setup-only); wall time per step:"
+  printf '  %s\n' "${times[@]}"
+  exit 0
+fi
 
 # ---------------------------------------------------------------- 5. the README's commands
 mapfile -t cmds < <(grep -E '^    bash scripts/(demo|test)\.sh' "$root/root/pi0.c/README.md" | sed 's/^    //')
