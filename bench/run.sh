@@ -22,5 +22,5 @@ for cams in 1 3; do
   ./build/pi0 bench --model "$OUT/pi05-full-bf16" --cameras "$cams" --runs "$RUNS" --tokens 60
 done
 echo "=== tokenizer ==="
-bash scripts/fetch_tokenizer.sh
-./build/tokenizer_bench .tok/tokenizer.json 1000 10000 60000
+tok=$(bash scripts/fetch_tokenizer.sh)
+./build/tokenizer_bench "$tok" 1000 10000 60000

@@ -26,12 +26,14 @@ command -v clang >/dev/null || { echo "fuzz: clang is not installed (Debian pack
 
 B=${PI0_FUZZ_BUILD:-build-fuzz}
 golden=${PI0_GOLDEN_DIR:-$PWD/tests/golden}
+echo "fuzz: building the harnesses with clang in $B (~2-5 min on 2 cores)" >&2
 cmake -S . -B "$B" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPI0_FUZZ=ON -DPI0_CUDA=OFF \
-  -DPI0_GOLDEN_DIR="$golden" >/dev/null || exit 1
+  -DPI0_GOLDEN_DIR="$golden" >/dev/null ||
+  { echo "fuzz: cmake configure failed (see above; bash scripts/deps.sh --test installs clang and its runtimes)" >&2; exit 1; }
 targets=()
 for h in "${harnesses[@]}"; do targets+=("fuzz_$h"); done
 cmake --build "$B" -j"$(nproc)" --target "${targets[@]}" >"$B/fuzz_build.log" 2>&1 ||
-  { tail -30 "$B/fuzz_build.log"; echo "fuzz: build failed (log: $B/fuzz_build.log)" >&2; exit 1; }
+  { tail -30 "$B/fuzz_build.log"; echo "fuzz: build failed (log: $B/fuzz_build.log; a missing libclang_rt.fuzzer or .asan: bash scripts/deps.sh --test installs libclang-rt-14-dev)" >&2; exit 1; }
 
 # ASan: LeakSanitizer on, abort on the first error; UBSan: stack traces. libFuzzer's own limits
 # below turn huge allocations into OOM reports instead of machine-wide memory pressure.

@@ -4,8 +4,10 @@
 # what the core library needs beyond CUDA (cJSON, stb headers) into .deps/ (git-ignored), to be
 # carried along and unpacked there by scripts/gpu_check.sh. oneDNN, libwebsockets and msgpack
 # are optional and not needed on the GPU machine.
-set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 mkdir -p .deps
-(cd .deps && apt-get download libcjson-dev libcjson1 libstb-dev libstb0 2>/dev/null)
+step "downloading the .deb files of cJSON and stb into .deps/ (seconds)" \
+     "check apt (apt-get update; the package names exist in Debian 12), then run this again"
+(cd .deps && apt-get download libcjson-dev libcjson1 libstb-dev libstb0)
 ls -la .deps/*.deb

@@ -12,7 +12,11 @@ pass=0 fail=0
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 P="$TMP/prefix"
+# A bytecode cache in the source (as running the binding from python/ leaves one) is not installed.
+/usr/bin/python3 -c "import py_compile, sys; py_compile.compile(sys.argv[1], doraise=True)" "$SRC/python/pi0/__init__.py"
 cmake --install "$BUILD" --prefix "$P" >"$TMP/install.log" 2>&1 || { cat "$TMP/install.log"; echo "FAIL: cmake --install"; exit 1; }
+junk=$(find "$P" -name __pycache__ -o -name '*.pyc')
+[ -z "$junk" ] && ok || bad "cmake --install copied bytecode caches: $junk"
 PC=$(find "$P" -name pi0.pc | head -n 1)
 LIB=$(dirname "$(dirname "$PC")")
 echo "installed under $P:"; (cd "$P" && find . -type f -o -type l | sort | sed 's/^/  /')

