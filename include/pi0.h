@@ -168,6 +168,51 @@ pi0_timing pi0_session_timing(const pi0_session *s); /* of the last infer call *
 /* What the backend chose, e.g. "fast: bf16 (AVX512-BF16, oneDNN)" or "ref: float32 reference". */
 const char *pi0_session_backend_info(const pi0_session *s);
 
+/* ---- real-time chunking (RTC): guided inference, as lerobot computes it ----
+ *
+ * While a robot executes the previous chunk, the next one is computed; the first
+ * `inference_delay` actions of the new chunk will be executed before it arrives. Guided RTC
+ * (Black, Galliker, Levine 2025; lerobot's policies/rtc/modeling_rtc.py) pulls the new chunk's
+ * prediction towards the previous chunk's leftover at every Euler step, with per-row prefix
+ * weights: 1 on the first d rows, a ramp (LINEAR / EXP) down to 0 at execution_horizon, 0 after.
+ * At step k (lerobot's time τ = 1 − time, time = 1 + k·dt, dt = −1/n):
+ *     x1  = x_t − time·v_t                       (the predicted clean chunk)
+ *     err = (prev − x1) ⊙ w                      (prev and w zero-padded to [H, A])
+ *     v_t ← v_t − min(g(τ), max_guidance_weight)·J(err),
+ *     g(τ) = (1−τ)/τ · ((1−τ)² + τ²)/(1−τ)²       (∞ → max_guidance_weight, as torch.nan_to_num)
+ * J is lerobot's Jacobian: lerobot takes v_t before it enables gradients on x_t, so its autograd
+ * graph holds only x1 = x_t − time·v_t and the vector-Jacobian product is err itself (the
+ * identity). PI0_RTC_JACOBIAN_LEROBOT is that form; the exact VJP through the action expert
+ * (the paper's Algorithm 1) is PI0_RTC_JACOBIAN_EXACT (not in this build: PI0_ERR_UNSUPPORTED). */
+typedef enum { PI0_RTC_ZEROS = 0, PI0_RTC_ONES = 1, PI0_RTC_LINEAR = 2, PI0_RTC_EXP = 3 } pi0_rtc_schedule;
+enum { PI0_RTC_JACOBIAN_LEROBOT = 0, PI0_RTC_JACOBIAN_EXACT = 1 };
+
+typedef struct {
+    const float *prev;        /* [B, prev_rows, prev_dims] the previous chunk's leftover (its rows not
+                                 yet executed when this inference starts), in the model's normalized
+                                 action space; zero-padded to [H, A] as lerobot pads it. NULL: no
+                                 guidance (plain inference, as lerobot without a leftover)        */
+    int prev_rows;            /* 1..H                                                              */
+    int prev_dims;            /* 1..A (lerobot passes its native action dims: the rest are 0)      */
+    int inference_delay;      /* d, 0..H: rows executed while this chunk is computed (weight 1)    */
+    int execution_horizon;    /* >= 1; lerobot clamps it to prev_rows (default 10)                 */
+    int schedule;             /* pi0_rtc_schedule (default LINEAR, lerobot's RTCConfig)            */
+    float max_guidance_weight;/* > 0 (default 10)                                                  */
+    int jacobian;             /* PI0_RTC_JACOBIAN_* (default LEROBOT)                              */
+} pi0_rtc;
+
+/* lerobot's RTCConfig defaults, no leftover (prev NULL). */
+pi0_rtc pi0_rtc_default(void);
+/* "ZEROS", "ONES", "LINEAR", "EXP" (lerobot's RTCAttentionSchedule); -1 / NULL when unknown. */
+int pi0_rtc_schedule_from_name(const char *name);
+const char *pi0_rtc_schedule_name(int schedule);
+/* lerobot's get_prefix_weights(min(delay, horizon), horizon, total) for a schedule: w[total]. */
+pi0_status pi0_rtc_prefix_weights(int schedule, int delay, int horizon, int total, float *w);
+/* lerobot's guidance weight min(g(τ), max) at Euler step k of n (float32, as torch computes it). */
+float pi0_rtc_guidance_weight(int k, int n, float max_guidance_weight);
+/* pi0_session_infer with RTC guidance (rtc NULL or rtc->prev NULL: exactly pi0_session_infer). */
+pi0_status pi0_session_infer_rtc(pi0_session *s, const pi0_inputs *in, const pi0_rtc *rtc, float *actions);
+
 /* Coverage of the last infer call, measured while it ran: one row per (component, op, executing
  * backend) with calls, FLOPs, time and, for the "upload" / "download" rows, the bytes moved
  * between host and backend memory. backend is the session's backend, or "ref" for ops the

@@ -41,6 +41,7 @@ pi0_status buffers_alloc(pi0_session *s) {
              DEV(b->ids, c->max_token_len) && DEV(b->allowed, R * keys) &&
              DEV(b->state, c->state_dim) && DEV(b->state_tok, We) && DEV(b->time_emb, We) &&
              DEV(b->act_time, H * 2 * We) && DEV(b->x_t, H * A) && DEV(b->v_t, H * A) &&
+             DEV(b->rtc_prev, H * A) && DEV(b->rtc_w, H * A) && DEV(b->rtc_err, H * A) &&
              DEV(b->cond, We) && DEV(b->mods, (size_t)(2 * c->expert.depth + 1) * 3 * We) &&
              HOST(b->black, img) && HOST(b->valid, b->max_prefix) &&
              HOST(b->layout_row, b->max_prefix) && HOST(b->pos_host, R) &&
@@ -60,7 +61,8 @@ void buffers_free(pi0_session *s) {
     pi0_buffers *b = &s->b;
     void *dev[] = {b->x, b->h, b->tmp, b->q, b->att, b->k, b->v, b->mlp1, b->mlp2, b->img,
                    b->patches, b->kcache, b->vcache, b->pos, b->ids, b->allowed, b->state,
-                   b->state_tok, b->time_emb, b->act_time, b->x_t, b->v_t, b->cond, b->mods};
+                   b->state_tok, b->time_emb, b->act_time, b->x_t, b->v_t, b->cond, b->mods,
+                   b->rtc_prev, b->rtc_w, b->rtc_err};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) be_free(&s->d, dev[i]);
     void *host[] = {b->black, b->valid, b->layout_row, b->pos_host, b->ids_host, b->allowed_host,
                     b->dump, b->dump_rows};
@@ -415,22 +417,48 @@ static pi0_status denoise_step(pi0_session *s, int np, double t, int step, int d
 
 /* ---------------------------------------------------------------- policy */
 
+/* Guided RTC on the step's velocity (lerobot's RTCProcessor.denoise_step, lerobot's Jacobian:
+ * see include/pi0.h), with time = 1 + k·dt in double as lerobot's loop has it:
+ *     e = (x_t + (−time)·v_t) − prev = x1 − prev;   e ⊙= w;   v_t += g·e
+ * which is v_t − g·(prev − x1)⊙w with every rounding the same (negation is exact). */
+static pi0_status rtc_guide(pi0_session *s, int step, float max_weight) {
+    const pi0_config *c = s->cfg;
+    pi0_dispatch *d = &s->d;
+    pi0_buffers *b = &s->b;
+    const int H = c->action_horizon, A = c->action_dim;
+    const size_t HA = (size_t)H * A;
+    const double time = 1.0 + (double)step * (-1.0 / (double)c->num_steps);
+    FORWARD_ERR(op_copy_rows(d, b->rtc_err, A, b->x_t, A, H, A));
+    FORWARD_ERR(op_axpy(d, b->rtc_err, b->v_t, -(float)time, HA));
+    FORWARD_ERR(op_axpy(d, b->rtc_err, b->rtc_prev, -1.0f, HA));
+    FORWARD_ERR(op_mul(d, b->rtc_err, b->rtc_w, HA));
+    return op_axpy(d, b->v_t, b->rtc_err, pi0_rtc_guidance_weight(step, c->num_steps, max_weight), HA);
+}
+
 /* The Euler loop (pi0.py sample_actions): every step's velocity, x_t += dt·v_t. Its op sequence
- * and buffers are the same for every call with the same prefix length, so a backend may record
- * it once and replay it (CUDA graphs): keyed by the prefix length. */
-static pi0_status denoise(pi0_session *s, int np, int dump) {
+ * and buffers are the same for every call with the same prefix length (and RTC guidance weight),
+ * so a backend may record it once and replay it (CUDA graphs): keyed by both. */
+static pi0_status denoise(pi0_session *s, int np, const pi0_item *it, int dump) {
     const pi0_config *c = s->cfg;
     pi0_dispatch *d = &s->d;
     const size_t HA = (size_t)c->action_horizon * c->action_dim;
     const float dt = -1.0f / (float)c->num_steps;
-    const uint64_t key = (uint64_t)np;
+    const int rtc = it->rtc_prev != NULL;
+    uint32_t wbits = 0;
+    memcpy(&wbits, &it->rtc_max_weight, sizeof wbits);
+    const uint64_t key = (uint64_t)np | (rtc ? (1ull << 31) | ((uint64_t)wbits << 32) : 0);
     int replayed = 0, rerun = 0;
+    if (rtc) {
+        FORWARD_ERR(op_upload(d, s->b.rtc_prev, it->rtc_prev, HA * sizeof(float)));
+        FORWARD_ERR(op_upload(d, s->b.rtc_w, it->rtc_w, HA * sizeof(float)));
+    }
     if (!dump) FORWARD_ERR(op_graph_begin(d, key, &replayed));
     if (replayed) return PI0_OK;
     for (int pass = 0; pass < 2; pass++) {
         for (int step = 0; step < c->num_steps; step++) {
             const double t = pi0_flow_time(s->params.flow_time, step, c->num_steps); /* double: §6.5 */
             FORWARD_ERR(denoise_step(s, np, t, step, dump));
+            if (rtc) FORWARD_ERR(rtc_guide(s, step, it->rtc_max_weight));
             FORWARD_ERR(op_axpy(d, s->b.x_t, s->b.v_t, dt, HA)); /* x_t + dt·v_t */
         }
         if (dump || pass) break;
@@ -465,7 +493,7 @@ pi0_status pi0_forward(pi0_session *s, const pi0_item *it, float *actions, int d
     }
     FORWARD_ERR(suffix_mask_and_positions(s, np));
     FORWARD_ERR(op_upload(d, b->x_t, it->noise, HA * sizeof(float)));
-    FORWARD_ERR(denoise(s, np, dump));
+    FORWARD_ERR(denoise(s, np, it, dump));
     FORWARD_ERR(op_mark(d, 3, host));
     FORWARD_ERR(op_download(d, actions, b->x_t, HA * sizeof(float))); /* waits for the queue */
     s->timing.vision_ms += op_elapsed_ms(d, 0, 1, host); /* embed_prefix is dominated by SigLIP */

@@ -50,6 +50,9 @@ typedef struct {
     float *mods;          /* [(2·depth + 1)·3·expert width] π0.5: every modulation of the step */
     float *x_t;           /* [H, A] the flow state                                        */
     float *v_t;           /* [H, A] velocity                                              */
+    float *rtc_prev;      /* [H, A] RTC: the previous chunk's leftover, zero-padded          */
+    float *rtc_w;         /* [H, A] RTC: its prefix weight, repeated along each row          */
+    float *rtc_err;       /* [H, A] RTC: x1 − prev, then its weighted error                  */
     /* host */
     float *black;         /* [3, S, S] of −1: an absent camera                            */
     uint8_t *valid;       /* [max_prefix] pad mask of the prefix rows                     */
@@ -81,6 +84,9 @@ typedef struct {
     const uint8_t *token_mask;
     const float *state;
     const float *noise;
+    /* guided RTC (NULL: none): leftover and row weights, host [H, A] each (zero-padded) */
+    const float *rtc_prev, *rtc_w;
+    float rtc_max_weight;
 } pi0_item;
 
 pi0_status pi0_forward(pi0_session *s, const pi0_item *it, float *actions, int dump);
