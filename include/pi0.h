@@ -436,6 +436,30 @@ pi0_status pi0_policy_obs_text(pi0_policy *p, const char *key, const char *text)
 /* Noise [action_horizon, action_dim] for the next call, as openpi's infer(obs, noise=...). */
 pi0_status pi0_policy_obs_noise(pi0_policy *p, const float *noise, int rows, int dims);
 
+/* Real-time chunking for the next pi0_policy_infer call (an entry of the observation, cleared
+ * with it; see pi0_rtc). The leftover is a chunk in the model's normalized space, as
+ * pi0_policy_raw_actions gives it, from row `executed` on: by default the chunk this policy last
+ * returned. lerobot's pipeline passes its native action dims of it (the model zero-pads the
+ * rest, as lerobot's predict_action_chunk output is), openpi's all of them. Fields left at their
+ * defaults take the checkpoint's rtc_config (lerobot), else lerobot's RTCConfig defaults.
+ * Without this entry, or with executed < 0, the call is a plain one, bit for bit. */
+typedef struct {
+    int executed;             /* rows of that chunk executed (or skipped) since it was returned,
+                                 0..rows-1; -1 (default): no guidance                           */
+    int inference_delay;      /* d: rows of the new chunk executed before it arrives (0..H)    */
+    int execution_horizon;    /* 0 (default): the checkpoint's, else 10                        */
+    int schedule;             /* pi0_rtc_schedule; -1 (default): the checkpoint's, else LINEAR */
+    float max_guidance_weight;/* 0 (default): the checkpoint's, else 10                        */
+    const float *chunk;       /* NULL (default): the policy's last chunk; else a chunk
+                                 [chunk_rows, action_dim] from pi0_policy_raw_actions (a server
+                                 keeps one per connection)                                     */
+    int chunk_rows;
+} pi0_policy_rtc;
+pi0_policy_rtc pi0_policy_rtc_default(void);
+pi0_status pi0_policy_obs_rtc(pi0_policy *p, const pi0_policy_rtc *r);
+/* The request the last pi0_policy_infer call ran with, defaults resolved (executed -1: none). */
+pi0_policy_rtc pi0_policy_last_rtc(const pi0_policy *p);
+
 /* Runs the policy on the entries given since the last call: writes the post-processed action
  * chunk (rows = action_horizon, dims = the robot's action dims), row-major, into actions
  * (cap floats). A missing required key is refused naming it. The entries are cleared. */
