@@ -16,6 +16,23 @@ stamp=$(cat "$@" | sha256sum | cut -c1-16)
 if [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.pi0-stamp" 2>/dev/null)" = "$stamp" ]; then exit 0; fi
 py=/usr/bin/python3
 [ -x "$py" ] || py=$(command -v python3)
+# Directives in a requirements file (comment lines):
+#   "# pyvenv: pythonX.Y"  the venv's Python: pythonX.Y on PATH, /usr/bin, /usr/local/bin or a
+#                          pyenv install (~/.pyenv/versions/X.Y.*); none ⇒ exit 77 (skip)
+#   "# pyvenv: no-deps"    pip install --no-deps: the file pins the whole environment
+want=$(cat "$@" | sed -n 's/^# *pyvenv: *\(python[0-9.]*\) *$/\1/p' | head -n 1)
+nodeps=$(cat "$@" | grep -qE '^# *pyvenv: *no-deps *$' && echo --no-deps)
+if [ -n "$want" ]; then
+  py=
+  for cand in /usr/bin/"$want" /usr/local/bin/"$want" \
+              $(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"${want#python}".*/bin/"$want" 2>/dev/null) \
+              "$(command -v "$want")"; do  # a pyenv shim is on PATH but may not run: try each
+    if [ -x "$cand" ] && "$cand" -c 'import venv' 2>/dev/null; then py=$cand; break; fi
+  done
+  if [ -z "$py" ]; then
+    echo "SKIP: $* needs $want (not on PATH, in /usr/bin, /usr/local/bin or ~/.pyenv/versions)" >&2; exit 77
+  fi
+fi
 rm -rf "$dir"
 mkdir -p "$(dirname "$dir")"
 if ! "$py" -m venv "$dir" 2>"$dir.log"; then
@@ -23,7 +40,7 @@ if ! "$py" -m venv "$dir" 2>"$dir.log"; then
   tail -n 5 "$dir.log" >&2; rm -rf "$dir"; exit 1
 fi
 echo "pyvenv: installing $(cat "$@" | grep -cvE '^\s*(#|$|-)') pinned packages from PyPI into $dir (first run: minutes; cached after)" >&2
-if ! "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "${@/#/-r}" >"$dir.log" 2>&1; then
+if ! "$dir/bin/python" -m pip install --quiet --disable-pip-version-check $nodeps "${@/#/-r}" >"$dir.log" 2>&1; then
   if grep -qiE "NewConnectionError|Temporary failure in name resolution|Name or service not known|Network is unreachable|Max retries exceeded|Connection refused|ConnectTimeout|ReadTimeout" "$dir.log"; then
     echo "SKIP: PyPI is unreachable from this machine (pip: $(grep -m1 -oiE '(NewConnectionError|Temporary failure in name resolution|Network is unreachable|Max retries exceeded|Connection refused)' "$dir.log"))" >&2
     rm -rf "$dir"; exit 77
@@ -32,4 +49,5 @@ if ! "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "${@/#
   tail -n 15 "$dir.log" >&2; rm -rf "$dir"; exit 1
 fi
 echo "$stamp" >"$dir/.pi0-stamp"
+echo "pyvenv: $dir ready ($(du -sh "$dir" | cut -f1))" >&2
 exit 0

@@ -212,7 +212,7 @@ static void check_checkpoints(const char *openpi, const char *lr0, const char *l
     CHECK(s.relative && s.relative_mask[0] && s.relative_mask[5] && !s.relative_mask[6], "relative mask excludes the gripper");
     char path[4200];
     float want[64];
-    snprintf(path, sizeof path, "%s/policy_preprocessor_step_5_normalizer_processor.safetensors", lr0);
+    snprintf(path, sizeof path, "%s/policy_preprocessor_step_6_normalizer_processor.safetensors", lr0);
     int n = read_stat(path, "observation.state.std", want, 64);
     CHECK(n == 7 && s.state.n == 7 && !memcmp(want, s.state.b, 7 * sizeof(float)), "state std read from the normalizer file");
     snprintf(path, sizeof path, "%s/policy_postprocessor_step_0_unnormalizer_processor.safetensors", lr0);
@@ -235,7 +235,7 @@ static void check_checkpoints(const char *openpi, const char *lr0, const char *l
     printf("  short stats.json -> %s: %s\n", pi0_status_str(st), e.msg);
     CHECK(st != PI0_OK && strstr(e.msg, "3 values"), "stats of the wrong length refused: %s", e.msg);
     /* no statistics at all (as lerobot's released bases): identity, with a warning */
-    snprintf(path, sizeof path, "%s/policy_preprocessor_step_5_normalizer_processor.safetensors", lr0);
+    snprintf(path, sizeof path, "%s/policy_preprocessor_step_6_normalizer_processor.safetensors", lr0);
     char moved[4300];
     snprintf(moved, sizeof moved, "%s.away", path);
     rename(path, moved);

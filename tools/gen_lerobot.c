@@ -140,9 +140,16 @@ pi0_status gen_lerobot_files(const pi0_config *c, const char *out, int S, int A,
         snprintf(n, sizeof n, j == A - 1 ? "gripper" : "joint_%d", j);
         cJSON_AddItemToArray(names, cJSON_CreateString(n));
     }
-    if (!write_json(out, "config.json", cfg, e)) return PI0_ERR_IO;
-    /* the processor files, steps as lerobot's make_pi0_pre_post_processors /
-     * make_pi05_pre_post_processors save them (π0.5 normalizes before writing the state) */
+    /* the relative-actions step's config (lerobot reads these from the step, not config.json) */
+    cJSON *rel = cJSON_CreateObject();
+    cJSON_AddBoolToObject(rel, "enabled", relative);
+    cJSON_AddItemToObject(rel, "exclude_joints", cJSON_Duplicate(excl, 1));
+    cJSON_AddItemToObject(rel, "action_names", cJSON_Duplicate(names, 1));
+    if (!write_json(out, "config.json", cfg, e)) { cJSON_Delete(rel); return PI0_ERR_IO; }
+    /* the processor files, steps as lerobot 0.6's make_pi0_pre_post_processors /
+     * make_pi05_pre_post_processors save them (lerobot/policies/pi0/processor_pi0.py,
+     * pi05/processor_pi05.py): the relative-actions step before the normalizer (it caches the raw
+     * state), with its exclude_joints and action_names; π0.5 normalizes before writing the state */
     cJSON *pre = cJSON_CreateObject(), *steps = cJSON_AddArrayToObject(pre, "steps");
     cJSON_AddStringToObject(pre, "name", "policy_preprocessor");
     cJSON *rename = cJSON_CreateObject();
@@ -156,20 +163,20 @@ pi0_status gen_lerobot_files(const pi0_config *c, const char *out, int S, int A,
     cJSON_AddBoolToObject(tok, "truncation", 1);
     cJSON_AddStringToObject(tok, "tokenizer_name", "google/paligemma-3b-pt-224");
     if (c->pi05) {
+        cJSON_AddItemToArray(steps, step("relative_actions_processor", rel, NULL));
         cJSON_AddItemToArray(steps, step("normalizer_processor", normalizer_config(mode, 1, S, A, ncam, img),
-                                         "policy_preprocessor_step_2_normalizer_processor.safetensors"));
+                                         "policy_preprocessor_step_3_normalizer_processor.safetensors"));
         cJSON_AddItemToArray(steps, step("pi05_prepare_state_tokenizer_processor_step", NULL, NULL));
         cJSON_AddItemToArray(steps, step("tokenizer_processor", tok, NULL));
+        cJSON_AddItemToArray(steps, step("device_processor", NULL, NULL));
     } else {
         cJSON_AddItemToArray(steps, step("pi0_new_line_processor", NULL, NULL));
         cJSON_AddItemToArray(steps, step("tokenizer_processor", tok, NULL));
         cJSON_AddItemToArray(steps, step("device_processor", NULL, NULL));
+        cJSON_AddItemToArray(steps, step("relative_actions_processor", rel, NULL));
         cJSON_AddItemToArray(steps, step("normalizer_processor", normalizer_config(mode, 1, S, A, ncam, img),
-                                         "policy_preprocessor_step_5_normalizer_processor.safetensors"));
+                                         "policy_preprocessor_step_6_normalizer_processor.safetensors"));
     }
-    cJSON *rel = cJSON_CreateObject();
-    cJSON_AddBoolToObject(rel, "enabled", relative);
-    cJSON_AddItemToArray(steps, step("relative_actions_processor", rel, NULL));
     if (!write_json(out, "policy_preprocessor.json", pre, e)) return PI0_ERR_IO;
     cJSON *post = cJSON_CreateObject();
     steps = cJSON_AddArrayToObject(post, "steps");
@@ -185,8 +192,8 @@ pi0_status gen_lerobot_files(const pi0_config *c, const char *out, int S, int A,
     pi0_rng rng;
     char pre_stats[4200], post_stats[4200];
     snprintf(pre_stats, sizeof pre_stats, "%s/%s", out,
-             c->pi05 ? "policy_preprocessor_step_2_normalizer_processor.safetensors"
-                     : "policy_preprocessor_step_5_normalizer_processor.safetensors");
+             c->pi05 ? "policy_preprocessor_step_3_normalizer_processor.safetensors"
+                     : "policy_preprocessor_step_6_normalizer_processor.safetensors");
     snprintf(post_stats, sizeof post_stats, "%s/policy_postprocessor_step_0_unnormalizer_processor.safetensors", out);
     rng_seed(&rng, seed ^ 0x5eed5eedull);
     if (!write_stats(pre_stats, S, A, &rng, e)) return PI0_ERR_IO;

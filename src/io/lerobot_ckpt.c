@@ -4,6 +4,7 @@
  * their statistics safetensors (flat F32 tensors "<feature>.<stat>",
  * processor/normalize_processor.py); v1 keeps "normalize_inputs.buffer_<key with . → _>.<stat>"
  * tensors in model.safetensors (policies/normalize.py). */
+#include <ctype.h>
 #include "lerobot_ckpt.h"
 
 #include <cjson/cJSON.h>
@@ -181,17 +182,27 @@ static pi0_status norm_mode(const cJSON *map, const char *type, lerobot_norm_mod
     return PI0_OK;
 }
 
+/* Whether token occurs in name, ignoring ASCII case (lerobot lowercases both: _build_mask). */
+static int contains_ci(const char *name, const char *token) {
+    for (const char *p = name; *p; p++) {
+        size_t i = 0;
+        while (token[i] && p[i] && tolower((unsigned char)p[i]) == tolower((unsigned char)token[i])) i++;
+        if (!token[i]) return 1;
+    }
+    return 0;
+}
+
 /* Relative actions (lerobot.md §5.2): dim j is relative unless names[j] contains a token of
- * exclude (default ["gripper"]); no names ⇒ every dim. */
+ * exclude (default ["gripper"]), case-insensitively; no names ⇒ every dim. */
 static void relative_mask(lerobot_spec *s, const cJSON *names, const cJSON *exclude) {
     const int A = s->action_dim > 0 ? s->action_dim : LEROBOT_MAX_DIM;
     for (int j = 0; j < A && j < LEROBOT_MAX_DIM; j++) {
         const cJSON *nm = cJSON_IsArray(names) ? cJSON_GetArrayItem(names, j) : NULL;
         int rel = 1;
         if (cJSON_IsString(nm)) {
-            if (!exclude) rel = !strstr(nm->valuestring, "gripper");
+            if (!exclude) rel = !contains_ci(nm->valuestring, "gripper");
             for (const cJSON *x = cJSON_IsArray(exclude) ? exclude->child : NULL; x; x = x->next)
-                if (cJSON_IsString(x) && x->valuestring[0] && strstr(nm->valuestring, x->valuestring)) rel = 0;
+                if (cJSON_IsString(x) && x->valuestring[0] && contains_ci(nm->valuestring, x->valuestring)) rel = 0;
         }
         s->relative_mask[j] = (uint8_t)rel;
     }
@@ -363,10 +374,14 @@ static pi0_status spec_load(lerobot_spec *s, const char *dir, lerobot_layout lay
             (step = find_step(pre, "delta_actions_processor", &idx))) {
             const cJSON *c = cJSON_GetObjectItemCaseSensitive(step, "config");
             s->relative = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "enabled"));
-            if (cJSON_GetObjectItemCaseSensitive(c, "exclude_joints")) rel_excl = cJSON_GetObjectItemCaseSensitive(c, "exclude_joints");
-            if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(c, "action_names")))
-                rel_names = cJSON_GetObjectItemCaseSensitive(c, "action_names");
+            /* lerobot builds the step from its saved config alone: a field it lacks takes the
+             * dataclass default (exclude_joints [], action_names None: every dim relative), not
+             * config.json's (processor/relative_action_processor.py RelativeActionsProcessorStep) */
+            rel_excl = cJSON_GetObjectItemCaseSensitive(c, "exclude_joints");
+            rel_names = cJSON_GetObjectItemCaseSensitive(c, "action_names");
+            if (!rel_excl) rel_excl = rel_names = NULL;
         }
+        relative_mask(s, rel_names, rel_excl); /* before pre (which they may point into) is freed */
         if (post && (step = find_step(post, "absolute_actions_processor", &idx)) &&
             !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(step, "config"), "enabled")))
             s->relative = 0;
@@ -379,7 +394,7 @@ static pi0_status spec_load(lerobot_spec *s, const char *dir, lerobot_layout lay
         cJSON_Delete(post);
         FORWARD_ERR(st);
     }
-    relative_mask(s, rel_names, rel_excl);
+    if (layout == LEROBOT_V1) relative_mask(s, rel_names, rel_excl);
     /* caller-supplied statistics replace the checkpoint's */
     if (stats_path) {
         const int json = strlen(stats_path) > 5 && !strcmp(stats_path + strlen(stats_path) - 5, ".json");
