@@ -82,6 +82,8 @@ typedef struct {
     int text_embed_bf16;  /* a lerobot checkpoint with "dtype": "bfloat16": token embeddings are
                              scaled by sqrt(vlm width) rounded to bf16, as lerobot computes it
                              (45.25 for width 2048), not by the float32 sqrt */
+    int rtc_training_max_delay; /* trained with real-time chunking (lerobot config field, 0: not):
+                             the largest frozen prefix it conditions on, 0 <= d < action_horizon */
 } pi0_config;
 
 /* The flow time of Euler step k (of n, dt = −1/n), fed to the sinusoidal embedding in double:
@@ -186,6 +188,12 @@ const char *pi0_session_backend_info(const pi0_session *s);
  * (the paper's Algorithm 1) is PI0_RTC_JACOBIAN_EXACT (not in this build: PI0_ERR_UNSUPPORTED). */
 typedef enum { PI0_RTC_ZEROS = 0, PI0_RTC_ONES = 1, PI0_RTC_LINEAR = 2, PI0_RTC_EXP = 3 } pi0_rtc_schedule;
 enum { PI0_RTC_JACOBIAN_LEROBOT = 0, PI0_RTC_JACOBIAN_EXACT = 1 };
+/* GUIDED: the guidance above. TRAINED (training-time RTC, arXiv 2512.05964; checkpoints with
+ * rtc_training_max_delay): no guidance; the first inference_delay rows of x_t are overwritten
+ * with the leftover's at every step (and at the end: they are returned exactly) and are given the
+ * clean flow time 0 per token (π0: in the action-time MLP of those rows; π0.5: their own adaRMS
+ * modulations), the others the step's time. d <= rtc_training_max_delay, d <= prev_rows. */
+enum { PI0_RTC_GUIDED = 0, PI0_RTC_TRAINED = 1 };
 
 typedef struct {
     const float *prev;        /* [B, prev_rows, prev_dims] the previous chunk's leftover (its rows not
@@ -199,6 +207,7 @@ typedef struct {
     int schedule;             /* pi0_rtc_schedule (default LINEAR, lerobot's RTCConfig)            */
     float max_guidance_weight;/* > 0 (default 10)                                                  */
     int jacobian;             /* PI0_RTC_JACOBIAN_* (default LEROBOT)                              */
+    int mode;                 /* PI0_RTC_GUIDED (default) or PI0_RTC_TRAINED                        */
 } pi0_rtc;
 
 /* lerobot's RTCConfig defaults, no leftover (prev NULL). */

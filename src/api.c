@@ -270,6 +270,19 @@ static pi0_status rtc_prepare(pi0_session *s, const pi0_rtc *r, int batch, float
     pi0_err *e = &s->err;
     const int H = c->action_horizon, A = c->action_dim;
     *prev = *w = NULL;
+    RETURN_ERR_IF(r->mode != PI0_RTC_GUIDED && r->mode != PI0_RTC_TRAINED, e, PI0_ERR_ARG,
+                  "rtc.mode = %d is neither guided (0) nor trained (1)", r->mode);
+    if (r->mode == PI0_RTC_TRAINED) {
+        RETURN_ERR_IF(!c->rtc_training_max_delay, e, PI0_ERR_UNSUPPORTED,
+                      "rtc.mode = trained: this checkpoint was not trained with real-time chunking "
+                      "(rtc_training_max_delay is 0); use guided RTC");
+        RETURN_ERR_IF(r->inference_delay < 0 || r->inference_delay > c->rtc_training_max_delay, e, PI0_ERR_ARG,
+                      "rtc.inference_delay = %d: this checkpoint was trained with frozen prefixes of 0..%d "
+                      "actions (rtc_training_max_delay)", r->inference_delay, c->rtc_training_max_delay);
+        RETURN_ERR_IF(r->prev_rows < r->inference_delay, e, PI0_ERR_ARG,
+                      "rtc.inference_delay = %d but the leftover has only %d rows to freeze", r->inference_delay,
+                      r->prev_rows);
+    }
     RETURN_ERR_IF(r->jacobian == PI0_RTC_JACOBIAN_EXACT, e, PI0_ERR_UNSUPPORTED,
                   "rtc.jacobian = exact: the exact vector-Jacobian product is not in this build (use lerobot)");
     RETURN_ERR_IF(r->jacobian != PI0_RTC_JACOBIAN_LEROBOT, e, PI0_ERR_ARG, "rtc.jacobian = %d is unknown",
@@ -352,6 +365,8 @@ pi0_status pi0_session_infer_rtc(pi0_session *s, const pi0_inputs *in, const pi0
             .rtc_prev = rtc_prev ? rtc_prev + b * HA : NULL,
             .rtc_w = rtc_w,
             .rtc_max_weight = rtc_prev ? rtc->max_guidance_weight : 0.0f,
+            .rtc_trained = rtc_prev && rtc->mode == PI0_RTC_TRAINED,
+            .rtc_frozen = rtc_prev && rtc->mode == PI0_RTC_TRAINED ? rtc->inference_delay : 0,
         };
         st = pi0_forward(s, &it, actions + b * HA, b == 0 && (s->params.dump || s->params.inject));
         const char *why = st != PI0_OK && s->d.be->last_error ? s->d.be->last_error(&s->d.ex) : NULL;

@@ -6,6 +6,8 @@
  *  - no request (or no leftover) gives pi0_session_infer's actions bit for bit; a leftover changes
  *    them and pulls the guided rows towards it; the request's checks.
  * Usage: test_rtc GOLDEN_CASE_DIR BACKEND */
+#include <stdlib.h>
+
 #include "../src/io/inputs.h"
 #include "test_util.h"
 
@@ -183,12 +185,90 @@ static void check_model(const char *dir, const char *backend) {
     pi0_model_free(m);
 }
 
+/* Training-time RTC: the case's checkpoint with "rtc_training_max_delay": 3 in its config.json
+ * (a copy in tmp, the weights linked). */
+static void check_trained(const char *dir, const char *backend, const char *tmp) {
+    char path[4200], path2[4200], err[512];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "rb");
+    if (!f) { CHECK(0, "cannot read %s", path); return; }
+    static char text[1 << 16];
+    const size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    const char *brace = strchr(text, '{');
+    if (!brace) { CHECK(0, "%s: no JSON object", path); return; }
+    char abs_dir[4096];
+    if (!realpath(dir, abs_dir)) { CHECK(0, "realpath %s", dir); return; }
+    snprintf(path, sizeof path, "mkdir -p '%s' && ln -sf '%s/model.safetensors' '%s/model.safetensors'", tmp, abs_dir, tmp);
+    if (system(path) != 0) { CHECK(0, "%s failed", path); return; }
+    snprintf(path, sizeof path, "%s/config.json", tmp);
+    f = fopen(path, "wb");
+    fprintf(f, "{\"rtc_training_max_delay\": 3,%s", brace + 1);
+    fclose(f);
+    pi0_model *m = pi0_model_create(), *plain_m = pi0_model_create();
+    if (pi0_model_load(m, tmp) != PI0_OK || pi0_model_load(plain_m, dir) != PI0_OK) {
+        CHECK(0, "load: %s %s", pi0_model_error(m), pi0_model_error(plain_m));
+        pi0_model_free(m), pi0_model_free(plain_m);
+        return;
+    }
+    const pi0_config *c = pi0_model_config(m);
+    CHECK(c->rtc_training_max_delay == 3, "rtc_training_max_delay read as %d", c->rtc_training_max_delay);
+    pi0_input_buf buf;
+    pi0_err e;
+    snprintf(path2, sizeof path2, "%s/inputs.safetensors", dir);
+    if (inputs_read(&buf, path2, c, &e) != PI0_OK) {
+        CHECK(0, "%s", e.msg);
+        pi0_model_free(m), pi0_model_free(plain_m);
+        return;
+    }
+    const int H = c->action_horizon, A = c->action_dim;
+    const size_t HA = (size_t)H * A;
+    float *plain = calloc(HA, sizeof *plain), *out = calloc(HA, sizeof *out), *prev = calloc(HA, sizeof *prev);
+    CHECK(run(m, backend, &buf.in, NULL, plain, NULL, err, sizeof err) == PI0_OK, "plain: %s", err);
+    for (size_t i = 0; i < HA; i++) prev[i] = 0.25f * (float)((i * 7) % 11) - 1.0f;
+    for (int d = 0; d <= 3; d++) {
+        pi0_rtc r = pi0_rtc_default();
+        r.mode = PI0_RTC_TRAINED, r.prev = prev, r.prev_rows = H, r.prev_dims = A, r.inference_delay = d;
+        CHECK(run(m, backend, &buf.in, &r, out, NULL, err, sizeof err) == PI0_OK, "trained d=%d: %s", d, err);
+        CHECK(!memcmp(out, prev, (size_t)d * A * sizeof *out), "trained d=%d: the first rows are not the leftover's", d);
+        cmp_result cr = compare(plain + (size_t)d * A, out + (size_t)d * A, H - d, A, NULL);
+        printf("  %s trained d=%d: first %d rows == leftover; the other rows vs no prefix: max |diff| %.3g\n", backend,
+               d, d, cr.max_diff);
+        if (d == 0) CHECK(cr.max_diff == 0, "trained d=0 differs from a plain call by %g", cr.max_diff);
+        else CHECK(cr.max_diff > 1e-4, "trained d=%d: the frozen prefix changed nothing in the other rows", d);
+    }
+    /* the constraints */
+    pi0_rtc r = pi0_rtc_default();
+    r.mode = PI0_RTC_TRAINED, r.prev = prev, r.prev_rows = H, r.prev_dims = A, r.inference_delay = 4;
+    CHECK(run(m, backend, &buf.in, &r, out, NULL, err, sizeof err) == PI0_ERR_ARG && strstr(err, "rtc_training_max_delay"),
+          "d = 4 > max delay 3: '%s'", err);
+    r.inference_delay = 2, r.prev_rows = 1;
+    CHECK(run(m, backend, &buf.in, &r, out, NULL, err, sizeof err) == PI0_ERR_ARG && strstr(err, "only 1 rows"),
+          "d = 2 with 1 leftover row: '%s'", err);
+    r.prev_rows = H;
+    CHECK(run(plain_m, backend, &buf.in, &r, out, NULL, err, sizeof err) == PI0_ERR_UNSUPPORTED &&
+              strstr(err, "not trained"), "trained mode on a checkpoint without rtc_training_max_delay: '%s'", err);
+    snprintf(path, sizeof path, "%s/config.json", tmp);
+    f = fopen(path, "wb");
+    fprintf(f, "{\"rtc_training_max_delay\": %d,%s", H, brace + 1);
+    fclose(f);
+    pi0_model *bad = pi0_model_create();
+    CHECK(pi0_model_load(bad, tmp) == PI0_ERR_CONFIG && strstr(pi0_model_error(bad), "rtc_training_max_delay"),
+          "rtc_training_max_delay = H accepted: '%s'", pi0_model_error(bad));
+    pi0_model_free(bad);
+    free(plain), free(out), free(prev);
+    inputs_free(&buf);
+    pi0_model_free(m), pi0_model_free(plain_m);
+}
+
 int main(int argc, char **argv) {
-    if (argc < 3) {
-        fprintf(stderr, "usage: test_rtc GOLDEN_CASE_DIR BACKEND\n");
+    if (argc < 4) {
+        fprintf(stderr, "usage: test_rtc GOLDEN_CASE_DIR BACKEND TMP\n");
         return 2;
     }
     check_weights();
     check_model(argv[1], argv[2]);
+    check_trained(argv[1], argv[2], argv[3]);
     return test_summary();
 }

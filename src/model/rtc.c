@@ -11,7 +11,7 @@ static const char *const k_schedules[] = {"ZEROS", "ONES", "LINEAR", "EXP"};
 pi0_rtc pi0_rtc_default(void) {
     return (pi0_rtc){.prev = NULL, .prev_rows = 0, .prev_dims = 0, .inference_delay = 0,
                      .execution_horizon = 10, .schedule = PI0_RTC_LINEAR, .max_guidance_weight = 10.0f,
-                     .jacobian = PI0_RTC_JACOBIAN_LEROBOT};
+                     .jacobian = PI0_RTC_JACOBIAN_LEROBOT, .mode = PI0_RTC_GUIDED};
 }
 
 int pi0_rtc_schedule_from_name(const char *name) {

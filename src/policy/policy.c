@@ -894,6 +894,8 @@ pi0_status pi0_policy_infer(pi0_policy *p, float *actions, size_t cap, int *rows
         rtc.prev = p->rtc_prev, rtc.prev_rows = left, rtc.prev_dims = p->rtc_dims;
         rtc.inference_delay = p->rtc.inference_delay, rtc.execution_horizon = p->rtc.execution_horizon;
         rtc.schedule = p->rtc.schedule, rtc.max_guidance_weight = p->rtc.max_guidance_weight;
+        /* a checkpoint trained with RTC conditions on the frozen prefix instead of being guided */
+        rtc.mode = pi0_model_config(p->model)->rtc_training_max_delay > 0 ? PI0_RTC_TRAINED : PI0_RTC_GUIDED;
         p->last_rtc = p->rtc;
     }
     if (st == PI0_OK && (st = pi0_session_infer_rtc(p->sess, &p->last, &rtc, p->raw)) != PI0_OK)
