@@ -9,7 +9,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libcjson-dev libstb-dev libdnnl-dev libmsgpack-dev libwebsockets-dev)
 [ "${1:-}" = "--test" ] && pkgs+=(sentencepiece python3-pil python3-skimage python3-websockets python3-msgpack python3-numpy
-                                  python3-venv
+                                  python3-venv python3-matplotlib
                                   clang libomp-dev)
 command -v npm >/dev/null || pkgs+=(nodejs npm)
 missing=()
