@@ -82,6 +82,8 @@ typedef struct {
     int text_embed_bf16;  /* a lerobot checkpoint with "dtype": "bfloat16": token embeddings are
                              scaled by sqrt(vlm width) rounded to bf16, as lerobot computes it
                              (45.25 for width 2048), not by the float32 sqrt */
+    int rtc_training_max_delay; /* trained with real-time chunking (lerobot config field, 0: not):
+                             the largest frozen prefix it conditions on, 0 <= d < action_horizon */
 } pi0_config;
 
 /* The flow time of Euler step k (of n, dt = −1/n), fed to the sinusoidal embedding in double:
@@ -167,6 +169,58 @@ const char *pi0_session_backend(const pi0_session *s);
 pi0_timing pi0_session_timing(const pi0_session *s); /* of the last infer call */
 /* What the backend chose, e.g. "fast: bf16 (AVX512-BF16, oneDNN)" or "ref: float32 reference". */
 const char *pi0_session_backend_info(const pi0_session *s);
+
+/* ---- real-time chunking (RTC): guided inference, as lerobot computes it ----
+ *
+ * While a robot executes the previous chunk, the next one is computed; the first
+ * `inference_delay` actions of the new chunk will be executed before it arrives. Guided RTC
+ * (Black, Galliker, Levine 2025; lerobot's policies/rtc/modeling_rtc.py) pulls the new chunk's
+ * prediction towards the previous chunk's leftover at every Euler step, with per-row prefix
+ * weights: 1 on the first d rows, a ramp (LINEAR / EXP) down to 0 at execution_horizon, 0 after.
+ * At step k (lerobot's time τ = 1 − time, time = 1 + k·dt, dt = −1/n):
+ *     x1  = x_t − time·v_t                       (the predicted clean chunk)
+ *     err = (prev − x1) ⊙ w                      (prev and w zero-padded to [H, A])
+ *     v_t ← v_t − min(g(τ), max_guidance_weight)·J(err),
+ *     g(τ) = (1−τ)/τ · ((1−τ)² + τ²)/(1−τ)²       (∞ → max_guidance_weight, as torch.nan_to_num)
+ * J is lerobot's Jacobian: lerobot takes v_t before it enables gradients on x_t, so its autograd
+ * graph holds only x1 = x_t − time·v_t and the vector-Jacobian product is err itself (the
+ * identity). PI0_RTC_JACOBIAN_LEROBOT is that form; the exact VJP through the action expert
+ * (the paper's Algorithm 1) is PI0_RTC_JACOBIAN_EXACT (not in this build: PI0_ERR_UNSUPPORTED). */
+typedef enum { PI0_RTC_ZEROS = 0, PI0_RTC_ONES = 1, PI0_RTC_LINEAR = 2, PI0_RTC_EXP = 3 } pi0_rtc_schedule;
+enum { PI0_RTC_JACOBIAN_LEROBOT = 0, PI0_RTC_JACOBIAN_EXACT = 1 };
+/* GUIDED: the guidance above. TRAINED (training-time RTC, arXiv 2512.05964; checkpoints with
+ * rtc_training_max_delay): no guidance; the first inference_delay rows of x_t are overwritten
+ * with the leftover's at every step (and at the end: they are returned exactly) and are given the
+ * clean flow time 0 per token (π0: in the action-time MLP of those rows; π0.5: their own adaRMS
+ * modulations), the others the step's time. d <= rtc_training_max_delay, d <= prev_rows. */
+enum { PI0_RTC_GUIDED = 0, PI0_RTC_TRAINED = 1 };
+
+typedef struct {
+    const float *prev;        /* [B, prev_rows, prev_dims] the previous chunk's leftover (its rows not
+                                 yet executed when this inference starts), in the model's normalized
+                                 action space; zero-padded to [H, A] as lerobot pads it. NULL: no
+                                 guidance (plain inference, as lerobot without a leftover)        */
+    int prev_rows;            /* 1..H                                                              */
+    int prev_dims;            /* 1..A (lerobot passes its native action dims: the rest are 0)      */
+    int inference_delay;      /* d, 0..H: rows executed while this chunk is computed (weight 1)    */
+    int execution_horizon;    /* >= 1; lerobot clamps it to prev_rows (default 10)                 */
+    int schedule;             /* pi0_rtc_schedule (default LINEAR, lerobot's RTCConfig)            */
+    float max_guidance_weight;/* > 0 (default 10)                                                  */
+    int jacobian;             /* PI0_RTC_JACOBIAN_* (default LEROBOT)                              */
+    int mode;                 /* PI0_RTC_GUIDED (default) or PI0_RTC_TRAINED                        */
+} pi0_rtc;
+
+/* lerobot's RTCConfig defaults, no leftover (prev NULL). */
+pi0_rtc pi0_rtc_default(void);
+/* "ZEROS", "ONES", "LINEAR", "EXP" (lerobot's RTCAttentionSchedule); -1 / NULL when unknown. */
+int pi0_rtc_schedule_from_name(const char *name);
+const char *pi0_rtc_schedule_name(int schedule);
+/* lerobot's get_prefix_weights(min(delay, horizon), horizon, total) for a schedule: w[total]. */
+pi0_status pi0_rtc_prefix_weights(int schedule, int delay, int horizon, int total, float *w);
+/* lerobot's guidance weight min(g(τ), max) at Euler step k of n (float32, as torch computes it). */
+float pi0_rtc_guidance_weight(int k, int n, float max_guidance_weight);
+/* pi0_session_infer with RTC guidance (rtc NULL or rtc->prev NULL: exactly pi0_session_infer). */
+pi0_status pi0_session_infer_rtc(pi0_session *s, const pi0_inputs *in, const pi0_rtc *rtc, float *actions);
 
 /* Coverage of the last infer call, measured while it ran: one row per (component, op, executing
  * backend) with calls, FLOPs, time and, for the "upload" / "download" rows, the bytes moved
@@ -431,6 +485,30 @@ pi0_status pi0_policy_obs_state(pi0_policy *p, const double *values, int n);
 pi0_status pi0_policy_obs_text(pi0_policy *p, const char *key, const char *text);
 /* Noise [action_horizon, action_dim] for the next call, as openpi's infer(obs, noise=...). */
 pi0_status pi0_policy_obs_noise(pi0_policy *p, const float *noise, int rows, int dims);
+
+/* Real-time chunking for the next pi0_policy_infer call (an entry of the observation, cleared
+ * with it; see pi0_rtc). The leftover is a chunk in the model's normalized space, as
+ * pi0_policy_raw_actions gives it, from row `executed` on: by default the chunk this policy last
+ * returned. lerobot's pipeline passes its native action dims of it (the model zero-pads the
+ * rest, as lerobot's predict_action_chunk output is), openpi's all of them. Fields left at their
+ * defaults take the checkpoint's rtc_config (lerobot), else lerobot's RTCConfig defaults.
+ * Without this entry, or with executed < 0, the call is a plain one, bit for bit. */
+typedef struct {
+    int executed;             /* rows of that chunk executed (or skipped) since it was returned,
+                                 0..rows-1; -1 (default): no guidance                           */
+    int inference_delay;      /* d: rows of the new chunk executed before it arrives (0..H)    */
+    int execution_horizon;    /* 0 (default): the checkpoint's, else 10                        */
+    int schedule;             /* pi0_rtc_schedule; -1 (default): the checkpoint's, else LINEAR */
+    float max_guidance_weight;/* 0 (default): the checkpoint's, else 10                        */
+    const float *chunk;       /* NULL (default): the policy's last chunk; else a chunk
+                                 [chunk_rows, action_dim] from pi0_policy_raw_actions (a server
+                                 keeps one per connection)                                     */
+    int chunk_rows;
+} pi0_policy_rtc;
+pi0_policy_rtc pi0_policy_rtc_default(void);
+pi0_status pi0_policy_obs_rtc(pi0_policy *p, const pi0_policy_rtc *r);
+/* The request the last pi0_policy_infer call ran with, defaults resolved (executed -1: none). */
+pi0_policy_rtc pi0_policy_last_rtc(const pi0_policy *p);
 
 /* Runs the policy on the entries given since the last call: writes the post-processed action
  * chunk (rows = action_horizon, dims = the robot's action dims), row-major, into actions

@@ -277,7 +277,73 @@ static pi0_status validate_inputs(pi0_session *s, const pi0_inputs *in) {
     return PI0_OK;
 }
 
-pi0_status pi0_session_infer(pi0_session *s, const pi0_inputs *in, float *actions) {
+/* A guided RTC request checked, and laid out as the forward pass takes it (lerobot's padding):
+ * prev [B, H, A] zero-padded, row weights repeated along each row [H, A]. */
+static pi0_status rtc_prepare(pi0_session *s, const pi0_rtc *r, int batch, float **prev, float **w) {
+    const pi0_config *c = s->cfg;
+    pi0_err *e = &s->err;
+    const int H = c->action_horizon, A = c->action_dim;
+    *prev = *w = NULL;
+    RETURN_ERR_IF(r->mode != PI0_RTC_GUIDED && r->mode != PI0_RTC_TRAINED, e, PI0_ERR_ARG,
+                  "rtc.mode = %d is neither guided (0) nor trained (1)", r->mode);
+    if (r->mode == PI0_RTC_TRAINED) {
+        RETURN_ERR_IF(!c->rtc_training_max_delay, e, PI0_ERR_UNSUPPORTED,
+                      "rtc.mode = trained: this checkpoint was not trained with real-time chunking "
+                      "(rtc_training_max_delay is 0); use guided RTC");
+        RETURN_ERR_IF(r->inference_delay < 0 || r->inference_delay > c->rtc_training_max_delay, e, PI0_ERR_ARG,
+                      "rtc.inference_delay = %d: this checkpoint was trained with frozen prefixes of 0..%d "
+                      "actions (rtc_training_max_delay)", r->inference_delay, c->rtc_training_max_delay);
+        RETURN_ERR_IF(r->prev_rows < r->inference_delay, e, PI0_ERR_ARG,
+                      "rtc.inference_delay = %d but the leftover has only %d rows to freeze", r->inference_delay,
+                      r->prev_rows);
+    }
+    RETURN_ERR_IF(r->jacobian == PI0_RTC_JACOBIAN_EXACT, e, PI0_ERR_UNSUPPORTED,
+                  "rtc.jacobian = exact: the exact vector-Jacobian product is not in this build (use lerobot)");
+    RETURN_ERR_IF(r->jacobian != PI0_RTC_JACOBIAN_LEROBOT, e, PI0_ERR_ARG, "rtc.jacobian = %d is unknown",
+                  r->jacobian);
+    RETURN_ERR_IF(!pi0_rtc_schedule_name(r->schedule), e, PI0_ERR_ARG,
+                  "rtc.schedule = %d is none of ZEROS, ONES, LINEAR, EXP", r->schedule);
+    RETURN_ERR_IF(!(r->max_guidance_weight > 0) || !isfinite(r->max_guidance_weight), e, PI0_ERR_ARG,
+                  "rtc.max_guidance_weight = %g (must be positive and finite)", (double)r->max_guidance_weight);
+    RETURN_ERR_IF(r->prev_rows < 1 || r->prev_rows > H, e, PI0_ERR_ARG,
+                  "rtc.prev_rows = %d (the leftover has 1..%d rows: the chunk's)", r->prev_rows, H);
+    RETURN_ERR_IF(r->prev_dims < 1 || r->prev_dims > A, e, PI0_ERR_ARG,
+                  "rtc.prev_dims = %d (the leftover has 1..%d dims: the model's action width)", r->prev_dims, A);
+    RETURN_ERR_IF(r->inference_delay < 0 || r->inference_delay > H, e, PI0_ERR_ARG,
+                  "rtc.inference_delay = %d (0..%d: the chunk's rows)", r->inference_delay, H);
+    RETURN_ERR_IF(r->execution_horizon < 1, e, PI0_ERR_ARG, "rtc.execution_horizon = %d (must be >= 1)",
+                  r->execution_horizon);
+    const size_t n_prev = (size_t)batch * r->prev_rows * r->prev_dims;
+    for (size_t i = 0; i < n_prev; i++)
+        RETURN_ERR_IF(!isfinite(r->prev[i]), e, PI0_ERR_INPUT, "rtc.prev element %zu is not finite", i);
+    *prev = calloc((size_t)batch * H * A, sizeof **prev);
+    *w = malloc((size_t)H * A * sizeof **w);
+    float *row_w = malloc((size_t)H * sizeof *row_w);
+    if (!*prev || !*w || !row_w) {
+        free(*prev), free(*w), free(row_w);
+        *prev = *w = NULL;
+        return pi0_fail(e, PI0_ERR_NOMEM, "out of memory for the RTC leftover");
+    }
+    for (int b = 0; b < batch; b++)
+        for (int i = 0; i < r->prev_rows; i++)
+            memcpy(*prev + ((size_t)b * H + i) * A, r->prev + ((size_t)b * r->prev_rows + i) * r->prev_dims,
+                   (size_t)r->prev_dims * sizeof(float));
+    /* lerobot: an execution horizon longer than the leftover is cut to it */
+    const int horizon = r->execution_horizon < r->prev_rows ? r->execution_horizon : r->prev_rows;
+    pi0_status st = pi0_rtc_prefix_weights(r->schedule, r->inference_delay, horizon, H, row_w);
+    for (int i = 0; st == PI0_OK && i < H; i++)
+        for (int j = 0; j < A; j++) (*w)[(size_t)i * A + j] = row_w[i];
+    free(row_w);
+    if (st != PI0_OK) {
+        free(*prev), free(*w);
+        *prev = *w = NULL;
+        return pi0_fail(e, st, "rtc: no prefix weights for delay %d, horizon %d, %d rows", r->inference_delay,
+                        horizon, H);
+    }
+    return PI0_OK;
+}
+
+pi0_status pi0_session_infer_rtc(pi0_session *s, const pi0_inputs *in, const pi0_rtc *rtc, float *actions) {
     if (!s) return PI0_ERR_ARG;
     RETURN_ERR_IF(!s->d.be, &s->err, PI0_ERR_ARG, "session is not initialised");
     RETURN_ERR_IF(!actions, &s->err, PI0_ERR_ARG, "actions output is NULL");
@@ -286,10 +352,15 @@ pi0_status pi0_session_infer(pi0_session *s, const pi0_inputs *in, float *action
     const pi0_config *c = s->cfg;
     const size_t HA = (size_t)c->action_horizon * c->action_dim;
     const size_t img = (size_t)3 * c->vision.image_size * c->vision.image_size;
+    float *rtc_prev = NULL, *rtc_w = NULL;
+    if (rtc && rtc->prev) FORWARD_ERR(rtc_prepare(s, rtc, in->batch, &rtc_prev, &rtc_w));
     float *noise = NULL;
     if (!in->noise) {
         noise = malloc((size_t)in->batch * HA * sizeof *noise);
-        RETURN_ERR_IF(!noise, &s->err, PI0_ERR_NOMEM, "out of memory for noise");
+        if (!noise) {
+            free(rtc_prev), free(rtc_w);
+            return pi0_fail(&s->err, PI0_ERR_NOMEM, "out of memory for noise");
+        }
         pi0_gaussian(in->seed, noise, (size_t)in->batch * HA);
     }
     memset(&s->timing, 0, sizeof s->timing);
@@ -305,6 +376,11 @@ pi0_status pi0_session_infer(pi0_session *s, const pi0_inputs *in, float *action
             .token_mask = in->token_mask + (size_t)b * c->max_token_len,
             .state = in->state ? in->state + (size_t)b * c->state_dim : NULL,
             .noise = (in->noise ? in->noise : noise) + b * HA,
+            .rtc_prev = rtc_prev ? rtc_prev + b * HA : NULL,
+            .rtc_w = rtc_w,
+            .rtc_max_weight = rtc_prev ? rtc->max_guidance_weight : 0.0f,
+            .rtc_trained = rtc_prev && rtc->mode == PI0_RTC_TRAINED,
+            .rtc_frozen = rtc_prev && rtc->mode == PI0_RTC_TRAINED ? rtc->inference_delay : 0,
         };
         st = pi0_forward(s, &it, actions + b * HA, b == 0 && (s->params.dump || s->params.inject));
         const char *why = st != PI0_OK && s->d.be->last_error ? s->d.be->last_error(&s->d.ex) : NULL;
@@ -315,7 +391,13 @@ pi0_status pi0_session_infer(pi0_session *s, const pi0_inputs *in, float *action
     }
     s->timing.total_ms = now_ms() - t0;
     free(noise);
+    free(rtc_prev);
+    free(rtc_w);
     return st;
+}
+
+pi0_status pi0_session_infer(pi0_session *s, const pi0_inputs *in, float *actions) {
+    return pi0_session_infer_rtc(s, in, NULL, actions);
 }
 
 const char *pi0_session_backend_info(const pi0_session *s) {

@@ -203,14 +203,15 @@ static void component_work(pi0_session *s, const char *comp, double *flops, doub
  * *first_ms (first-call overhead: oneDNN JIT, cuBLASLt heuristics, module loading). On a GPU the
  * warm-up is two calls: the cuda backend runs a prefix length's denoise loop eagerly the first
  * time and records it as a CUDA graph the second; the timed runs replay it. */
-static double time_runs(pi0_session *s, const pi0_inputs *in, int runs, double *stage_med, double *first_ms, int gpu) {
+static double time_runs_rtc(pi0_session *s, const pi0_inputs *in, const pi0_rtc *rtc, int runs, double *stage_med,
+                           double *first_ms, int gpu) {
     float *act = malloc(sizeof(float) * 65536 * 4);
     double *tot = calloc(runs, sizeof *tot), *st[3] = {calloc(runs, sizeof(double)), calloc(runs, sizeof(double)), calloc(runs, sizeof(double))};
-    pi0_session_infer(s, in, act);
+    pi0_session_infer_rtc(s, in, rtc, act);
     if (first_ms) *first_ms = pi0_session_timing(s).total_ms;
-    if (gpu) pi0_session_infer(s, in, act);
+    if (gpu) pi0_session_infer_rtc(s, in, rtc, act);
     for (int r = 0; r < runs; r++) {
-        pi0_session_infer(s, in, act);
+        pi0_session_infer_rtc(s, in, rtc, act);
         pi0_timing t = pi0_session_timing(s);
         tot[r] = t.total_ms;
         st[0][r] = t.vision_ms; st[1][r] = t.prefix_ms; st[2][r] = t.denoise_ms;
@@ -220,6 +221,37 @@ static double time_runs(pi0_session *s, const pi0_inputs *in, int runs, double *
     free(tot);
     free(act);
     return m;
+}
+
+static double time_runs(pi0_session *s, const pi0_inputs *in, int runs, double *stage_med, double *first_ms, int gpu) {
+    return time_runs_rtc(s, in, NULL, runs, stage_med, first_ms, gpu);
+}
+
+/* Real-time chunking's cost per chunk: the denoise stage with guidance (lerobot's Jacobian:
+ * five elementwise ops per step) and, for checkpoints trained with RTC, with a frozen prefix,
+ * against the plain denoise stage of this run. A leftover of the chunk's rows, delay H/5. */
+static void bench_rtc(pi0_session *s, const pi0_config *c, const pi0_inputs *in, int runs, int gpu, double plain_ms) {
+    const size_t HA = (size_t)c->action_horizon * c->action_dim;
+    float *prev = malloc(HA * sizeof *prev);
+    if (!prev) return;
+    for (size_t i = 0; i < HA; i++) prev[i] = 0.01f * (float)(i % 97) - 0.5f;
+    pi0_rtc r = pi0_rtc_default();
+    r.prev = prev, r.prev_rows = c->action_horizon, r.prev_dims = c->action_dim;
+    r.inference_delay = c->action_horizon / 5, r.execution_horizon = c->action_horizon / 2 > 0 ? c->action_horizon / 2 : 1;
+    double stage[3];
+    printf("\nreal-time chunking (per chunk; delay %d, horizon %d):\n", r.inference_delay, r.execution_horizon);
+    time_runs_rtc(s, in, &r, runs, stage, NULL, gpu);
+    printf("  %-34s denoise %10.3f ms vs %10.3f plain: %+.3f ms (%+.1f%%)\n", "guided, lerobot Jacobian", stage[2],
+           plain_ms, stage[2] - plain_ms, 100.0 * (stage[2] - plain_ms) / plain_ms);
+    printf("  %-34s not in this build\n", "guided, exact VJP");
+    if (c->rtc_training_max_delay > 0) {
+        r.mode = PI0_RTC_TRAINED;
+        r.inference_delay = c->rtc_training_max_delay;
+        time_runs_rtc(s, in, &r, runs, stage, NULL, gpu);
+        printf("  %-34s denoise %10.3f ms vs %10.3f plain: %+.3f ms (%+.1f%%)\n", "trained (frozen prefix)", stage[2],
+               plain_ms, stage[2] - plain_ms, 100.0 * (stage[2] - plain_ms) / plain_ms);
+    }
+    free(prev);
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -284,6 +316,7 @@ int cmd_bench(int argc, char **argv) {
            first_ms);
     if (gpu && pi0_session_measure_device(s, &dev) == PI0_OK)
         printf("GPU memory: %.2f GB in use of %.1f GB\n", dev.mem_used_gb, dev.mem_total_gb);
+    bench_rtc(s, c, &obs.in, o.runs, gpu, stage[2]);
     printf("peak RSS:  %ld MB\n", peak_rss_mb());
     synth_free(&obs);
     if (o.small) {

@@ -44,9 +44,12 @@ typedef struct job {
     char *data;
     size_t len;
     double prev_total_ms;
+    float *chunk;             /* the raw chunk the connection was last sent (RTC's leftover), or NULL */
+    int chunk_rows;
     /* result */
     frame *reply;
     int failed;
+    float *new_chunk;         /* the raw chunk of this reply: the connection keeps it */
 } job;
 
 typedef struct {
@@ -91,6 +94,8 @@ typedef struct conn {
     int close_after;
     double t_loop, prev_total_ms;
     int meta_sent;
+    float *chunk;             /* the raw chunk last sent (model space [H, A]): real-time chunking */
+    int chunk_rows;
 } conn;
 
 typedef struct {
@@ -153,7 +158,16 @@ static void process(server *s, job *j) {
     char err[512];
     double t0 = now_ms();
     int rows = 0, dims = 0;
-    pi0_status st = serve_decode_observation(s->policy, j->data, j->len, err, sizeof err);
+    serve_rtc rtc;
+    pi0_status st = serve_decode_request(s->policy, j->data, j->len, &rtc, err, sizeof err);
+    /* RTC: the leftover is taken from the chunk this connection was last sent (none yet: a plain
+     * call, as lerobot's first chunk has no leftover) */
+    if (st == PI0_OK && rtc.present && rtc.req.executed >= 0 && j->chunk) {
+        rtc.req.chunk = j->chunk;
+        rtc.req.chunk_rows = j->chunk_rows;
+        if ((st = pi0_policy_obs_rtc(s->policy, &rtc.req)) != PI0_OK)
+            snprintf(err, sizeof err, "%s", pi0_policy_error(s->policy));
+    }
     if (st == PI0_OK && (st = pi0_policy_infer_f64(s->policy, s->actions, s->actions_cap, &rows, &dims)) != PI0_OK)
         snprintf(err, sizeof err, "%s", pi0_policy_error(s->policy));
     /* the policy's notes, each once while it stays the same (not on every request) */
@@ -161,6 +175,16 @@ static void process(server *s, job *j) {
     if (w && strncmp(w, s->last_warning, sizeof s->last_warning - 1)) {
         fprintf(stderr, "pi0 serve: warning: %s\n", w);
         snprintf(s->last_warning, sizeof s->last_warning, "%s", w);
+    }
+    if (st == PI0_OK) { /* the raw chunk, kept by the connection for its next RTC request */
+        int r = 0, d = 0;
+        pi0_policy_raw_actions(s->policy, NULL, 0, &r, &d);
+        j->new_chunk = malloc((size_t)r * d * sizeof *j->new_chunk);
+        if (!j->new_chunk || pi0_policy_raw_actions(s->policy, j->new_chunk, (size_t)r * d, &r, &d) != PI0_OK) {
+            st = PI0_ERR_NOMEM;
+            snprintf(err, sizeof err, "out of memory");
+        }
+        j->chunk_rows = r;
     }
     if (st == PI0_OK) {
         double infer_ms = now_ms() - t0;
@@ -190,6 +214,8 @@ static void *worker(void *arg) {
         process(s, j);
         free(j->data);
         j->data = NULL;
+        free(j->chunk);
+        j->chunk = NULL;
         pthread_mutex_lock(&s->lock);
         jq_push(&s->done, j);
         if (s->ctx) lws_cancel_service(s->ctx);
@@ -209,6 +235,11 @@ static void submit(server *s, conn *c) {
     j->data = c->rx;
     j->len = c->rx_len;
     j->prev_total_ms = c->prev_total_ms;
+    if (c->chunk) { /* the job's own copy: the connection may close while it runs */
+        const pi0_config *mc = pi0_policy_model_config(s->policy);
+        const size_t n = (size_t)c->chunk_rows * mc->action_dim * sizeof *c->chunk;
+        if ((j->chunk = malloc(n))) memcpy(j->chunk, c->chunk, n), j->chunk_rows = c->chunk_rows;
+    }
     c->rx = NULL;
     c->rx_len = c->rx_cap = 0;
     c->rx_held = 0;
@@ -236,6 +267,12 @@ static void route_results(server *s) {
             j->reply = NULL;
             if (j->failed) { c->close_after = 1; s->errors++; }
             else s->served++;
+            if (j->new_chunk) {
+                free(c->chunk);
+                c->chunk = j->new_chunk;
+                c->chunk_rows = j->chunk_rows;
+                j->new_chunk = NULL;
+            }
             c->busy = 0;
             if (!c->close_after) {
                 if (c->rx_held) submit(s, c);
@@ -243,6 +280,7 @@ static void route_results(server *s) {
             }
         }
         free(j->reply);
+        free(j->new_chunk);
         free(j);
     }
 }
@@ -398,6 +436,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         for (frame *f = c->out_head, *nx; f; f = nx) { nx = f->next; free(f); }
         c->out_head = c->out_tail = NULL;
         c->rx = NULL;
+        free(c->chunk);
+        c->chunk = NULL;
         break;
     }
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
@@ -546,7 +586,7 @@ int cmd_serve(int argc, char **argv) {
     lws_context_destroy(s->ctx);
     s->ctx = NULL;
     route_results(s); /* frees any reply finished after the last service pass */
-    for (job *j; (j = jq_pop(&s->todo));) { free(j->data); free(j); }
+    for (job *j; (j = jq_pop(&s->todo));) { free(j->data); free(j->chunk); free(j); }
     fprintf(stderr, "pi0 serve: shut down after %ld replies, %ld errors\n", s->served, s->errors);
 done:
     free(s->metadata);

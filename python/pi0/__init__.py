@@ -80,6 +80,40 @@ class _PolicyParams(ctypes.Structure):  # pi0_policy_params
                 ("lerobot_version", ctypes.c_char_p), ("model", _Params)]
 
 
+class _PolicyRTC(ctypes.Structure):  # pi0_policy_rtc
+    _fields_ = [("executed", ctypes.c_int), ("inference_delay", ctypes.c_int), ("execution_horizon", ctypes.c_int),
+                ("schedule", ctypes.c_int), ("max_guidance_weight", ctypes.c_float),
+                ("chunk", ctypes.POINTER(ctypes.c_float)), ("chunk_rows", ctypes.c_int)]
+
+
+class _Inputs(ctypes.Structure):  # pi0_inputs
+    _fields_ = [("batch", ctypes.c_int), ("num_cameras", ctypes.c_int), ("images", ctypes.POINTER(ctypes.c_float)),
+                ("image_masks", ctypes.POINTER(ctypes.c_uint8)), ("tokens", ctypes.POINTER(ctypes.c_int32)),
+                ("token_mask", ctypes.POINTER(ctypes.c_uint8)), ("state", ctypes.POINTER(ctypes.c_float)),
+                ("noise", ctypes.POINTER(ctypes.c_float)), ("seed", ctypes.c_uint64)]
+
+
+_RTC_SCHEDULES = ("ZEROS", "ONES", "LINEAR", "EXP")
+
+
+class _Siglip(ctypes.Structure):  # pi0_siglip_config
+    _fields_ = [(n, ctypes.c_int) for n in ("image_size", "patch_size", "width", "depth", "mlp_dim", "num_heads")] + [
+        ("norm_eps", ctypes.c_float)]
+
+
+class _Gemma(ctypes.Structure):  # pi0_gemma_config
+    _fields_ = [(n, ctypes.c_int) for n in ("width", "depth", "mlp_dim", "num_heads", "num_kv_heads", "head_dim",
+                                            "vocab_size")] + [("norm_eps", ctypes.c_float), ("rope_theta", ctypes.c_double)]
+
+
+class _Config(ctypes.Structure):  # pi0_config
+    _fields_ = [("pi05", ctypes.c_int), ("discrete_state_input", ctypes.c_int), ("vision", _Siglip), ("vlm", _Gemma),
+                ("expert", _Gemma)] + [(n, ctypes.c_int) for n in ("action_dim", "state_dim", "action_horizon",
+                                                                   "max_token_len", "num_steps", "num_cameras")] + [
+        ("time_min_period", ctypes.c_double), ("time_max_period", ctypes.c_double), ("random_weights", ctypes.c_int),
+        ("text_embed_bf16", ctypes.c_int)]
+
+
 class _Timing(ctypes.Structure):  # pi0_timing
     _fields_ = [(n, ctypes.c_double) for n in ("vision_ms", "prefix_ms", "denoise_ms", "total_ms")]
 
@@ -130,6 +164,11 @@ _sig("pi0_policy_infer_f64", _I, _P, _D, ctypes.c_size_t, ctypes.POINTER(_I), ct
 _sig("pi0_policy_raw_actions", _I, _P, _F, ctypes.c_size_t, ctypes.POINTER(_I), ctypes.POINTER(_I))
 _sig("pi0_policy_relative_action", _I, _P, _I, _D, _I, _F, ctypes.c_size_t)
 _sig("pi0_policy_last_timing", _PolicyTiming, _P)
+_sig("pi0_policy_rtc_default", _PolicyRTC)
+_sig("pi0_policy_obs_rtc", _I, _P, ctypes.POINTER(_PolicyRTC))
+_sig("pi0_policy_last_rtc", _PolicyRTC, _P)
+_sig("pi0_policy_inputs", ctypes.POINTER(_Inputs), _P)
+_sig("pi0_policy_model_config", ctypes.POINTER(_Config), _P)
 if _lib.pi0_policy_params_size() != ctypes.sizeof(_PolicyParams):
     raise Pi0Error(f"{_path}: pi0_policy_params is {_lib.pi0_policy_params_size()} bytes there, "
                    f"{ctypes.sizeof(_PolicyParams)} in this binding: rebuild or update python/pi0")
@@ -264,11 +303,42 @@ class Policy:
         a = _c_array(a, a.dtype)
         self._check(setter(self._p, key.encode(), a.ctypes.data_as(ctype), w, h, c, chw))
 
-    def infer(self, obs, *, noise=None):
+    def _rtc(self, rtc):
+        r = _lib.pi0_policy_rtc_default()
+        keep = None
+        unknown = set(rtc) - {"executed", "inference_delay", "execution_horizon", "schedule", "max_guidance_weight",
+                              "chunk"}
+        if unknown:
+            raise Pi0Error(f"rtc: unknown field(s) {sorted(unknown)}")
+        r.executed = int(rtc.get("executed", -1))
+        r.inference_delay = int(rtc.get("inference_delay", 0))
+        r.execution_horizon = int(rtc.get("execution_horizon", 0) or 0)
+        sched = rtc.get("schedule")
+        if isinstance(sched, str):
+            if sched.upper() not in _RTC_SCHEDULES:
+                raise Pi0Error(f"rtc: schedule '{sched}' is none of {', '.join(_RTC_SCHEDULES)}")
+            sched = _RTC_SCHEDULES.index(sched.upper())
+        r.schedule = -1 if sched is None else int(sched)
+        r.max_guidance_weight = float(rtc.get("max_guidance_weight", 0) or 0)
+        if rtc.get("chunk") is not None:
+            keep = _c_array(np.asarray(rtc["chunk"]), np.float32)
+            if keep.ndim != 2:
+                raise Pi0Error(f"rtc: chunk must be [rows, action_dim] (raw_actions()), not {keep.shape}")
+            r.chunk, r.chunk_rows = keep.ctypes.data_as(_F), keep.shape[0]
+        self._check(_lib.pi0_policy_obs_rtc(self._p, ctypes.byref(r)))
+
+    def infer(self, obs, *, noise=None, rtc=None):
         """openpi's Policy.infer: obs by openpi's keys (nested dicts allowed) -> {"actions":
         float64 [action_horizon, action dims], "policy_timing": {"infer_ms": model time}}. float64 as
         openpi returns them (its Unnormalize promotes the model's float32 with float64 norm stats);
-        lerobot checkpoints' actions are float32 values, as lerobot computes them."""
+        lerobot checkpoints' actions are float32 values, as lerobot computes them.
+
+        rtc: guided real-time chunking (lerobot's), a dict: "executed" (rows of the previous chunk
+        executed since it was returned; the rest is the leftover the new chunk is guided towards),
+        "inference_delay" (rows of the new chunk executed before it arrives), and optionally
+        "execution_horizon", "schedule" ("ZEROS", "ONES", "LINEAR", "EXP"), "max_guidance_weight"
+        (absent: the checkpoint's rtc_config, else lerobot's defaults) and "chunk" (a raw_actions()
+        array to take the leftover from instead of this policy's last chunk)."""
         if self._p is None:
             raise Pi0Error("the policy is closed")
         _lib.pi0_policy_obs_clear(self._p)
@@ -298,6 +368,8 @@ class Policy:
             if n.ndim != 2:
                 raise Pi0Error(f"noise must be [action_horizon, action_dim], not {n.shape}")
             self._check(_lib.pi0_policy_obs_noise(self._p, n.ctypes.data_as(_F), n.shape[0], n.shape[1]))
+        if rtc is not None:
+            self._rtc(rtc)
         out = np.empty((self._rows, self._dims), np.float64)  # filled in place by the library
         rows, dims = ctypes.c_int(), ctypes.c_int()
         self._check(_lib.pi0_policy_infer_f64(self._p, out.ctypes.data_as(_D), out.size, ctypes.byref(rows),
@@ -315,6 +387,26 @@ class Policy:
         out = np.empty((rows.value, dims.value), np.float32)
         self._check(_lib.pi0_policy_raw_actions(self._p, out.ctypes.data_as(_F), out.size, ctypes.byref(rows),
                                                 ctypes.byref(dims)))
+        return out
+
+    def model_inputs(self):
+        """The last infer call's model inputs (batch 1): images [cameras, 3, S, S] in [-1, 1],
+        image_masks, tokens, token_mask, state (normalized, padded), noise [action_horizon,
+        action_dim]; copies."""
+        ptr = _lib.pi0_policy_inputs(self._p)
+        if not ptr:
+            raise Pi0Error("no infer call yet")
+        i, c = ptr.contents, _lib.pi0_policy_model_config(self._p).contents
+        horizon, adim, ntok, size = c.action_horizon, c.action_dim, c.max_token_len, c.vision.image_size
+        out = {}
+        ncam = i.num_cameras
+        out["images"] = np.ctypeslib.as_array(i.images, (ncam, 3, size, size)).copy() if ncam else None
+        out["image_masks"] = (np.ctypeslib.as_array(i.image_masks, (ncam,)).astype(bool) if i.image_masks
+                              else np.ones(ncam, bool))
+        out["tokens"] = np.ctypeslib.as_array(i.tokens, (ntok,)).copy()
+        out["token_mask"] = np.ctypeslib.as_array(i.token_mask, (ntok,)).astype(bool)
+        out["state"] = np.ctypeslib.as_array(i.state, (c.state_dim,)).copy() if i.state else None
+        out["noise"] = np.ctypeslib.as_array(i.noise, (horizon, adim)).copy()
         return out
 
     def relative_action(self, row, state):

@@ -269,6 +269,36 @@ static pi0_status check_dim(const lerobot_feature_norm *f, int dim, const char *
     return PI0_OK;
 }
 
+/* rtc_config (lerobot's RTCConfig, draccus-serialized; null or absent: its defaults): the
+ * defaults of a guided RTC request. RTCConfig's own check (max_guidance_weight > 0) is kept. */
+static pi0_status rtc_config(lerobot_spec *s, const cJSON *rtc, const char *cfg_path, pi0_err *e) {
+    const pi0_rtc d = pi0_rtc_default();
+    s->rtc_enabled = 0, s->rtc_schedule = d.schedule, s->rtc_horizon = d.execution_horizon;
+    s->rtc_weight = d.max_guidance_weight;
+    if (!cJSON_IsObject(rtc)) return PI0_OK;
+    s->rtc_enabled = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rtc, "enabled"));
+    const cJSON *sched = cJSON_GetObjectItemCaseSensitive(rtc, "prefix_attention_schedule");
+    if (sched) {
+        s->rtc_schedule = cJSON_IsString(sched) ? pi0_rtc_schedule_from_name(sched->valuestring) : -1;
+        RETURN_ERR_IF(s->rtc_schedule < 0, e, PI0_ERR_CONFIG,
+                      "%s: rtc_config.prefix_attention_schedule is none of ZEROS, ONES, LINEAR, EXP", cfg_path);
+    }
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(rtc, "max_guidance_weight");
+    if (w) {
+        RETURN_ERR_IF(!cJSON_IsNumber(w) || !(w->valuedouble > 0) || !(w->valuedouble < 3.0e38), e, PI0_ERR_CONFIG,
+                      "%s: rtc_config.max_guidance_weight must be a positive number", cfg_path);
+        s->rtc_weight = (float)w->valuedouble;
+    }
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(rtc, "execution_horizon");
+    if (h) {
+        RETURN_ERR_IF(!cJSON_IsNumber(h) || h->valuedouble < 1 || h->valuedouble > 1e6 ||
+                          h->valuedouble != (double)(int)h->valuedouble,
+                      e, PI0_ERR_CONFIG, "%s: rtc_config.execution_horizon must be a positive integer", cfg_path);
+        s->rtc_horizon = (int)h->valuedouble;
+    }
+    return PI0_OK;
+}
+
 static pi0_status spec_load(lerobot_spec *s, const char *dir, lerobot_layout layout, const char *stats_path,
                             cJSON *cfg, const char *cfg_path, pi0_err *e) {
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(cfg, "type");
@@ -300,10 +330,7 @@ static pi0_status spec_load(lerobot_spec *s, const char *dir, lerobot_layout lay
         RETURN_ERR_IF(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, graph_options[i])), e, PI0_ERR_UNSUPPORTED,
                       "%s: %s is true: that π0.5 variant changes the model's graph and is not supported", cfg_path,
                       graph_options[i]);
-    const cJSON *rtc = cJSON_GetObjectItemCaseSensitive(cfg, "rtc_config");
-    RETURN_ERR_IF(cJSON_IsObject(rtc) && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rtc, "enabled")), e,
-                  PI0_ERR_UNSUPPORTED, "%s: rtc_config.enabled is true: real-time chunking is not supported "
-                  "(the engine returns whole chunks)", cfg_path);
+    FORWARD_ERR(rtc_config(s, cJSON_GetObjectItemCaseSensitive(cfg, "rtc_config"), cfg_path, e));
     s->max_length = json_int(cfg, "tokenizer_max_length", 0);
     const cJSON *mapping = cJSON_GetObjectItemCaseSensitive(cfg, "normalization_mapping");
     /* relative actions (≥ v0.5.1), from config.json; the processor step, when present, decides */

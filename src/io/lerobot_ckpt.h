@@ -35,6 +35,9 @@ typedef struct {
     lerobot_feature_norm state, action;
     int relative;                    /* use_relative_actions / relative_actions_processor enabled */
     uint8_t relative_mask[LEROBOT_MAX_DIM]; /* per action dim: 1 = relative (raw state added) */
+    /* rtc_config (lerobot's RTCConfig): defaults of a guided RTC request; rtc_enabled as given */
+    int rtc_enabled, rtc_schedule, rtc_horizon;   /* schedule: pi0_rtc_schedule */
+    float rtc_weight;                            /* max_guidance_weight */
     int n_renames;
     char rename_from[LEROBOT_MAX_RENAMES][LEROBOT_KEY], rename_to[LEROBOT_MAX_RENAMES][LEROBOT_KEY];
     char warning[512];               /* e.g. "no statistics: identity normalization" */

@@ -259,6 +259,7 @@ static pi0_status parse_root(pi0_config *c, const cJSON *root, const char *path,
                       c->vision.image_size, c->vision.image_size);
     }
     INT_FIELD(root, "num_cameras", &c->num_cameras, "");
+    INT_FIELD(root, "rtc_training_max_delay", &c->rtc_training_max_delay, "");
     c->random_weights = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "random_weights"));
     /* lerobot's "dtype": with bfloat16 its embed_scale is cast to the weights' dtype before the
      * multiply (lerobot.md §8): bf16(sqrt(width)), 45.25 for 2048 (config_text_embed_scale) */
@@ -400,6 +401,9 @@ pi0_status config_validate(const pi0_config *c, const char *path, pi0_err *e) {
     CHECK_RANGE(c->max_token_len, 1, 8192, "max_token_len");
     CHECK_RANGE(c->num_steps, 1, 10000, "num_steps");
     CHECK_RANGE(c->num_cameras, 1, 16, "num_cameras");
+    RETURN_ERR_IF(c->rtc_training_max_delay < 0 || c->rtc_training_max_delay >= c->action_horizon, e, PI0_ERR_CONFIG,
+                  "%s: field rtc_training_max_delay = %d must satisfy 0 <= delay < action_horizon (%d)", path,
+                  c->rtc_training_max_delay, c->action_horizon);
     RETURN_ERR_IF(!(c->time_min_period > 0 && c->time_max_period > 0), e, PI0_ERR_CONFIG,
                   "%s: fields time_min_period / time_max_period must be > 0", path);
     return PI0_OK;

@@ -41,6 +41,8 @@ pi0_status buffers_alloc(pi0_session *s) {
              DEV(b->ids, c->max_token_len) && DEV(b->allowed, R * keys) &&
              DEV(b->state, c->state_dim) && DEV(b->state_tok, We) && DEV(b->time_emb, We) &&
              DEV(b->act_time, H * 2 * We) && DEV(b->x_t, H * A) && DEV(b->v_t, H * A) &&
+             DEV(b->rtc_prev, H * A) && DEV(b->rtc_w, H * A) && DEV(b->rtc_err, H * A) &&
+             DEV(b->time_emb0, We) && DEV(b->cond0, We) && DEV(b->mods0, (size_t)(2 * c->expert.depth + 1) * 3 * We) &&
              DEV(b->cond, We) && DEV(b->mods, (size_t)(2 * c->expert.depth + 1) * 3 * We) &&
              HOST(b->black, img) && HOST(b->valid, b->max_prefix) &&
              HOST(b->layout_row, b->max_prefix) && HOST(b->pos_host, R) &&
@@ -60,7 +62,8 @@ void buffers_free(pi0_session *s) {
     pi0_buffers *b = &s->b;
     void *dev[] = {b->x, b->h, b->tmp, b->q, b->att, b->k, b->v, b->mlp1, b->mlp2, b->img,
                    b->patches, b->kcache, b->vcache, b->pos, b->ids, b->allowed, b->state,
-                   b->state_tok, b->time_emb, b->act_time, b->x_t, b->v_t, b->cond, b->mods};
+                   b->state_tok, b->time_emb, b->act_time, b->x_t, b->v_t, b->cond, b->mods,
+                   b->rtc_prev, b->rtc_w, b->rtc_err, b->time_emb0, b->cond0, b->mods0};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) be_free(&s->d, dev[i]);
     void *host[] = {b->black, b->valid, b->layout_row, b->pos_host, b->ids_host, b->allowed_host,
                     b->dump, b->dump_rows};
@@ -297,17 +300,37 @@ static float *cache_layer(pi0_session *s, float *cache, int l) {
 
 /* Gemma MLP (gemma.py FeedForward): x += down(gelu_tanh(gate(h)) ⊙ up(h)), the residual branch
  * multiplied by `gate` [D] when given (π0.5's gated residual). */
+/* π0.5 with training-time RTC: the first s->rtc_frozen suffix rows take the modulations of flow
+ * time 0 (b->mods0, laid out as b->mods), the others the step's. */
+static int frozen_rows(const pi0_session *s, const float *mod) { return mod ? s->rtc_frozen : 0; }
+static const float *mod_clean(const pi0_session *s, const float *mod) { return s->b.mods0 + (mod - s->b.mods); }
+
+/* y[n, W.rows] += (x·Wᵀ) ⊙ gate (rows split between the clean and the step's gates, as above). */
+static pi0_status matmul_gated(pi0_session *s, float *y, const float *x, int n, const pi0_mat *W, const float *gate) {
+    const int f = frozen_rows(s, gate);
+    if (f > 0) {
+        FORWARD_ERR(op_matmul(&s->d, y, x, f, W, &(pi0_epilogue){.gate = mod_clean(s, gate), .accumulate = 1}));
+        y += (size_t)f * W->rows, x += (size_t)f * W->cols, n -= f;
+    }
+    return op_matmul(&s->d, y, x, n, W, &(pi0_epilogue){.gate = gate, .accumulate = 1});
+}
+
 static pi0_status gemma_mlp(pi0_session *s, const gemma_layer *L, const float *h, int n, float *x,
                             const float *gate) {
     FORWARD_ERR(op_matmul(&s->d, s->b.mlp2, h, n, &L->up, NULL));
     FORWARD_ERR(op_matmul(&s->d, s->b.mlp1, h, n, &L->gate, &(pi0_epilogue){.gelu = 1, .mul = s->b.mlp2}));
-    return op_matmul(&s->d, x, s->b.mlp1, n, &L->down, &(pi0_epilogue){.gate = gate, .accumulate = 1});
+    return matmul_gated(s, x, s->b.mlp1, n, &L->down, gate);
 }
 
 /* Gemma RMSNorm (1 + w), or with mod (π0.5's adaRMS, gemma_pytorch.py / gemma.py RMSNorm with
  * cond): rms(x)·(1 + scale) + shift with [scale | shift | gate] = mod. */
 static pi0_status gemma_norm(pi0_session *s, float *y, const float *x, int n, const pi0_gemma_config *g,
                              const pi0_vec *w, const float *mod) {
+    const int f = frozen_rows(s, mod);
+    if (f > 0) {
+        FORWARD_ERR(op_rmsnorm_mod(&s->d, y, x, f, g->width, mod_clean(s, mod), g->norm_eps));
+        y += (size_t)f * g->width, x += (size_t)f * g->width, n -= f;
+    }
     if (mod) return op_rmsnorm_mod(&s->d, y, x, n, g->width, mod, g->norm_eps);
     return op_rmsnorm(&s->d, y, x, n, g->width, w, g->norm_eps);
 }
@@ -335,8 +358,8 @@ static pi0_status gemma_block(pi0_session *s, const gemma_layer *L, const pi0_ge
     FORWARD_ERR(op_attention(d, b->att, b->q, kc, vc, n, k0 + n, g->num_heads, g->num_kv_heads,
                              g->head_dim, allowed, 1.0f / sqrtf((float)g->head_dim)));
     /* x += o(att) (·gate) */
-    FORWARD_ERR(op_matmul(d, x, b->att, n, &L->o,
-                          &(pi0_epilogue){.gate = mod_in ? mod_in + 2 * D : NULL, .accumulate = 1}));
+    if (mod_in) FORWARD_ERR(matmul_gated(s, x, b->att, n, &L->o, mod_in + 2 * D));
+    else FORWARD_ERR(op_matmul(d, x, b->att, n, &L->o, &(pi0_epilogue){.accumulate = 1}));
     FORWARD_ERR(gemma_norm(s, b->h, x, n, g, &L->post_norm, mod_post));
     return gemma_mlp(s, L, b->h, n, x, mod_post ? mod_post + 2 * D : NULL);
 }
@@ -389,7 +412,12 @@ static pi0_status embed_suffix(pi0_session *s, double t, float *y) {
     FORWARD_ERR(op_matmul(d, b->tmp, b->x_t, H, &w->action_in, &(pi0_epilogue){.bias = &w->action_in_b}));
     FORWARD_ERR(op_time_embed(d, b->time_emb, t, We, c->time_min_period, c->time_max_period));
     FORWARD_ERR(op_copy_rows(d, b->act_time, 2 * We, b->tmp, We, H, We));          /* actions first */
-    FORWARD_ERR(op_copy_rows(d, b->act_time + We, 2 * We, b->time_emb, 0, H, We)); /* then time */
+    const int f = s->rtc_frozen; /* training-time RTC: the frozen rows' own time, 0 (clean) */
+    if (f > 0) {
+        FORWARD_ERR(op_time_embed(d, b->time_emb0, 0.0, We, c->time_min_period, c->time_max_period));
+        FORWARD_ERR(op_copy_rows(d, b->act_time + We, 2 * We, b->time_emb0, 0, f, We));
+    }
+    FORWARD_ERR(op_copy_rows(d, b->act_time + (size_t)f * 2 * We + We, 2 * We, b->time_emb, 0, H - f, We)); /* then time */
     FORWARD_ERR(op_matmul(d, b->tmp, b->act_time, H, &w->time_in, &(pi0_epilogue){.bias = &w->time_in_b}));
     FORWARD_ERR(op_silu(d, b->tmp, (size_t)H * We));
     FORWARD_ERR(op_copy_rows(d, y, We, b->state_tok, We, 1, We));
@@ -417,6 +445,14 @@ static pi0_status embed_suffix_pi05(pi0_session *s, double t, float *y, int step
         FORWARD_ERR(dump_tensor(s, name, b->cond, 0, We));
     }
     FORWARD_ERR(op_matmul(d, b->mods, b->cond, 1, &w->mods, &(pi0_epilogue){.bias = &w->mods_b}));
+    if (s->rtc_frozen > 0) { /* training-time RTC: the modulations of flow time 0 for the frozen rows */
+        FORWARD_ERR(op_time_embed(d, b->time_emb0, 0.0, We, c->time_min_period, c->time_max_period));
+        FORWARD_ERR(op_matmul(d, b->tmp, b->time_emb0, 1, &w->time_in, &(pi0_epilogue){.bias = &w->time_in_b}));
+        FORWARD_ERR(op_silu(d, b->tmp, (size_t)We));
+        FORWARD_ERR(op_matmul(d, b->cond0, b->tmp, 1, &w->time_out, &(pi0_epilogue){.bias = &w->time_out_b}));
+        FORWARD_ERR(op_silu(d, b->cond0, (size_t)We));
+        FORWARD_ERR(op_matmul(d, b->mods0, b->cond0, 1, &w->mods, &(pi0_epilogue){.bias = &w->mods_b}));
+    }
     return op_matmul(d, y, b->x_t, H, &w->action_in, &(pi0_epilogue){.bias = &w->action_in_b});
 }
 
@@ -476,24 +512,55 @@ static pi0_status denoise_step(pi0_session *s, int np, double t, int step, int d
 
 /* ---------------------------------------------------------------- policy */
 
+/* Guided RTC on the step's velocity (lerobot's RTCProcessor.denoise_step, lerobot's Jacobian:
+ * see include/pi0.h), with time = 1 + k·dt in double as lerobot's loop has it:
+ *     e = (x_t + (−time)·v_t) − prev = x1 − prev;   e ⊙= w;   v_t += g·e
+ * which is v_t − g·(prev − x1)⊙w with every rounding the same (negation is exact). */
+static pi0_status rtc_guide(pi0_session *s, int step, float max_weight) {
+    const pi0_config *c = s->cfg;
+    pi0_dispatch *d = &s->d;
+    pi0_buffers *b = &s->b;
+    const int H = c->action_horizon, A = c->action_dim;
+    const size_t HA = (size_t)H * A;
+    const double time = 1.0 + (double)step * (-1.0 / (double)c->num_steps);
+    FORWARD_ERR(op_copy_rows(d, b->rtc_err, A, b->x_t, A, H, A));
+    FORWARD_ERR(op_axpy(d, b->rtc_err, b->v_t, -(float)time, HA));
+    FORWARD_ERR(op_axpy(d, b->rtc_err, b->rtc_prev, -1.0f, HA));
+    FORWARD_ERR(op_mul(d, b->rtc_err, b->rtc_w, HA));
+    return op_axpy(d, b->v_t, b->rtc_err, pi0_rtc_guidance_weight(step, c->num_steps, max_weight), HA);
+}
+
 /* The Euler loop (pi0.py sample_actions): every step's velocity, x_t += dt·v_t. Its op sequence
- * and buffers are the same for every call with the same prefix length, so a backend may record
- * it once and replay it (CUDA graphs): keyed by the prefix length. */
-static pi0_status denoise(pi0_session *s, int np, int dump) {
+ * and buffers are the same for every call with the same prefix length (and RTC guidance weight),
+ * so a backend may record it once and replay it (CUDA graphs): keyed by both. */
+static pi0_status denoise(pi0_session *s, int np, const pi0_item *it, int dump) {
     const pi0_config *c = s->cfg;
     pi0_dispatch *d = &s->d;
     const size_t HA = (size_t)c->action_horizon * c->action_dim;
     const float dt = -1.0f / (float)c->num_steps;
-    const uint64_t key = (uint64_t)np;
+    const int A = c->action_dim, frozen = it->rtc_prev && it->rtc_trained ? it->rtc_frozen : 0;
+    const int rtc = it->rtc_prev != NULL && !it->rtc_trained; /* guided */
+    uint32_t wbits = 0;
+    memcpy(&wbits, &it->rtc_max_weight, sizeof wbits);
+    /* apart from the prefix graphs' keys (tags 1, 2 in bits 62-63): a guided key has bit 31 (text
+     * rows never reach it), a positive weight's sign bit leaves bit 63 clear, frozen < H */
+    const uint64_t key = (uint64_t)np | (rtc ? (1ull << 31) | ((uint64_t)wbits << 32) : 0) |
+                         (frozen ? (1ull << 30) | ((uint64_t)frozen << 32) : 0);
     int replayed = 0, rerun = 0;
+    s->rtc_frozen = frozen;
+    if (rtc || frozen) FORWARD_ERR(op_upload(d, s->b.rtc_prev, it->rtc_prev, HA * sizeof(float)));
+    if (rtc) FORWARD_ERR(op_upload(d, s->b.rtc_w, it->rtc_w, HA * sizeof(float)));
     if (!dump) FORWARD_ERR(op_graph_begin(d, key, &replayed));
     if (replayed) return PI0_OK;
     for (int pass = 0; pass < 2; pass++) {
         for (int step = 0; step < c->num_steps; step++) {
             const double t = pi0_flow_time(s->params.flow_time, step, c->num_steps); /* double: §6.5 */
+            if (frozen) FORWARD_ERR(op_copy_rows(d, s->b.x_t, A, s->b.rtc_prev, A, frozen, A)); /* the prefix */
             FORWARD_ERR(denoise_step(s, np, t, step, dump));
+            if (rtc) FORWARD_ERR(rtc_guide(s, step, it->rtc_max_weight));
             FORWARD_ERR(op_axpy(d, s->b.x_t, s->b.v_t, dt, HA)); /* x_t + dt·v_t */
         }
+        if (frozen) FORWARD_ERR(op_copy_rows(d, s->b.x_t, A, s->b.rtc_prev, A, frozen, A)); /* returned exactly */
         if (dump || pass) break;
         FORWARD_ERR(op_graph_end(d, key, &rerun)); /* recorded (and launched), or run again */
         if (!rerun) break;
@@ -526,7 +593,7 @@ pi0_status pi0_forward(pi0_session *s, const pi0_item *it, float *actions, int d
     }
     FORWARD_ERR(suffix_mask_and_positions(s, np));
     FORWARD_ERR(op_upload(d, b->x_t, it->noise, HA * sizeof(float)));
-    FORWARD_ERR(denoise(s, np, dump));
+    FORWARD_ERR(denoise(s, np, it, dump));
     FORWARD_ERR(op_mark(d, 3, host));
     FORWARD_ERR(op_download(d, actions, b->x_t, HA * sizeof(float))); /* waits for the queue */
     s->timing.vision_ms += op_elapsed_ms(d, 0, 1, host); /* embed_prefix is dominated by SigLIP */

@@ -50,6 +50,11 @@ typedef struct {
     float *mods;          /* [(2·depth + 1)·3·expert width] π0.5: every modulation of the step */
     float *x_t;           /* [H, A] the flow state                                        */
     float *v_t;           /* [H, A] velocity                                              */
+    float *rtc_prev;      /* [H, A] RTC: the previous chunk's leftover, zero-padded          */
+    float *rtc_w;         /* [H, A] RTC: its prefix weight, repeated along each row          */
+    float *rtc_err;       /* [H, A] RTC: x1 − prev, then its weighted error                  */
+    float *time_emb0, *cond0; /* [expert width] training-time RTC: flow time 0 (clean rows)  */
+    float *mods0;         /* π0.5 training-time RTC: the modulations of flow time 0          */
     /* host */
     float *black;         /* [3, S, S] of −1: an absent camera                            */
     uint8_t *valid;       /* [max_prefix] pad mask of the prefix rows                     */
@@ -68,6 +73,7 @@ struct pi0_session {
     pi0_stats stats;
     pi0_buffers b;
     pi0_timing timing;
+    int rtc_frozen;       /* training-time RTC in this forward: suffix action rows given flow time 0 */
     pi0_err err;
 };
 
@@ -81,6 +87,11 @@ typedef struct {
     const uint8_t *token_mask;
     const float *state;
     const float *noise;
+    /* guided RTC (NULL: none): leftover and row weights, host [H, A] each (zero-padded) */
+    const float *rtc_prev, *rtc_w;
+    float rtc_max_weight;
+    int rtc_trained;      /* training-time RTC (rtc_w unused): rtc_frozen rows of x_t frozen to rtc_prev */
+    int rtc_frozen;
 } pi0_item;
 
 pi0_status pi0_forward(pi0_session *s, const pi0_item *it, float *actions, int dump);

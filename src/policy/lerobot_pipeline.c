@@ -468,6 +468,16 @@ static pi0_status lp_relative_action(pi0_policy *p, int row, const double *state
     return PI0_OK;
 }
 
+/* rtc_config as the checkpoint gives it (lerobot_ckpt.c; absent: RTCConfig's defaults); the
+ * leftover is the native action dims of the chunk, as lerobot's predict_action_chunk returns it. */
+static void lp_rtc_defaults(const pi0_policy *p, pi0_rtc *d, int *dims) {
+    const lerobot_spec *s = &L(p)->spec;
+    d->schedule = s->rtc_schedule;
+    d->execution_horizon = s->rtc_horizon;
+    d->max_guidance_weight = s->rtc_weight;
+    if (s->action_dim > 0) *dims = s->action_dim;
+}
+
 const pp_pipeline pp_lerobot_pipeline = {
     .name = "lerobot",
     .state_key = "observation.state",
@@ -483,6 +493,7 @@ const pp_pipeline pp_lerobot_pipeline = {
     .inputs = lp_inputs,
     .outputs = lp_outputs,
     .relative_action = lp_relative_action,
+    .rtc_defaults = lp_rtc_defaults,
     .metadata = lp_metadata,
     .describe = lp_describe,
 };

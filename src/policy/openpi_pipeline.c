@@ -503,6 +503,7 @@ const pp_pipeline pp_openpi_pipeline = {
     .inputs = op_inputs,
     .outputs = op_outputs,
     .relative_action = NULL, /* openpi's delta configs add the chunk's own state */
+    .rtc_defaults = NULL,    /* openpi has no rtc_config: RTCConfig's defaults, every action dim */
     .metadata = op_metadata,
     .describe = op_describe,
 };

@@ -54,6 +54,11 @@ typedef struct pp_pipeline {
     /* Row `row` of the last chunk made absolute with the given current state (NULL: the
      * pipeline has no per-step relative actions). */
     pi0_status (*relative_action)(pi0_policy *p, int row, const double *state, int n, double *out);
+    /* Real-time chunking (pi0_policy_obs_rtc), called once after load: the defaults of a guided
+     * request in *defaults (lerobot: the checkpoint's rtc_config) and in *dims the leftover's
+     * width (lerobot: its native action dims, the model zero-pads the rest). NULL: lerobot's
+     * RTCConfig defaults on all action_dim dims. */
+    void (*rtc_defaults)(const pi0_policy *p, pi0_rtc *defaults, int *dims);
 
     /* metadata: the pipeline's own fields of the connect message, and its transforms as lists
      * {"inputs": [...], "outputs": [...]}. */

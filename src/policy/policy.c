@@ -58,6 +58,7 @@ static void entries_clear(pi0_policy *p) {
     free(p->prompt);
     p->prompt = NULL;
     p->have_noise = 0;
+    p->have_rtc = 0;
     p->consumed = 0;
     if (p->pl && p->impl) p->pl->clear(p);
 }
@@ -73,6 +74,8 @@ static void unload(pi0_policy *p) {
     free(p->raw);
     free(p->noise);
     free(p->actions);
+    free(p->rtc_chunk);
+    free(p->rtc_prev);
     pi0_err keep = p->err;
     char warn[sizeof p->warning];
     memcpy(warn, p->warning, sizeof warn);
@@ -147,7 +150,17 @@ static pi0_status load(pi0_policy *p, const char *dir, const pi0_policy_params *
     p->raw = malloc(HA * sizeof *p->raw);
     p->noise = malloc(HA * sizeof *p->noise);
     p->actions = malloc(HA * sizeof *p->actions);
-    RETURN_ERR_IF(!p->raw || !p->noise || !p->actions, &p->err, PI0_ERR_NOMEM, "out of memory");
+    p->rtc_chunk = malloc(HA * sizeof *p->rtc_chunk);
+    p->rtc_prev = malloc(HA * sizeof *p->rtc_prev);
+    RETURN_ERR_IF(!p->raw || !p->noise || !p->actions || !p->rtc_chunk || !p->rtc_prev, &p->err, PI0_ERR_NOMEM,
+                  "out of memory");
+    /* RTC: the pipeline's defaults of a request and the leftover's width, else lerobot's
+     * RTCConfig defaults on all action dims */
+    p->rtc_config = pi0_rtc_default();
+    p->rtc_dims = c->action_dim;
+    if (p->pl->rtc_defaults) p->pl->rtc_defaults(p, &p->rtc_config, &p->rtc_dims);
+    if (p->rtc_dims < 1 || p->rtc_dims > c->action_dim) p->rtc_dims = c->action_dim;
+    p->last_rtc = pi0_policy_rtc_default();
     p->fixed_seed = pp->fixed_seed;
     p->seed = pp->seed;
     p->seed_base = entropy_seed(p);
@@ -248,6 +261,63 @@ pi0_status pi0_policy_obs_noise(pi0_policy *p, const float *noise, int rows, int
     return PI0_OK;
 }
 
+pi0_policy_rtc pi0_policy_rtc_default(void) {
+    return (pi0_policy_rtc){.executed = -1, .inference_delay = 0, .execution_horizon = 0, .schedule = -1,
+                            .max_guidance_weight = 0.0f, .chunk = NULL, .chunk_rows = 0};
+}
+
+pi0_policy_rtc pi0_policy_last_rtc(const pi0_policy *p) {
+    return p && p->loaded ? p->last_rtc : pi0_policy_rtc_default();
+}
+
+/* The request checked, its defaults resolved (the checkpoint's rtc_config, else RTCConfig's),
+ * and its chunk copied: the policy's own last chunk is overwritten by the call it guides. */
+pi0_status pi0_policy_obs_rtc(pi0_policy *p, const pi0_policy_rtc *r) {
+    if (!p) return PI0_ERR_ARG;
+    FORWARD_ERR(begin_entry(p, "rtc"));
+    RETURN_ERR_IF(!r, &p->err, PI0_ERR_ARG, "rtc request is NULL");
+    const pi0_config *c = pi0_model_config(p->model);
+    const int H = c->action_horizon, A = c->action_dim;
+    pi0_policy_rtc q = *r;
+    if (q.executed < 0) {
+        p->have_rtc = 0;
+        return PI0_OK;
+    }
+    const pi0_rtc *d = &p->rtc_config;
+    if (q.schedule < 0) q.schedule = d->schedule;
+    if (q.execution_horizon == 0) q.execution_horizon = d->execution_horizon;
+    if (q.max_guidance_weight == 0.0f) q.max_guidance_weight = d->max_guidance_weight;
+    RETURN_ERR_IF(!pi0_rtc_schedule_name(q.schedule), &p->err, PI0_ERR_INPUT,
+                  "rtc schedule %d is none of ZEROS (0), ONES (1), LINEAR (2), EXP (3)", q.schedule);
+    RETURN_ERR_IF(q.execution_horizon < 1, &p->err, PI0_ERR_INPUT, "rtc execution_horizon = %d (must be >= 1)",
+                  q.execution_horizon);
+    RETURN_ERR_IF(!(q.max_guidance_weight > 0) || !isfinite(q.max_guidance_weight), &p->err, PI0_ERR_INPUT,
+                  "rtc max_guidance_weight = %g (must be positive and finite)", (double)q.max_guidance_weight);
+    RETURN_ERR_IF(q.inference_delay < 0 || q.inference_delay > H, &p->err, PI0_ERR_INPUT,
+                  "rtc inference_delay = %d (0..%d: the chunk's rows)", q.inference_delay, H);
+    int rows = H;
+    if (q.chunk) {
+        RETURN_ERR_IF(q.chunk_rows < 1 || q.chunk_rows > H, &p->err, PI0_ERR_INPUT,
+                      "rtc chunk has %d rows (1..%d, as pi0_policy_raw_actions gives it)", q.chunk_rows, H);
+        rows = q.chunk_rows;
+        for (size_t i = 0; i < (size_t)rows * A; i++)
+            RETURN_ERR_IF(!isfinite(q.chunk[i]), &p->err, PI0_ERR_INPUT, "rtc chunk element %zu is not finite", i);
+        memcpy(p->rtc_chunk, q.chunk, (size_t)rows * A * sizeof *p->rtc_chunk);
+    } else {
+        RETURN_ERR_IF(!p->have_raw, &p->err, PI0_ERR_INPUT,
+                      "rtc: executed = %d but this policy has returned no chunk yet (send executed -1 first)",
+                      q.executed);
+        memcpy(p->rtc_chunk, p->raw, (size_t)H * A * sizeof *p->rtc_chunk);
+    }
+    RETURN_ERR_IF(q.executed >= rows, &p->err, PI0_ERR_INPUT,
+                  "rtc executed = %d: the previous chunk has %d rows, nothing of it is left", q.executed, rows);
+    q.chunk = NULL;
+    q.chunk_rows = rows;
+    p->rtc = q;
+    p->have_rtc = 1;
+    return PI0_OK;
+}
+
 /* ---------------------------------------------------------------- inference */
 
 /* The noise of this call into p->last: given, a fixed seed, or fresh on every call (openpi
@@ -284,7 +354,21 @@ static pi0_status infer(pi0_policy *p, void *actions, int f64, size_t cap, int *
     pi0_status st = p->pl->inputs(p);
     if (st == PI0_OK) take_noise(p);
     const double t1 = now_ms();
-    if (st == PI0_OK && (st = pi0_session_infer(p->sess, &p->last, p->raw)) != PI0_OK)
+    pi0_rtc rtc = pi0_rtc_default();
+    p->last_rtc = pi0_policy_rtc_default();
+    if (st == PI0_OK && p->have_rtc) { /* the leftover: rows [executed, rows) of the chunk, rtc_dims wide */
+        const int A = pi0_model_config(p->model)->action_dim, left = p->rtc.chunk_rows - p->rtc.executed;
+        for (int r = 0; r < left; r++)
+            memcpy(p->rtc_prev + (size_t)r * p->rtc_dims, p->rtc_chunk + (size_t)(p->rtc.executed + r) * A,
+                   (size_t)p->rtc_dims * sizeof *p->rtc_prev);
+        rtc.prev = p->rtc_prev, rtc.prev_rows = left, rtc.prev_dims = p->rtc_dims;
+        rtc.inference_delay = p->rtc.inference_delay, rtc.execution_horizon = p->rtc.execution_horizon;
+        rtc.schedule = p->rtc.schedule, rtc.max_guidance_weight = p->rtc.max_guidance_weight;
+        /* a checkpoint trained with RTC conditions on the frozen prefix instead of being guided */
+        rtc.mode = pi0_model_config(p->model)->rtc_training_max_delay > 0 ? PI0_RTC_TRAINED : PI0_RTC_GUIDED;
+        p->last_rtc = p->rtc;
+    }
+    if (st == PI0_OK && (st = pi0_session_infer_rtc(p->sess, &p->last, &rtc, p->raw)) != PI0_OK)
         pi0_fail(&p->err, st, "%s", pi0_session_error(p->sess));
     const double t2 = now_ms();
     if (st == PI0_OK) {

@@ -30,6 +30,12 @@ struct pi0_policy {
     int n_whole;
     char *prompt;
     int have_noise;
+    int have_rtc;           /* pi0_policy_obs_rtc given for this observation */
+    pi0_policy_rtc rtc, last_rtc;
+    float *rtc_chunk;       /* [H, A] the request's chunk (a copy of it, or of the last raw chunk) */
+    float *rtc_prev;        /* [H, A] the leftover handed to the model */
+    int rtc_dims;           /* columns of the leftover: lerobot's native action dims, else A */
+    pi0_rtc rtc_config;     /* defaults of a request: the pipeline's (lerobot's rtc_config) */
     /* buffers */
     float *raw, *noise;     /* [H, A] */
     double *actions;        /* [H, A]: the pipeline's output, [H, out_dims] */

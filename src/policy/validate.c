@@ -187,7 +187,7 @@ static pi0_status check_plan(pi0_policy *p, const check_ctx *x, const pi0_policy
                              const pi0_policy_plan *plan) {
     char cams[1024], buf[512];
     const char *canon[32];
-    char keys[32][512]; /* a resolved key fits: it is one of buf's or the caller's camera keys */
+    char keys[32][sizeof buf]; /* a camera key as short_key gives it (at most buf) */
     RETURN_ERR_IF(plan->n_images < 0 || plan->n_images > 32 || (plan->n_images && !plan->image_keys), &p->err,
                   PI0_ERR_ARG, "plan: %d image keys (0 to 32)", plan->n_images);
     camera_list(x->cfg, x->lr, cams, sizeof cams);

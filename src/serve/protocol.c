@@ -311,10 +311,82 @@ static pi0_status put_leaf(pi0_policy *p, const char *key, int kind, const msgpa
     return st;
 }
 
+/* An integer field of the "rtc" map (a number with an integral value in [lo, hi]). */
+static int rtc_int(const msgpack_object *rtc, const char *key, int lo, int hi, int *out, char *err, size_t errlen) {
+    const msgpack_object *o = map_get(rtc, key);
+    if (!o) return 1;
+    double vals[1] = {0};
+    int n = 0;
+    const int ok = get_numbers(o, key, vals, 1, &n, err, errlen) && n == 1;
+    const double v = vals[0];
+    if (!ok || v != floor(v) || v < lo || v > hi) {
+        snprintf(err, errlen, "'rtc/%s' must be an integer in [%d, %d]", key, lo, hi);
+        return 0;
+    }
+    *out = (int)v;
+    return 1;
+}
+
+/* The "rtc" map of a request into r (lerobot's RTC request; see protocol.h). */
+static pi0_status decode_rtc(const msgpack_object *o, serve_rtc *r, char *err, size_t errlen) {
+    r->present = 1;
+    r->req = pi0_policy_rtc_default();
+    if (o->type != MSGPACK_OBJECT_MAP) {
+        snprintf(err, errlen, "'rtc' must be a map {executed, inference_delay, ...}");
+        return PI0_ERR_INPUT;
+    }
+    static const char *known[] = {"executed", "inference_delay", "execution_horizon", "schedule",
+                                  "max_guidance_weight"};
+    for (uint32_t i = 0; i < o->via.map.size; i++) {
+        int ok = 0;
+        for (size_t k = 0; k < sizeof known / sizeof *known; k++) ok |= key_is(&o->via.map.ptr[i].key, known[k]);
+        if (!ok) {
+            const char *k;
+            size_t kn;
+            if (!get_bytes(&o->via.map.ptr[i].key, &k, &kn)) k = "?", kn = 1;
+            snprintf(err, errlen, "'rtc/%.*s' is unknown (rtc takes executed, inference_delay, execution_horizon, "
+                     "schedule, max_guidance_weight)", (int)(kn < 64 ? kn : 64), k);
+            return PI0_ERR_INPUT;
+        }
+    }
+    if (!map_get(o, "executed")) {
+        snprintf(err, errlen, "'rtc/executed' is missing (rows of the last chunk executed since it was sent)");
+        return PI0_ERR_INPUT;
+    }
+    if (!rtc_int(o, "executed", -1, 1 << 20, &r->req.executed, err, errlen) ||
+        !rtc_int(o, "inference_delay", 0, 1 << 20, &r->req.inference_delay, err, errlen) ||
+        !rtc_int(o, "execution_horizon", 1, 1 << 20, &r->req.execution_horizon, err, errlen))
+        return PI0_ERR_INPUT;
+    const msgpack_object *sched = map_get(o, "schedule");
+    if (sched) {
+        const char *sp;
+        size_t sn;
+        char name[16] = "";
+        if (get_bytes(sched, &sp, &sn) && sn < sizeof name) memcpy(name, sp, sn), name[sn] = 0;
+        r->req.schedule = pi0_rtc_schedule_from_name(name);
+        if (r->req.schedule < 0) {
+            snprintf(err, errlen, "'rtc/schedule' must be one of \"ZEROS\", \"ONES\", \"LINEAR\", \"EXP\"");
+            return PI0_ERR_INPUT;
+        }
+    }
+    const msgpack_object *w = map_get(o, "max_guidance_weight");
+    if (w) {
+        double v[1];
+        int n = 0;
+        if (!get_numbers(w, "rtc/max_guidance_weight", v, 1, &n, err, errlen) || n != 1 || !(v[0] > 0) ||
+            !(v[0] < 3.0e38)) {
+            snprintf(err, errlen, "'rtc/max_guidance_weight' must be a positive number");
+            return PI0_ERR_INPUT;
+        }
+        r->req.max_guidance_weight = (float)v[0];
+    }
+    return PI0_OK;
+}
+
 /* Every entry of map m whose flattened key ('/'-joined, as openpi's flatten_dict) the config
  * reads; maps that are not numpy arrays are walked into. */
-static pi0_status decode_map(pi0_policy *p, const msgpack_object *m, char *path, size_t plen, int depth, char *err,
-                             size_t errlen) {
+static pi0_status decode_map(pi0_policy *p, const msgpack_object *m, char *path, size_t plen, int depth,
+                             serve_rtc *rtc, char *err, size_t errlen) {
     for (uint32_t i = 0; i < m->via.map.size; i++) {
         const char *k;
         size_t kn;
@@ -336,6 +408,11 @@ static pi0_status decode_map(pi0_policy *p, const msgpack_object *m, char *path,
             continue;
         }
         const msgpack_object *v = &m->via.map.ptr[i].val;
+        if (rtc && depth == 0 && !strcmp(path, "rtc")) {
+            path[plen] = 0;
+            FORWARD_ERR(decode_rtc(v, rtc, err, errlen));
+            continue;
+        }
         const int kind = pi0_policy_key_kind(p, path);
         pi0_status st = PI0_OK;
         if (kind == PI0_KEY_REFUSED) {
@@ -348,7 +425,7 @@ static pi0_status decode_map(pi0_policy *p, const msgpack_object *m, char *path,
                 snprintf(err, errlen, "'%s': maps nested deeper than %d", PI0_SHOW(path), SERVE_MAX_DEPTH);
                 st = PI0_ERR_INPUT;
             } else {
-                st = decode_map(p, v, path, len, depth + 1, err, errlen);
+                st = decode_map(p, v, path, len, depth + 1, NULL, err, errlen);
             }
         }
         path[plen] = 0;
@@ -358,7 +435,13 @@ static pi0_status decode_map(pi0_policy *p, const msgpack_object *m, char *path,
 }
 
 pi0_status serve_decode_observation(pi0_policy *p, const char *msg, size_t len, char *err, size_t errlen) {
+    return serve_decode_request(p, msg, len, NULL, err, errlen);
+}
+
+pi0_status serve_decode_request(pi0_policy *p, const char *msg, size_t len, serve_rtc *rtc, char *err,
+                                size_t errlen) {
     char why[256];
+    if (rtc) memset(rtc, 0, sizeof *rtc);
     err[0] = 0;
     pi0_policy_obs_clear(p);
     if (!serve_check_msgpack(msg, len, why, sizeof why)) {
@@ -376,7 +459,7 @@ pi0_status serve_decode_observation(pi0_policy *p, const char *msg, size_t len, 
     } else {
         char path[SERVE_MAX_KEY + 2];
         path[0] = 0;
-        st = decode_map(p, &u.data, path, 0, 0, err, errlen);
+        st = decode_map(p, &u.data, path, 0, 0, rtc, err, errlen);
     }
     if (st != PI0_OK) pi0_policy_obs_clear(p);
     msgpack_unpacked_destroy(&u);

@@ -27,6 +27,20 @@ int serve_check_msgpack(const char *msg, size_t len, char *err, size_t errlen);
  * one-line reason naming the key to err. */
 pi0_status serve_decode_observation(pi0_policy *p, const char *msg, size_t len, char *err, size_t errlen);
 
+/* The request's real-time chunking fields, a top-level map "rtc" (pi0.c's extension of
+ * openpi's protocol; see README): {"executed": rows of the chunk this connection was last sent
+ * that were executed since, "inference_delay": d, and optionally "execution_horizon",
+ * "schedule" ("ZEROS" | "ONES" | "LINEAR" | "EXP"), "max_guidance_weight"}. */
+typedef struct {
+    int present;            /* the message has "rtc" */
+    pi0_policy_rtc req;     /* chunk unset: the server supplies the connection's */
+} serve_rtc;
+
+/* serve_decode_observation, also reading "rtc" into *rtc (which may be NULL: then "rtc" is an
+ * ordinary, ignored key). */
+pi0_status serve_decode_request(pi0_policy *p, const char *msg, size_t len, serve_rtc *rtc, char *err,
+                                size_t errlen);
+
 /* A growable byte buffer for encoded replies. */
 typedef struct {
     char *data;
