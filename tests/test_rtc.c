@@ -185,6 +185,21 @@ static void check_model(const char *dir, const char *backend) {
     pi0_model_free(m);
 }
 
+/* The dump callback keeps suffix_emb.<step> [S, We]. */
+typedef struct {
+    float *e;
+    size_t n;
+    int steps;
+} emb_log;
+
+static void keep_emb(void *user, const char *name, const float *data, int ndim, const int64_t *shape) {
+    emb_log *l = user;
+    int k;
+    if (sscanf(name, "suffix_emb.%d", &k) == 1 && k >= 0 && k < l->steps && ndim == 2 &&
+        (size_t)(shape[0] * shape[1]) == l->n)
+        memcpy(l->e + (size_t)k * l->n, data, l->n * sizeof(float));
+}
+
 /* Training-time RTC: the case's checkpoint with "rtc_training_max_delay": 3 in its config.json
  * (a copy in tmp, the weights linked). */
 static void check_trained(const char *dir, const char *backend, const char *tmp) {
@@ -237,6 +252,33 @@ static void check_trained(const char *dir, const char *backend, const char *tmp)
                d, d, cr.max_diff);
         if (d == 0) CHECK(cr.max_diff == 0, "trained d=0 differs from a plain call by %g", cr.max_diff);
         else CHECK(cr.max_diff > 1e-4, "trained d=%d: the frozen prefix changed nothing in the other rows", d);
+    }
+    /* π0: a frozen row's suffix embedding (its action and flow time 0 through the action-time MLP)
+     * is the same at every step; the other rows' change with the step's time */
+    if (!c->pi05) {
+        const int We = c->expert.width, S = H + 1, d = 2;
+        emb_log el = {calloc((size_t)c->num_steps * S * We, sizeof(float)), (size_t)S * We, c->num_steps};
+        pi0_params pp = pi0_default_params();
+        pp.backend = backend, pp.dump = keep_emb, pp.dump_user = &el;
+        pi0_session *ss = pi0_session_create();
+        pi0_rtc r = pi0_rtc_default();
+        r.mode = PI0_RTC_TRAINED, r.prev = prev, r.prev_rows = H, r.prev_dims = A, r.inference_delay = d;
+        CHECK(pi0_session_init(ss, m, &pp) == PI0_OK && pi0_session_infer_rtc(ss, &buf.in, &r, out) == PI0_OK,
+              "trained with dump: %s", pi0_session_error(ss));
+        double frozen_var = 0, free_var = 0;
+        for (int k = 1; k < c->num_steps; k++)
+            for (int row = 1; row < S; row++)
+                for (int j = 0; j < We; j++) {
+                    const double diff = fabs(el.e[(size_t)k * S * We + (size_t)row * We + j] - el.e[(size_t)row * We + j]);
+                    if (row <= d) frozen_var = fmax(frozen_var, diff);
+                    else free_var = fmax(free_var, diff);
+                }
+        printf("  %s trained d=%d: frozen rows' suffix embedding across steps: max |change| %.3g (other rows %.3g)\n",
+               backend, d, frozen_var, free_var);
+        CHECK(frozen_var == 0 && free_var > 1e-3, "frozen rows' embeddings change across steps (%g) or the others do "
+              "not (%g): the clean per-token time is not applied", frozen_var, free_var);
+        pi0_session_free(ss);
+        free(el.e);
     }
     /* the constraints */
     pi0_rtc r = pi0_rtc_default();
