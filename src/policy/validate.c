@@ -17,6 +17,7 @@
 #include "../backend/backend.h"
 #include "../io/image.h"
 #include "../io/norm_stats.h"
+#include "../io/openpi_orbax.h"
 #include "../model/model.h"
 #include "policy_internal.h"
 
@@ -152,11 +153,13 @@ static pi0_status check_norm_stats(pi0_policy *p, check_ctx *x, const char *dir,
     return st;
 }
 
-/* The weights are there (read at load): DIR/model.safetensors or other *.safetensors shards. */
+/* The weights are there (read at load): DIR/model.safetensors or other *.safetensors shards, or
+ * openpi's Orbax parameters (DIR/params/manifest.ocdbt, as published). */
 static pi0_status check_weights_present(pi0_policy *p, const char *dir) {
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) return PI0_OK; /* a .safetensors file: the load opens it */
     char path[PATH_CAP + 32];
+    if (openpi_orbax_detect(dir, path, sizeof path)) return PI0_OK;
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     if (stat(path, &sb) == 0) return PI0_OK;
     DIR *d = opendir(dir);
@@ -166,7 +169,7 @@ static pi0_status check_weights_present(pi0_policy *p, const char *dir) {
         found = n > 12 && !strcmp(de->d_name + n - 12, ".safetensors");
     }
     if (d) closedir(d);
-    RETURN_ERR_IF(!found, &p->err, PI0_ERR_IO, "%s: no model.safetensors (or other .safetensors) found", dir);
+    RETURN_ERR_IF(!found, &p->err, PI0_ERR_IO, "%s: no model.safetensors (or other .safetensors), nor openpi's Orbax params/, found", dir);
     return PI0_OK;
 }
 
@@ -263,7 +266,7 @@ static pi0_status check(pi0_policy *p, check_ctx *x, const char *dir, const pi0_
     RETURN_ERR_IF(!dir, &p->err, PI0_ERR_ARG, "model directory is NULL");
     struct stat sb; /* a directory, or a .safetensors file with config.json beside it */
     RETURN_ERR_IF(stat(dir, &sb) != 0, &p->err, PI0_ERR_IO,
-                  "%.3000s: cannot open: %s (the checkpoint: a directory holding config.json and model.safetensors)",
+                  "%.3000s: cannot open: %s (the checkpoint: a directory holding config.json and model.safetensors, or openpi's params/ + assets/)",
                   dir, strerror(errno));
     FORWARD_ERR(check_backend(p, pp->model.backend));
     RETURN_ERR_IF(pp->model.num_threads < 0 || pp->model.num_threads > 1024, &p->err, PI0_ERR_ARG,
