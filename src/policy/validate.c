@@ -17,6 +17,7 @@
 #include "../backend/backend.h"
 #include "../io/image.h"
 #include "../io/norm_stats.h"
+#include "../io/openpi_orbax.h"
 #include "../model/model.h"
 #include "policy_internal.h"
 
@@ -152,11 +153,13 @@ static pi0_status check_norm_stats(pi0_policy *p, check_ctx *x, const char *dir,
     return st;
 }
 
-/* The weights are there (read at load): DIR/model.safetensors or other *.safetensors shards. */
+/* The weights are there (read at load): DIR/model.safetensors or other *.safetensors shards, or
+ * openpi's Orbax checkpoint (DIR/params or DIR an OCDBT database). */
 static pi0_status check_weights_present(pi0_policy *p, const char *dir) {
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) return PI0_OK; /* a .safetensors file: the load opens it */
     char path[PATH_CAP + 32];
+    if (openpi_orbax_detect(dir, path, sizeof path)) return PI0_OK;
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     if (stat(path, &sb) == 0) return PI0_OK;
     DIR *d = opendir(dir);
