@@ -104,12 +104,7 @@ static pi0_status lp_load(pi0_policy *p, const char *dir, const pi0_policy_param
     p->impl = l;
     p->config_name = "lerobot";
     const lerobot_layout layout = choose_layout(dir, pp);
-    RETURN_ERR_IF(pp->config, &p->err, PI0_ERR_ARG,
-                  "%s is a lerobot checkpoint, run with lerobot's pipeline; config '%s' names one of openpi's "
-                  "(drop it, or choose openpi's pipeline with pipeline=openpi)", dir, pp->config);
-    RETURN_ERR_IF(pp->adapt_to_pi >= 0, &p->err, PI0_ERR_ARG,
-                  "adapt_to_pi applies to openpi's ALOHA configs; a lerobot v1 checkpoint says it in config.json "
-                  "(adapt_to_pi_aloha)");
+    FORWARD_ERR(pp_lerobot_refusals(p, dir, pp));
     FORWARD_ERR(lerobot_spec_load(&l->spec, dir, layout, pp->norm_stats, &p->err));
     lerobot_spec *s = &l->spec;
     snprintf(p->pipeline_name, sizeof p->pipeline_name, "lerobot (%s)", layout_name(layout));

@@ -139,3 +139,13 @@ pi0_status pp_find_norm_stats(pi0_policy *p, const pc_config *pc, const char *di
     }
     return PI0_OK;
 }
+
+pi0_status pp_lerobot_refusals(pi0_policy *p, const char *dir, const pi0_policy_params *pp) {
+    RETURN_ERR_IF(pp->config, &p->err, PI0_ERR_ARG,
+                  "%s is a lerobot checkpoint, run with lerobot's pipeline; config '%s' names one of openpi's "
+                  "(drop it, or choose openpi's pipeline with pipeline=openpi)", dir, pp->config);
+    RETURN_ERR_IF(pp->adapt_to_pi >= 0, &p->err, PI0_ERR_ARG,
+                  "adapt_to_pi applies to openpi's ALOHA configs; a lerobot v1 checkpoint says it in config.json "
+                  "(adapt_to_pi_aloha)");
+    return PI0_OK;
+}

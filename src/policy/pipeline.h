@@ -89,6 +89,9 @@ pi0_status pp_find_norm_stats(pi0_policy *p, const pc_config *pc, const char *di
  * when non-NULL: 1 a camera, 2 accepted and unused (ALOHA's cam_low), 0 neither. The one rule
  * for short camera keys (pi0_policy_image_key) and the pre-load check both use it. */
 int pp_camera_kind(const pc_config *cfg, const lerobot_spec *lr, const char *key);
+/* What a lerobot checkpoint refuses of the parameters (openpi's config names, adapt_to_pi):
+ * lerobot's pipeline at load and pi0_policy_check before it. */
+pi0_status pp_lerobot_refusals(pi0_policy *p, const char *dir, const pi0_policy_params *pp);
 /* p->prompt := a copy of text. */
 pi0_status pp_set_prompt(pi0_policy *p, const char *what, const char *text);
 

@@ -286,12 +286,7 @@ static pi0_status check(pi0_policy *p, check_ctx *x, const char *dir, const pi0_
     if (ver) layout = !strcmp(ver, "v1") ? LEROBOT_V1 : !strcmp(ver, "v0.4") ? LEROBOT_V04 : LEROBOT_CURRENT;
 
     if (lerobot) {
-        RETURN_ERR_IF(pp->config, &p->err, PI0_ERR_ARG,
-                      "%s is a lerobot checkpoint, run with lerobot's pipeline; config '%s' names one of openpi's "
-                      "(drop it, or choose openpi's pipeline with pipeline=openpi)", dir, pp->config);
-        RETURN_ERR_IF(pp->adapt_to_pi >= 0, &p->err, PI0_ERR_ARG,
-                      "adapt_to_pi applies to openpi's ALOHA configs; a lerobot v1 checkpoint says it in config.json "
-                      "(adapt_to_pi_aloha)");
+        FORWARD_ERR(pp_lerobot_refusals(p, dir, pp));
         x->lr = calloc(1, sizeof *x->lr);
         RETURN_ERR_IF(!x->lr, &p->err, PI0_ERR_NOMEM, "out of memory");
         if (pp->norm_stats && !pp_is_file(pp->norm_stats))
