@@ -5,8 +5,7 @@
 # writes it as openpi publishes it with the real orbax-checkpoint (tests/orbax/gen_orbax.py, in the
 # tests' cached venv $PI0_VENV_DIR/orbax, ~/.cache/pi0/venv by default; its peak RSS is about 1.8
 # times the model: the model once plus its compressed chunks, which orbax's one atomic OCDBT
-# transaction holds until it commits; 5.2 GB measured for a 2.9 GB model, so about 11.5 GB
-# extrapolated for full), then prints for each form `pi0 bench`'s load time (read, check, reorder
+# transaction holds until it commits; 5.2 GB measured for a 2.9 GB model, 13.0 GB for full), then prints for each form `pi0 bench`'s load time (read, check, reorder
 # for the fast backend) and peak RSS, and `pi0 convert`'s time and peak RSS. Warm page cache (the
 # files were just written). Measures; asserts nothing. Not run by CI.
 set -euo pipefail
