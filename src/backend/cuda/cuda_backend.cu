@@ -4,7 +4,7 @@
  * every vector as float32. A session owns a stream, a cuBLASLt handle and workspace, and the
  * scratch the GEMM needs; its activation buffers are device memory (alloc), so the forward moves
  * only the observation in and the actions out. Norms, RoPE, softmax and the Euler state stay
- * float32. Ops run asynchronously on the session's stream; download and sync wait for it.
+ * float32; a norm also writes its output as the next GEMM's bf16 input. Ops run asynchronously on the session's stream; download and sync wait for it.
  *
  * Nothing here is model-specific: the forward (model/forward.c) drives these ops like any other
  * backend's. */
@@ -23,6 +23,7 @@ static void capture_abandon(cuda_session *cs);
 pi0_status cuda_fail(const pi0_exec *ex, const char *what, const char *why) {
     cuda_session *cs = ex ? cuda_ctx(ex) : nullptr;
     if (cs) snprintf(cs->err, sizeof cs->err, "%s: %s", what, why);
+    if (cs) cs->xb_src = nullptr; /* what the failed op left in xb is unknown */
     if (cs) capture_abandon(cs);
     return PI0_ERR_DEVICE;
 }
@@ -282,6 +283,7 @@ static pi0_status cuda_graph_begin(const pi0_exec *ex, uint64_t key, int *replay
     cuda_session *cs = cuda_ctx(ex);
     *replayed = 0;
     capture_abandon(cs);
+    cs->xb_src = nullptr; /* a replay runs ops whose bookkeeping is not redone: start from nothing */
     if (cs->graphs_off) return PI0_OK;
     for (int i = 0; i < CUDA_GRAPHS; i++)
         if (cs->graphs[i].exec && cs->graphs[i].key == key) {
@@ -308,6 +310,7 @@ static pi0_status cuda_graph_begin(const pi0_exec *ex, uint64_t key, int *replay
 static pi0_status cuda_graph_end(const pi0_exec *ex, uint64_t key, int *rerun) {
     cuda_session *cs = cuda_ctx(ex);
     *rerun = 0;
+    cs->xb_src = nullptr; /* as at graph_begin: the state after the graph is the same replayed or not */
     if (!cs->capturing) return PI0_OK;
     cs->capturing = 0;
     cudaGraph_t g = nullptr;
@@ -419,6 +422,7 @@ static pi0_status cuda_measure(const pi0_exec *ex, double *flops, double *copy, 
 
 static void *cuda_alloc(const pi0_exec *ex, size_t bytes) {
     void *p = nullptr;
+    cuda_ctx(ex)->xb_src = nullptr; /* an address may come back in a new buffer */
     if (cudaMalloc(&p, bytes) != cudaSuccess) return nullptr;
     if (cudaMemsetAsync(p, 0, bytes, cuda_ctx(ex)->stream) != cudaSuccess ||
         cudaStreamSynchronize(cuda_ctx(ex)->stream) != cudaSuccess) {
@@ -429,11 +433,12 @@ static void *cuda_alloc(const pi0_exec *ex, size_t bytes) {
 }
 
 static void cuda_free_mem(const pi0_exec *ex, void *p) {
-    (void)ex;
+    if (cuda_ctx(ex)) cuda_ctx(ex)->xb_src = nullptr;
     cudaFree(p);
 }
 
 static pi0_status cuda_upload(const pi0_exec *ex, void *dst, const void *src, size_t bytes) {
+    cuda_xb_wrote(cuda_ctx(ex), dst, bytes);
     CUDA_TRY(ex, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cuda_ctx(ex)->stream));
     return PI0_OK;
 }

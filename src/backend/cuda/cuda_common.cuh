@@ -9,6 +9,7 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <cstdint>
 #include <cstdio>
 
 extern "C" {
@@ -71,6 +72,13 @@ struct cuda_session {
     size_t workspace_bytes;
     __nv_bfloat16 *xb;   /* GEMM inputs rounded to bf16 */
     size_t xb_cap;
+    /* xb holds bf16(xb_src[0, xb_n)) when xb_src is set: written by the op that produced those
+     * floats (a norm, an unfused epilogue) or by the last GEMM's own conversion, so the GEMMs
+     * that read the same activation (q/k/v, gate/up, down) skip the conversion pass. Host-side
+     * bookkeeping in stream order: every op that writes device memory overlapping it drops it
+     * (cuda_xb_wrote), as do graph boundaries and failures. */
+    const float *xb_src;
+    size_t xb_n;
     float *tmp;          /* GEMM output before an epilogue the library does not fuse */
     size_t tmp_cap;
     cuda_gemm_plan *plans;
@@ -111,6 +119,16 @@ static inline const cuda_mat *cuda_mat_of(const pi0_mat *W) {
 static inline const float *cuda_vec_of(const pi0_vec *v) {
     return v ? ((const cuda_vec *)v->prepared[PI0_SLOT_CUDA])->v : nullptr;
 }
+/* An op is about to write [p, p + bytes): the bf16 copy of an overlapping activation is stale. */
+static inline void cuda_xb_wrote(cuda_session *cs, const void *p, size_t bytes) {
+    if (!cs || !cs->xb_src) return;
+    const uintptr_t a = (uintptr_t)p, b = (uintptr_t)cs->xb_src;
+    if (a < b + cs->xb_n * sizeof(float) && b < a + bytes) cs->xb_src = nullptr;
+}
+/* The bf16 copy of x [n] for a GEMM's input, or NULL when xb does not hold it. */
+static inline const __nv_bfloat16 *cuda_xb_of(const cuda_session *cs, const float *x, size_t n) {
+    return cs->xb_src == x && cs->xb_n == n ? cs->xb : nullptr;
+}
 static inline unsigned blocks_for(size_t n, unsigned threads) { return (unsigned)((n + threads - 1) / threads); }
 
 /* ---- ops (cuda_kernels.cu, cuda_matmul.cu), with the op table's signatures ---- */
@@ -138,8 +156,9 @@ pi0_status cuda_axpy(const pi0_exec *ex, float *x, const float *v, float alpha, 
 
 /* Kernels the matmul needs from cuda_kernels.cu. */
 pi0_status cuda_to_bf16(const pi0_exec *ex, __nv_bfloat16 *dst, const float *src, size_t n);
-pi0_status cuda_epilogue(const pi0_exec *ex, float *y, const float *t, const float *bias, int gelu,
-                         const float *mul, const float *gate, int accumulate, int M, int N);
+/* y (=|+=) ... as the epilogue; yb (or NULL) receives bf16(y) too. */
+pi0_status cuda_epilogue(const pi0_exec *ex, float *y, __nv_bfloat16 *yb, const float *t, const float *bias,
+                         int gelu, const float *mul, const float *gate, int accumulate, int M, int N);
 /* Attention's pieces (cuda_kernels.cu) for the tensor-core path in cuda_matmul.cu. */
 pi0_status cuda_pack_heads(const pi0_exec *ex, __nv_bfloat16 *dst, const float *src, int rows, int G, int Hkv,
                            int hd);

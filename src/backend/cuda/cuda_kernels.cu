@@ -53,31 +53,42 @@ __device__ float gelu_tanh1(float v) {
 
 /* ---------------------------------------------------------------- norms (one block per row) */
 
-__global__ void layernorm_kernel(float *y, const float *x, int D, const float *w, const float *b, float eps) {
+/* yb (or NULL): the output also as bf16, for the GEMM that reads it (rounded from the same float
+ * as the stored one, so exactly what a separate conversion would give). */
+__global__ void layernorm_kernel(float *y, __nv_bfloat16 *yb, const float *x, int D, const float *w, const float *b,
+                                 float eps) {
     __shared__ float scratch[32];
     const float *xr = x + (size_t)blockIdx.x * D;
     float *yr = y + (size_t)blockIdx.x * D;
+    __nv_bfloat16 *ybr = yb ? yb + (size_t)blockIdx.x * D : nullptr;
     float s = 0.0f;
     for (int i = threadIdx.x; i < D; i += blockDim.x) s += xr[i];
     const float mean = block_sum(s, scratch) / D;
     float v = 0.0f;
     for (int i = threadIdx.x; i < D; i += blockDim.x) v += (xr[i] - mean) * (xr[i] - mean);
     const float inv = rsqrtf(block_sum(v, scratch) / D + eps);
-    for (int i = threadIdx.x; i < D; i += blockDim.x) yr[i] = (xr[i] - mean) * inv * w[i] + b[i];
+    for (int i = threadIdx.x; i < D; i += blockDim.x) {
+        const float o = (xr[i] - mean) * inv * w[i] + b[i];
+        yr[i] = o;
+        if (ybr) ybr[i] = __float2bfloat16_rn(o);
+    }
 }
 
 /* Gemma RMSNorm (1 + w), or adaRMS with mod = [scale | shift] when w is NULL. */
-__global__ void rmsnorm_kernel(float *y, const float *x, int D, const float *w, const float *mod, float eps) {
+__global__ void rmsnorm_kernel(float *y, __nv_bfloat16 *yb, const float *x, int D, const float *w, const float *mod,
+                               float eps) {
     __shared__ float scratch[32];
     const float *xr = x + (size_t)blockIdx.x * D;
     float *yr = y + (size_t)blockIdx.x * D;
+    __nv_bfloat16 *ybr = yb ? yb + (size_t)blockIdx.x * D : nullptr;
     float ss = 0.0f;
     for (int i = threadIdx.x; i < D; i += blockDim.x) ss += xr[i] * xr[i];
     const float inv = rsqrtf(block_sum(ss, scratch) / D + eps);
-    if (w)
-        for (int i = threadIdx.x; i < D; i += blockDim.x) yr[i] = xr[i] * inv * (1.0f + w[i]);
-    else
-        for (int i = threadIdx.x; i < D; i += blockDim.x) yr[i] = xr[i] * inv * (1.0f + mod[i]) + mod[D + i];
+    for (int i = threadIdx.x; i < D; i += blockDim.x) {
+        const float o = w ? xr[i] * inv * (1.0f + w[i]) : xr[i] * inv * (1.0f + mod[i]) + mod[D + i];
+        yr[i] = o;
+        if (ybr) ybr[i] = __float2bfloat16_rn(o);
+    }
 }
 
 /* ---------------------------------------------------------------- elementwise */
@@ -113,8 +124,8 @@ __global__ void to_bf16_kernel(__nv_bfloat16 *dst, const float *src, size_t n) {
 }
 
 /* y (=|+=) (act(t + bias) ⊙ mul) ⊙ gate over [M, N]: what the GEMM's own epilogue does not fuse. */
-__global__ void epilogue_kernel(float *y, const float *t, const float *bias, int gelu, const float *mul,
-                                const float *gate, int accumulate, int M, int N) {
+__global__ void epilogue_kernel(float *y, __nv_bfloat16 *yb, const float *t, const float *bias, int gelu,
+                                const float *mul, const float *gate, int accumulate, int M, int N) {
     const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (size_t)M * N) return;
     const int n = (int)(i % N);
@@ -122,7 +133,9 @@ __global__ void epilogue_kernel(float *y, const float *t, const float *bias, int
     if (gelu) v = gelu_tanh1(v);
     if (mul) v *= mul[i];
     if (gate) v *= gate[n];
-    y[i] = accumulate ? y[i] + v : v;
+    v = accumulate ? y[i] + v : v;
+    y[i] = v;
+    if (yb) yb[i] = __float2bfloat16_rn(v);
 }
 
 /* ---------------------------------------------------------------- RoPE */
@@ -265,17 +278,30 @@ __global__ void time_embed_kernel(float *out, double t, int d, double min_period
         return PI0_OK;                                                                         \
     } while (0)
 
+/* A norm's output [n] is about to be written: it is also written as bf16 into the session's GEMM
+ * input (xb) when it fits, so the GEMMs that follow read it without a conversion pass. */
+static __nv_bfloat16 *xb_for_output(const pi0_exec *ex, const float *y, size_t n) {
+    cuda_session *cs = cuda_ctx(ex);
+    cuda_xb_wrote(cs, y, n * sizeof(float));
+    if (n > cs->xb_cap) return nullptr;
+    cs->xb_src = y;
+    cs->xb_n = n;
+    return cs->xb;
+}
+
 pi0_status cuda_layernorm(const pi0_exec *ex, float *y, const float *x, int M, int D, const pi0_vec *w,
                           const pi0_vec *b, float eps) {
     if (M <= 0) return PI0_OK;
-    layernorm_kernel<<<M, kThreads, 0, cuda_ctx(ex)->stream>>>(y, x, D, cuda_vec_of(w), cuda_vec_of(b), eps);
+    __nv_bfloat16 *yb = xb_for_output(ex, y, (size_t)M * D);
+    layernorm_kernel<<<M, kThreads, 0, cuda_ctx(ex)->stream>>>(y, yb, x, D, cuda_vec_of(w), cuda_vec_of(b), eps);
     CUDA_LAUNCHED(ex, "layernorm_kernel");
     return PI0_OK;
 }
 
 pi0_status cuda_rmsnorm(const pi0_exec *ex, float *y, const float *x, int M, int D, const pi0_vec *w, float eps) {
     if (M <= 0) return PI0_OK;
-    rmsnorm_kernel<<<M, kThreads, 0, cuda_ctx(ex)->stream>>>(y, x, D, cuda_vec_of(w), nullptr, eps);
+    __nv_bfloat16 *yb = xb_for_output(ex, y, (size_t)M * D);
+    rmsnorm_kernel<<<M, kThreads, 0, cuda_ctx(ex)->stream>>>(y, yb, x, D, cuda_vec_of(w), nullptr, eps);
     CUDA_LAUNCHED(ex, "rmsnorm_kernel");
     return PI0_OK;
 }
@@ -283,31 +309,47 @@ pi0_status cuda_rmsnorm(const pi0_exec *ex, float *y, const float *x, int M, int
 pi0_status cuda_rmsnorm_mod(const pi0_exec *ex, float *y, const float *x, int M, int D, const float *mod,
                             float eps) {
     if (M <= 0) return PI0_OK;
-    rmsnorm_kernel<<<M, kThreads, 0, cuda_ctx(ex)->stream>>>(y, x, D, nullptr, mod, eps);
+    __nv_bfloat16 *yb = xb_for_output(ex, y, (size_t)M * D);
+    rmsnorm_kernel<<<M, kThreads, 0, cuda_ctx(ex)->stream>>>(y, yb, x, D, nullptr, mod, eps);
     CUDA_LAUNCHED(ex, "rmsnorm_kernel (adaRMS)");
     return PI0_OK;
 }
 
-pi0_status cuda_gelu(const pi0_exec *ex, float *x, size_t n) { ELEMENTWISE(gelu_kernel, n, x, n); }
-pi0_status cuda_silu(const pi0_exec *ex, float *x, size_t n) { ELEMENTWISE(silu_kernel, n, x, n); }
-pi0_status cuda_mul(const pi0_exec *ex, float *x, const float *y, size_t n) { ELEMENTWISE(mul_kernel, n, x, y, n); }
-pi0_status cuda_add(const pi0_exec *ex, float *x, const float *y, size_t n) { ELEMENTWISE(add_kernel, n, x, y, n); }
+pi0_status cuda_gelu(const pi0_exec *ex, float *x, size_t n) {
+    cuda_xb_wrote(cuda_ctx(ex), x, n * sizeof *x);
+    ELEMENTWISE(gelu_kernel, n, x, n);
+}
+pi0_status cuda_silu(const pi0_exec *ex, float *x, size_t n) {
+    cuda_xb_wrote(cuda_ctx(ex), x, n * sizeof *x);
+    ELEMENTWISE(silu_kernel, n, x, n);
+}
+pi0_status cuda_mul(const pi0_exec *ex, float *x, const float *y, size_t n) {
+    cuda_xb_wrote(cuda_ctx(ex), x, n * sizeof *x);
+    ELEMENTWISE(mul_kernel, n, x, y, n);
+}
+pi0_status cuda_add(const pi0_exec *ex, float *x, const float *y, size_t n) {
+    cuda_xb_wrote(cuda_ctx(ex), x, n * sizeof *x);
+    ELEMENTWISE(add_kernel, n, x, y, n);
+}
 pi0_status cuda_axpy(const pi0_exec *ex, float *x, const float *v, float alpha, size_t n) {
+    cuda_xb_wrote(cuda_ctx(ex), x, n * sizeof *x);
     ELEMENTWISE(axpy_kernel, n, x, v, alpha, n);
 }
 pi0_status cuda_add_weight(const pi0_exec *ex, float *x, const pi0_vec *w, size_t n) {
     if (n > w->n) return PI0_ERR_ARG;
+    cuda_xb_wrote(cuda_ctx(ex), x, n * sizeof *x);
     ELEMENTWISE(add_kernel, n, x, cuda_vec_of(w), n);
 }
 pi0_status cuda_to_bf16(const pi0_exec *ex, __nv_bfloat16 *dst, const float *src, size_t n) {
     ELEMENTWISE(to_bf16_kernel, n, dst, src, n);
 }
-pi0_status cuda_epilogue(const pi0_exec *ex, float *y, const float *t, const float *bias, int gelu,
-                         const float *mul, const float *gate, int accumulate, int M, int N) {
-    ELEMENTWISE(epilogue_kernel, (size_t)M * N, y, t, bias, gelu, mul, gate, accumulate, M, N);
+pi0_status cuda_epilogue(const pi0_exec *ex, float *y, __nv_bfloat16 *yb, const float *t, const float *bias,
+                         int gelu, const float *mul, const float *gate, int accumulate, int M, int N) {
+    ELEMENTWISE(epilogue_kernel, (size_t)M * N, y, yb, t, bias, gelu, mul, gate, accumulate, M, N);
 }
 
 pi0_status cuda_rope(const pi0_exec *ex, float *x, int M, int n_heads, int hd, const int32_t *pos, double theta) {
+    cuda_xb_wrote(cuda_ctx(ex), x, (size_t)M * n_heads * hd * sizeof *x);
     ELEMENTWISE(rope_kernel, (size_t)M * n_heads * (hd / 2), x, M, n_heads, hd, pos, theta);
 }
 
@@ -341,19 +383,23 @@ pi0_status cuda_attention_scalar(const pi0_exec *ex, float *out, const float *q,
 }
 
 pi0_status cuda_patchify(const pi0_exec *ex, float *patches, const float *img, int C, int S, int p) {
+    cuda_xb_wrote(cuda_ctx(ex), patches, (size_t)(S / p) * (S / p) * C * p * p * sizeof *patches);
     ELEMENTWISE(patchify_kernel, (size_t)(S / p) * (S / p) * C * p * p, patches, img, C, S, p);
 }
 
 pi0_status cuda_embed(const pi0_exec *ex, float *out, const pi0_mat *E, const int32_t *ids, int n, float scale) {
     const cuda_mat *m = cuda_mat_of(E);
+    cuda_xb_wrote(cuda_ctx(ex), out, (size_t)n * m->K * sizeof *out);
     ELEMENTWISE(embed_kernel, (size_t)n * m->K, out, m->w, m->N, m->K, ids, n, scale);
 }
 
 pi0_status cuda_copy_rows(const pi0_exec *ex, float *dst, size_t dst_stride, const float *src, size_t src_stride,
                           int rows, int cols) {
+    if (rows > 0) cuda_xb_wrote(cuda_ctx(ex), dst, ((size_t)(rows - 1) * dst_stride + cols) * sizeof *dst);
     ELEMENTWISE(copy_rows_kernel, (size_t)rows * cols, dst, dst_stride, src, src_stride, rows, cols);
 }
 
 pi0_status cuda_time_embed(const pi0_exec *ex, float *out, double t, int d, double min_period, double max_period) {
+    cuda_xb_wrote(cuda_ctx(ex), out, (size_t)(d / 2) * 2 * sizeof *out);
     ELEMENTWISE(time_embed_kernel, (size_t)(d / 2), out, t, d, min_period, max_period);
 }

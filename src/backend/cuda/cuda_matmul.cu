@@ -1,6 +1,6 @@
 /* cuda_matmul.cu — the one GEMM entry of the cuda backend: y[M, N] (=|+=) epilogue(x[M, K]·Wᵀ)
- * through cuBLASLt, bf16 operands (the activations rounded once per call), float32 accumulation
- * and output. The bias, GELU(tanh) and the residual add (beta = 1, C = D = y) run in cuBLASLt's
+ * through cuBLASLt, bf16 operands (the activations rounded by the op that wrote them, or once for
+ * all the GEMMs that read them: see xb in cuda_common.cuh), float32 accumulation and output. The bias, GELU(tanh) and the residual add (beta = 1, C = D = y) run in cuBLASLt's
  * epilogue; the GeGLU product and π0.5's gate are not cuBLASLt epilogues, so those calls write
  * to a scratch and one elementwise kernel finishes them.
  *
@@ -122,6 +122,18 @@ pi0_status gemm_run(const pi0_exec *ex, cuda_gemm_plan *p, float *y, const __nv_
     return PI0_OK;
 }
 
+/* The epilogue kernel after a GEMM (which has read xb by now, in stream order): y is also written
+ * as bf16 into xb for the GEMM that reads it next (the GeGLU product → down). */
+pi0_status epilogue_to(const pi0_exec *ex, float *y, const float *t, const float *bias, int gelu, const float *mul,
+                       const float *gate, int acc, int M, int N) {
+    cuda_session *cs = cuda_ctx(ex);
+    const size_t n = (size_t)M * N;
+    __nv_bfloat16 *yb = n <= cs->xb_cap ? cs->xb : nullptr;
+    cs->xb_src = yb ? y : nullptr;
+    cs->xb_n = n;
+    return cuda_epilogue(ex, y, yb, t, bias, gelu, mul, gate, acc, M, N);
+}
+
 } // namespace
 
 pi0_status cuda_matmul(const pi0_exec *ex, float *y, const float *x, int M, const pi0_mat *W, const pi0_epilogue *ep) {
@@ -135,7 +147,15 @@ pi0_status cuda_matmul(const pi0_exec *ex, float *y, const float *x, int M, cons
         snprintf(why, sizeof why, "matmul [%d x %d] x [%d x %d]ᵀ exceeds the session's scratch", M, K, N, K);
         return cuda_fail(ex, W->name, why);
     }
-    FORWARD_ERR(cuda_to_bf16(ex, cs->xb, x, (size_t)M * K));
+    /* x in bf16: already in xb when the op that wrote x (a norm, an unfused epilogue) or the last
+     * GEMM reading the same x put it there; otherwise converted now and kept for the next GEMM */
+    if (!cuda_xb_of(cs, x, (size_t)M * K)) {
+        cs->xb_src = nullptr;
+        FORWARD_ERR(cuda_to_bf16(ex, cs->xb, x, (size_t)M * K));
+        cs->xb_src = x;
+        cs->xb_n = (size_t)M * K;
+    }
+    cuda_xb_wrote(cs, y, (size_t)M * N * sizeof *y);
     const float *bias = ep && ep->bias ? cuda_vec_of(ep->bias) : nullptr;
     const int gelu = ep && ep->gelu, acc = ep && ep->accumulate;
     const cublasLtEpilogue_t epi = gelu ? (bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU)
@@ -147,11 +167,11 @@ pi0_status cuda_matmul(const pi0_exec *ex, float *y, const float *x, int M, cons
     if (!p->fused) { /* no algorithm for the fused epilogue: plain GEMM, then the epilogue kernel */
         FORWARD_ERR(plan_for(ex, M, w, CUBLASLT_EPILOGUE_DEFAULT, cs->tmp, &p));
         FORWARD_ERR(gemm_run(ex, p, cs->tmp, cs->xb, w, nullptr, 0.0f));
-        return cuda_epilogue(ex, y, cs->tmp, bias, gelu, ep->mul, ep->gate, acc, M, N);
+        return epilogue_to(ex, y, cs->tmp, bias, gelu, ep->mul, ep->gate, acc, M, N);
     }
     if (scratch) { /* GEMM + bias (+ GELU) to scratch, then ⊙ mul ⊙ gate (+ y) */
         FORWARD_ERR(gemm_run(ex, p, cs->tmp, cs->xb, w, bias, 0.0f));
-        return cuda_epilogue(ex, y, cs->tmp, nullptr, 0, ep->mul, ep->gate, acc, M, N);
+        return epilogue_to(ex, y, cs->tmp, nullptr, 0, ep->mul, ep->gate, acc, M, N);
     }
     return gemm_run(ex, p, y, cs->xb, w, bias, acc ? 1.0f : 0.0f);
 }
@@ -235,6 +255,7 @@ pi0_status cuda_attention(const pi0_exec *ex, float *out, const float *q, const 
                           int Nk, int Hq, int Hkv, int hd, const uint8_t *allowed, float scale) {
     cuda_session *cs = cuda_ctx(ex);
     if (M <= 0) return PI0_OK;
+    cuda_xb_wrote(cs, out, (size_t)M * Hq * hd * sizeof *out);
     const int G = Hkv > 0 ? Hq / Hkv : 0, R = M * G, ld = (Nk + 7) & ~7;
     const int direct = Hkv == 1 || G == 1;
     if (!direct || Hkv * G != Hq || (size_t)M * Hq * hd > cs->att_q_cap || (size_t)Nk * Hkv * hd > cs->att_kv_cap ||
