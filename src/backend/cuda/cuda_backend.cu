@@ -23,7 +23,7 @@ static void capture_abandon(cuda_session *cs);
 pi0_status cuda_fail(const pi0_exec *ex, const char *what, const char *why) {
     cuda_session *cs = ex ? cuda_ctx(ex) : nullptr;
     if (cs) snprintf(cs->err, sizeof cs->err, "%s: %s", what, why);
-    if (cs) cs->xb_src = nullptr; /* what the failed op left in xb is unknown */
+    cuda_xb_forget(cs); /* what the failed op left in xb is unknown */
     if (cs) capture_abandon(cs);
     return PI0_ERR_DEVICE;
 }
@@ -283,7 +283,7 @@ static pi0_status cuda_graph_begin(const pi0_exec *ex, uint64_t key, int *replay
     cuda_session *cs = cuda_ctx(ex);
     *replayed = 0;
     capture_abandon(cs);
-    cs->xb_src = nullptr; /* a replay runs ops whose bookkeeping is not redone: start from nothing */
+    cuda_xb_forget(cs); /* a replay runs ops whose bookkeeping is not redone: start from nothing */
     if (cs->graphs_off) return PI0_OK;
     for (int i = 0; i < CUDA_GRAPHS; i++)
         if (cs->graphs[i].exec && cs->graphs[i].key == key) {
@@ -310,7 +310,7 @@ static pi0_status cuda_graph_begin(const pi0_exec *ex, uint64_t key, int *replay
 static pi0_status cuda_graph_end(const pi0_exec *ex, uint64_t key, int *rerun) {
     cuda_session *cs = cuda_ctx(ex);
     *rerun = 0;
-    cs->xb_src = nullptr; /* as at graph_begin: the state after the graph is the same replayed or not */
+    cuda_xb_forget(cs); /* as at graph_begin: the state after the graph is the same replayed or not */
     if (!cs->capturing) return PI0_OK;
     cs->capturing = 0;
     cudaGraph_t g = nullptr;
@@ -422,7 +422,7 @@ static pi0_status cuda_measure(const pi0_exec *ex, double *flops, double *copy, 
 
 static void *cuda_alloc(const pi0_exec *ex, size_t bytes) {
     void *p = nullptr;
-    cuda_ctx(ex)->xb_src = nullptr; /* an address may come back in a new buffer */
+    cuda_xb_forget(cuda_ctx(ex)); /* an address may come back in a new buffer */
     if (cudaMalloc(&p, bytes) != cudaSuccess) return nullptr;
     if (cudaMemsetAsync(p, 0, bytes, cuda_ctx(ex)->stream) != cudaSuccess ||
         cudaStreamSynchronize(cuda_ctx(ex)->stream) != cudaSuccess) {
@@ -433,7 +433,7 @@ static void *cuda_alloc(const pi0_exec *ex, size_t bytes) {
 }
 
 static void cuda_free_mem(const pi0_exec *ex, void *p) {
-    if (cuda_ctx(ex)) cuda_ctx(ex)->xb_src = nullptr;
+    cuda_xb_forget(cuda_ctx(ex));
     cudaFree(p);
 }
 

@@ -79,6 +79,10 @@ struct cuda_session {
      * (cuda_xb_wrote), as do graph boundaries and failures. */
     const float *xb_src;
     size_t xb_n;
+    /* the same for att_q: RoPE writes q [M, heads·hd] also as bf16 there, which is the packed
+     * layout of the attention's Q when there is one kv head (Gemma), so its pack pass is skipped */
+    const float *att_q_src;
+    size_t att_q_n;
     float *tmp;          /* GEMM output before an epilogue the library does not fuse */
     size_t tmp_cap;
     cuda_gemm_plan *plans;
@@ -121,9 +125,14 @@ static inline const float *cuda_vec_of(const pi0_vec *v) {
 }
 /* An op is about to write [p, p + bytes): the bf16 copy of an overlapping activation is stale. */
 static inline void cuda_xb_wrote(cuda_session *cs, const void *p, size_t bytes) {
-    if (!cs || !cs->xb_src) return;
-    const uintptr_t a = (uintptr_t)p, b = (uintptr_t)cs->xb_src;
-    if (a < b + cs->xb_n * sizeof(float) && b < a + bytes) cs->xb_src = nullptr;
+    if (!cs) return;
+    const uintptr_t a = (uintptr_t)p, b = (uintptr_t)cs->xb_src, c = (uintptr_t)cs->att_q_src;
+    if (cs->xb_src && a < b + cs->xb_n * sizeof(float) && b < a + bytes) cs->xb_src = nullptr;
+    if (cs->att_q_src && a < c + cs->att_q_n * sizeof(float) && c < a + bytes) cs->att_q_src = nullptr;
+}
+/* Neither bf16 copy is known to hold anything (graph boundaries, failures, alloc/free). */
+static inline void cuda_xb_forget(cuda_session *cs) {
+    if (cs) cs->xb_src = cs->att_q_src = nullptr;
 }
 /* The bf16 copy of x [n] for a GEMM's input, or NULL when xb does not hold it. */
 static inline const __nv_bfloat16 *cuda_xb_of(const cuda_session *cs, const float *x, size_t n) {

@@ -141,7 +141,8 @@ __global__ void epilogue_kernel(float *y, __nv_bfloat16 *yb, const float *t, con
 /* ---------------------------------------------------------------- RoPE */
 
 /* One thread per (row, head, i < hd/2); the angle pos / θ^(2i/hd) in double, as ref. */
-__global__ void rope_kernel(float *x, int M, int n_heads, int hd, const int32_t *pos, double theta) {
+__global__ void rope_kernel(float *x, __nv_bfloat16 *xb, int M, int n_heads, int hd, const int32_t *pos,
+                            double theta) {
     const int half = hd / 2;
     const size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (size_t)M * n_heads * half) return;
@@ -150,8 +151,14 @@ __global__ void rope_kernel(float *x, int M, int n_heads, int hd, const int32_t 
     const float c = (float)cos(ang), s = (float)sin(ang);
     float *r = x + (size_t)m * n_heads * hd + (size_t)h * hd;
     const float x1 = r[i], x2 = r[i + half];
-    r[i] = x1 * c - x2 * s;
-    r[i + half] = x2 * c + x1 * s;
+    const float o1 = x1 * c - x2 * s, o2 = x2 * c + x1 * s;
+    r[i] = o1;
+    r[i + half] = o2;
+    if (xb) { /* the same layout in bf16, for the attention that reads it */
+        __nv_bfloat16 *rb = xb + (size_t)m * n_heads * hd + (size_t)h * hd;
+        rb[i] = __float2bfloat16_rn(o1);
+        rb[i + half] = __float2bfloat16_rn(o2);
+    }
 }
 
 /* ---------------------------------------------------------------- attention */
@@ -349,8 +356,16 @@ pi0_status cuda_epilogue(const pi0_exec *ex, float *y, __nv_bfloat16 *yb, const 
 }
 
 pi0_status cuda_rope(const pi0_exec *ex, float *x, int M, int n_heads, int hd, const int32_t *pos, double theta) {
-    cuda_xb_wrote(cuda_ctx(ex), x, (size_t)M * n_heads * hd * sizeof *x);
-    ELEMENTWISE(rope_kernel, (size_t)M * n_heads * (hd / 2), x, M, n_heads, hd, pos, theta);
+    cuda_session *cs = cuda_ctx(ex);
+    const size_t n = (size_t)M * n_heads * hd;
+    cuda_xb_wrote(cs, x, n * sizeof *x);
+    __nv_bfloat16 *xb = nullptr;
+    if (n <= cs->att_q_cap && hd % 2 == 0) { /* the rotated values also as bf16 into att_q */
+        xb = cs->att_q;
+        cs->att_q_src = x;
+        cs->att_q_n = n;
+    }
+    ELEMENTWISE(rope_kernel, (size_t)M * n_heads * (hd / 2), x, xb, M, n_heads, hd, pos, theta);
 }
 
 pi0_status cuda_pack_heads(const pi0_exec *ex, __nv_bfloat16 *dst, const float *src, int rows, int G, int Hkv,

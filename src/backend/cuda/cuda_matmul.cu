@@ -268,7 +268,12 @@ pi0_status cuda_attention(const pi0_exec *ex, float *out, const float *q, const 
     FORWARD_ERR(att_plan(ex, 0, M, Nk, Hq, Hkv, hd, ld_out, out_stride, &qk, &f1));
     FORWARD_ERR(att_plan(ex, 1, M, Nk, Hq, Hkv, hd, ld_out, out_stride, &pv, &f2));
     if (!f1 || !f2) return cuda_attention_scalar(ex, out, q, k, v, M, Nk, Hq, Hkv, hd, allowed, scale);
-    FORWARD_ERR(cuda_pack_heads(ex, cs->att_q, q, M, G, Hkv, hd));
+    /* with one kv head the packed Q is q's own layout: RoPE may have written it already */
+    if (!(Hkv == 1 && cs->att_q_src == q && cs->att_q_n == (size_t)M * Hq * hd)) {
+        cs->att_q_src = nullptr;
+        FORWARD_ERR(cuda_pack_heads(ex, cs->att_q, q, M, G, Hkv, hd));
+    }
+    cs->att_q_src = nullptr; /* att_q is the attention's scratch from here on */
     FORWARD_ERR(cuda_pack_heads(ex, cs->att_k, k, Nk, 1, Hkv, hd));
     FORWARD_ERR(cuda_pack_heads(ex, cs->att_v, v, Nk, 1, Hkv, hd));
     const float zero = 0.0f, one = 1.0f;
