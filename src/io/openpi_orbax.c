@@ -155,6 +155,23 @@ static pi0_status op_tr(openpi_orbax *m, const char *name, int src, int64_t r, i
     return op_add(m, name, src, 2, ds, base, 2, ds, st, e);
 }
 
+/* Every SigLIP layer's `dst`.weight (layer l of the stacked Flax kernel `src`, [in, out] per
+ * layer, transposed) and `dst`.bias (layer l of `bias_src`, out values): all the weights, then all
+ * the biases, so that each source array is read once, front to back. */
+static pi0_status siglip_dense(openpi_orbax *m, const char *dst, int src, int bias_src, int64_t L, int64_t in,
+                               int64_t out, pi0_err *e) {
+    char nm[192];
+    for (int64_t l = 0; l < L; l++) {
+        snprintf(nm, sizeof nm, VT "encoder.layers.%lld.%s.weight", (long long)l, dst);
+        FORWARD_ERR(op_tr(m, nm, src, in, out, l * in * out, e));
+    }
+    for (int64_t l = 0; l < L; l++) {
+        snprintf(nm, sizeof nm, VT "encoder.layers.%lld.%s.bias", (long long)l, dst);
+        FORWARD_ERR(op_copy(m, nm, bias_src, 1, (const int64_t[]){out}, l * out, e));
+    }
+    return PI0_OK;
+}
+
 #define SRC(path, idx, ...)                                                                             \
     FORWARD_ERR(src_add(m, path, (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)),      \
                         (const int64_t[]){__VA_ARGS__}, &idx, e))
@@ -358,52 +375,25 @@ static pi0_status plan(openpi_orbax *m, pi0_err *e) {
             FORWARD_ERR(op_copy(m, nm, s, 1, (const int64_t[]){W}, l * W, e));
         }
     }
-    static const char *att[3][2] = {{"query", "q_proj"}, {"key", "k_proj"}, {"value", "v_proj"}};
+    static const char *att[3][2] = {{"query", "self_attn.q_proj"}, {"key", "self_attn.k_proj"},
+                                    {"value", "self_attn.v_proj"}};
     for (int k = 0; k < 3; k++) {
         char path[192];
         snprintf(path, sizeof path, EB "MultiHeadDotProductAttention_0.%s.kernel", att[k][0]);
         SRC(path, s, Lv, W, h, hd);
         snprintf(path, sizeof path, EB "MultiHeadDotProductAttention_0.%s.bias", att[k][0]);
         SRC(path, sb, Lv, h, hd);
-        for (int64_t l = 0; l < Lv; l++) {
-            snprintf(nm, sizeof nm, VT "encoder.layers.%lld.self_attn.%s.weight", (long long)l, att[k][1]);
-            FORWARD_ERR(op_tr(m, nm, s, W, W, l * W * W, e));
-        }
-        for (int64_t l = 0; l < Lv; l++) {
-            snprintf(nm, sizeof nm, VT "encoder.layers.%lld.self_attn.%s.bias", (long long)l, att[k][1]);
-            FORWARD_ERR(op_copy(m, nm, sb, 1, (const int64_t[]){W}, l * W, e));
-        }
+        FORWARD_ERR(siglip_dense(m, att[k][1], s, sb, Lv, W, W, e));
     }
     SRC(EB "MultiHeadDotProductAttention_0.out.kernel", s, Lv, h, hd, W);
     SRC(EB "MultiHeadDotProductAttention_0.out.bias", sb, Lv, W);
-    for (int64_t l = 0; l < Lv; l++) {
-        snprintf(nm, sizeof nm, VT "encoder.layers.%lld.self_attn.out_proj.weight", (long long)l);
-        FORWARD_ERR(op_tr(m, nm, s, W, W, l * W * W, e));
-    }
-    for (int64_t l = 0; l < Lv; l++) {
-        snprintf(nm, sizeof nm, VT "encoder.layers.%lld.self_attn.out_proj.bias", (long long)l);
-        FORWARD_ERR(op_copy(m, nm, sb, 1, (const int64_t[]){W}, l * W, e));
-    }
+    FORWARD_ERR(siglip_dense(m, "self_attn.out_proj", s, sb, Lv, W, W, e));
     SRC(EB "MlpBlock_0.Dense_0.kernel", s, Lv, W, F);
     SRC(EB "MlpBlock_0.Dense_0.bias", sb, Lv, F);
-    for (int64_t l = 0; l < Lv; l++) {
-        snprintf(nm, sizeof nm, VT "encoder.layers.%lld.mlp.fc1.weight", (long long)l);
-        FORWARD_ERR(op_tr(m, nm, s, W, F, l * W * F, e));
-    }
-    for (int64_t l = 0; l < Lv; l++) {
-        snprintf(nm, sizeof nm, VT "encoder.layers.%lld.mlp.fc1.bias", (long long)l);
-        FORWARD_ERR(op_copy(m, nm, sb, 1, (const int64_t[]){F}, l * F, e));
-    }
+    FORWARD_ERR(siglip_dense(m, "mlp.fc1", s, sb, Lv, W, F, e));
     SRC(EB "MlpBlock_0.Dense_1.kernel", s, Lv, F, W);
     SRC(EB "MlpBlock_0.Dense_1.bias", sb, Lv, W);
-    for (int64_t l = 0; l < Lv; l++) {
-        snprintf(nm, sizeof nm, VT "encoder.layers.%lld.mlp.fc2.weight", (long long)l);
-        FORWARD_ERR(op_tr(m, nm, s, F, W, l * F * W, e));
-    }
-    for (int64_t l = 0; l < Lv; l++) {
-        snprintf(nm, sizeof nm, VT "encoder.layers.%lld.mlp.fc2.bias", (long long)l);
-        FORWARD_ERR(op_copy(m, nm, sb, 1, (const int64_t[]){W}, l * W, e));
-    }
+    FORWARD_ERR(siglip_dense(m, "mlp.fc2", s, sb, Lv, F, W, e));
 #undef EB
     SRC("PaliGemma.img.Transformer.encoder_norm.scale", s, W);
     FORWARD_ERR(op_copy(m, VT "post_layernorm.weight", s, 1, (const int64_t[]){W}, 0, e));
