@@ -25,30 +25,19 @@ import asyncio
 import math
 import time
 
-import msgpack
 import numpy as np
 import websockets
 
+from client import codec  # examples/client.py: openpi's msgpack-numpy wire format
 
-def pack_array(obj):
-    if isinstance(obj, np.ndarray):
-        return {b"__ndarray__": True, b"data": obj.tobytes(), b"dtype": obj.dtype.str, b"shape": obj.shape}
-    if isinstance(obj, np.generic):
-        return {b"__npgeneric__": True, b"data": obj.item(), b"dtype": obj.dtype.str}
-    return obj
-
-
-def unpack_array(obj):
-    if b"__ndarray__" in obj:
-        return np.ndarray(buffer=obj[b"data"], dtype=np.dtype(obj[b"dtype"]), shape=obj[b"shape"])
-    return obj
+packb, unpackb = codec()
 
 
 async def run(args, rtc):
     """One rollout; returns (executed actions [T, A], indices where a new chunk took over)."""
     period = 1.0 / args.hz
     async with websockets.connect(f"ws://{args.host}:{args.port}", max_size=None, compression=None) as ws:
-        meta = msgpack.unpackb(await ws.recv(), object_hook=unpack_array)
+        meta = unpackb(await ws.recv())
         cams = meta.get("cameras") or [args.image_key]
         image = np.zeros((args.image_size, args.image_size, 3), np.uint8)
         image[:, : args.image_size // 2] = 180
@@ -61,14 +50,14 @@ async def run(args, rtc):
                 if args.execution_horizon:
                     obs["rtc"]["execution_horizon"] = args.execution_horizon
             t0 = time.monotonic()
-            await ws.send(msgpack.packb(obs, default=pack_array))
+            await ws.send(packb(obs))
             reply = await ws.recv()
             if isinstance(reply, str):
                 raise SystemExit(f"server error: {reply}")
             wait = args.latency_ms / 1000.0 - (time.monotonic() - t0)
             if wait > 0:
                 await asyncio.sleep(wait)  # a slower model: the reply is usable only now
-            return np.array(msgpack.unpackb(reply, object_hook=unpack_array)["actions"], np.float32)
+            return np.array(unpackb(reply)["actions"], np.float32)
 
         chunk = await request(None, 0)  # the first chunk: the robot waits for it
         delays = []
