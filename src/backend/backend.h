@@ -64,7 +64,9 @@ typedef enum { COMP_VISION, COMP_PREFIX, COMP_SUFFIX, COMP_COUNT } pi0_component
 typedef enum {
     OP_MATMUL, OP_LAYERNORM, OP_RMSNORM, OP_RMSNORM_MOD, OP_GELU, OP_SILU, OP_MUL, OP_ADD,
     OP_ADD_WEIGHT, OP_ROPE, OP_ATTENTION, OP_PATCHIFY, OP_EMBED, OP_COPY_ROWS, OP_TIME_EMBED,
-    OP_AXPY, OP_UPLOAD, OP_DOWNLOAD, OP_COUNT
+    OP_AXPY, OP_UPLOAD, OP_DOWNLOAD,
+    /* backward ops (exact RTC guidance) */
+    OP_MATMUL_DX, OP_RMSNORM_BWD, OP_GEGLU_BWD, OP_SILU_BWD, OP_ROPE_BWD, OP_ATTENTION_BWD, OP_COUNT
 } pi0_op;
 
 typedef struct {
@@ -181,6 +183,37 @@ typedef struct pi0_backend {
     pi0_status (*time_embed)(const pi0_exec *ex, float *out, double t, int d, double min_period,
                              double max_period);
     pi0_status (*axpy)(const pi0_exec *ex, float *x, const float *v, float alpha, size_t n); /* x += α·v */
+
+    /* ---- backward ops: input gradients only (no weight gradients), for the exact
+     * vector-Jacobian product of guided real-time chunking through the action expert. Each takes
+     * the gradient of the forward op's output (dy) and what the forward op read, and writes the
+     * gradient of its input. ---- */
+    /* dx[M,K] (=|+=) (dy[M,N] ⊙ gate)·W with W [N, K] (stacked or not): the input gradient of
+     * y = (x·Wᵀ) ⊙ gate. gate [N] broadcast over rows, NULL = none. dx may not alias dy. */
+    pi0_status (*matmul_dx)(const pi0_exec *ex, float *dx, const float *dy, int M, const pi0_mat *W,
+                            const float *gate, int accumulate);
+    /* Input gradient of rmsnorm (w != NULL: factor 1 + w) or rmsnorm_mod (w NULL: factor
+     * 1 + mod[0, D); the shift does not depend on x), per row of x [M, D]:
+     *     g = dy ⊙ factor, r = 1/sqrt(mean(x²) + eps),  dx (=|+=) r·g − x·r³·mean(g ⊙ x).
+     * dx may not alias dy or x. */
+    pi0_status (*rmsnorm_bwd)(const pi0_exec *ex, float *dx, const float *dy, const float *x, int M,
+                              int D, const pi0_vec *w, const float *mod, float eps, int accumulate);
+    /* GeGLU, m = gelu_tanh(g) ⊙ u with gu [M, 2F] holding row by row [g | u] (the output of the
+     * stacked [gate; up] GEMM): dgu[M, 2F] = [dm ⊙ u ⊙ gelu_tanh'(g) | dm ⊙ gelu_tanh(g)]. */
+    pi0_status (*geglu_bwd)(const pi0_exec *ex, float *dgu, const float *dm, const float *gu, int M, int F);
+    /* dx ⊙= silu'(x_in) elementwise, x_in the forward op's input: dx holds dy on entry. */
+    pi0_status (*silu_bwd)(const pi0_exec *ex, float *dx, const float *x_in, size_t n);
+    /* Input gradient of rope, in place on dx [M, n_heads·head_dim]: the transposed rotation
+     * (angle −θ) at the same positions. */
+    pi0_status (*rope_bwd)(const pi0_exec *ex, float *dx, int M, int n_heads, int head_dim,
+                           const int32_t *pos, double theta);
+    /* Gradients of attention's inputs, given dout [M, Hq·hd] and the forward op's q, k, v, M, Nk,
+     * Hq, Hkv, hd, allowed and scale (the probabilities are recomputed): dq [M, Hq·hd]; dk, dv
+     * [Nk − k0, Hkv·hd] for key/value rows [k0, Nk) only (rows before k0 are held fixed: the
+     * prefix cache), each kv head summing its query heads. Overwrites dq, dk, dv. */
+    pi0_status (*attention_bwd)(const pi0_exec *ex, float *dq, float *dk, float *dv, const float *dout,
+                                const float *q, const float *k, const float *v, int M, int Nk, int k0,
+                                int Hq, int Hkv, int hd, const uint8_t *allowed, float scale);
 } pi0_backend;
 
 extern const pi0_backend pi0_backend_ref;
@@ -243,6 +276,17 @@ pi0_status op_copy_rows(pi0_dispatch *d, float *dst, size_t dst_stride, const fl
 pi0_status op_time_embed(pi0_dispatch *d, float *out, double t, int dim, double min_period,
                          double max_period);
 pi0_status op_axpy(pi0_dispatch *d, float *x, const float *v, float alpha, size_t n);
+pi0_status op_matmul_dx(pi0_dispatch *d, float *dx, const float *dy, int M, const pi0_mat *W,
+                        const float *gate, int accumulate);
+pi0_status op_rmsnorm_bwd(pi0_dispatch *d, float *dx, const float *dy, const float *x, int M, int D,
+                          const pi0_vec *w, const float *mod, float eps, int accumulate);
+pi0_status op_geglu_bwd(pi0_dispatch *d, float *dgu, const float *dm, const float *gu, int M, int F);
+pi0_status op_silu_bwd(pi0_dispatch *d, float *dx, const float *x_in, size_t n);
+pi0_status op_rope_bwd(pi0_dispatch *d, float *dx, int M, int n_heads, int hd, const int32_t *pos,
+                       double theta);
+pi0_status op_attention_bwd(pi0_dispatch *d, float *dq, float *dk, float *dv, const float *dout,
+                            const float *q, const float *k, const float *v, int M, int Nk, int k0, int Hq,
+                            int Hkv, int hd, const uint8_t *allowed, float scale);
 
 const char *pi0_op_name(pi0_op op);
 const char *pi0_component_name(pi0_component c);

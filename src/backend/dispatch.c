@@ -12,7 +12,8 @@ const char *pi0_op_name(pi0_op op) {
     static const char *names[OP_COUNT] = {
         "matmul", "layernorm", "rmsnorm", "rmsnorm_mod", "gelu_tanh", "silu", "mul", "add",
         "add_weight", "rope", "attention", "patchify", "embed", "copy_rows", "time_embed", "axpy",
-        "upload", "download"};
+        "upload", "download", "matmul_dx", "rmsnorm_bwd", "geglu_bwd", "silu_bwd", "rope_bwd",
+        "attention_bwd"};
     return op < OP_COUNT ? names[op] : "?";
 }
 
@@ -246,4 +247,34 @@ pi0_status op_time_embed(pi0_dispatch *d, float *out, double t, int dim, double 
 }
 pi0_status op_axpy(pi0_dispatch *d, float *x, const float *v, float alpha, size_t n) {
     DISPATCH(OP_AXPY, axpy, 2.0 * n, x, v, alpha, n);
+}
+
+/* ---------------------------------------------------------------- backward ops */
+
+pi0_status op_matmul_dx(pi0_dispatch *d, float *dx, const float *dy, int M, const pi0_mat *W,
+                        const float *gate, int accumulate) {
+    DISPATCH_B(OP_MATMUL_DX, matmul_dx, 2.0 * M * W->rows * W->cols, 2.0 * W->rows * W->cols, dx, dy, M, W,
+               gate, accumulate);
+}
+pi0_status op_rmsnorm_bwd(pi0_dispatch *d, float *dx, const float *dy, const float *x, int M, int D,
+                          const pi0_vec *w, const float *mod, float eps, int accumulate) {
+    DISPATCH(OP_RMSNORM_BWD, rmsnorm_bwd, 8.0 * M * D, dx, dy, x, M, D, w, mod, eps, accumulate);
+}
+pi0_status op_geglu_bwd(pi0_dispatch *d, float *dgu, const float *dm, const float *gu, int M, int F) {
+    DISPATCH(OP_GEGLU_BWD, geglu_bwd, 20.0 * M * F, dgu, dm, gu, M, F);
+}
+pi0_status op_silu_bwd(pi0_dispatch *d, float *dx, const float *x_in, size_t n) {
+    DISPATCH(OP_SILU_BWD, silu_bwd, 8.0 * n, dx, x_in, n);
+}
+pi0_status op_rope_bwd(pi0_dispatch *d, float *dx, int M, int n_heads, int hd, const int32_t *pos,
+                       double theta) {
+    DISPATCH(OP_ROPE_BWD, rope_bwd, 3.0 * M * n_heads * hd, dx, M, n_heads, hd, pos, theta);
+}
+pi0_status op_attention_bwd(pi0_dispatch *d, float *dq, float *dk, float *dv, const float *dout,
+                            const float *q, const float *k, const float *v, int M, int Nk, int k0, int Hq,
+                            int Hkv, int hd, const uint8_t *allowed, float scale) {
+    /* recomputed logits and P·V's gradient (4·M·Nk·Hq·hd), then dq and the suffix's dk, dv */
+    DISPATCH(OP_ATTENTION_BWD, attention_bwd,
+             4.0 * M * Nk * Hq * hd + 4.0 * M * Nk * Hq * hd + 8.0 * M * Nk * Hq, dq, dk, dv, dout, q, k, v,
+             M, Nk, k0, Hq, Hkv, hd, allowed, scale);
 }

@@ -274,6 +274,18 @@ static pi0_status stack_modulations(pi0_weights *w, const pi0_config *c, binder 
     return PI0_OK;
 }
 
+/* Each Gemma layer's gate and up projections as one stacked matrix (see weights.h). */
+static void stack_gate_up(gemma_weights *g, const pi0_gemma_config *c) {
+    for (int i = 0; i < c->depth; i++) {
+        gemma_layer *L = &g->layers[i];
+        L->gate_up_parts[0] = &L->gate;
+        L->gate_up_parts[1] = &L->up;
+        L->gate_up = (pi0_mat){.dtype = L->gate.dtype, .rows = 2 * c->mlp_dim, .cols = c->width,
+                               .name = "mlp.gate_proj and mlp.up_proj (stacked)",
+                               .parts = L->gate_up_parts, .nparts = 2};
+    }
+}
+
 pi0_status weights_bind(pi0_weights *w, const pi0_config *c, const st_file *files, int nfiles,
                         pi0_err *e) {
     memset(w, 0, sizeof *w);
@@ -281,6 +293,10 @@ pi0_status weights_bind(pi0_weights *w, const pi0_config *c, const st_file *file
     binder b = {{bind_tensor}, files, nfiles, e, NULL, 0, 0};
     pi0_status st = walk_all(&b.base, w, c);
     if (st == PI0_OK && c->pi05) st = stack_modulations(w, c, &b);
+    if (st == PI0_OK) {
+        stack_gate_up(&w->vlm, &c->vlm);
+        stack_gate_up(&w->expert, &c->expert);
+    }
     w->owned = b.owned;
     w->nowned = b.nowned;
     if (st != PI0_OK) weights_free(w, c);
@@ -366,6 +382,10 @@ pi0_status weights_list(pi0_weights *w, const pi0_config *c, pi0_weight_list *wl
     pi0_status st = walk_all(&l.base, w, c);
     if (st == PI0_OK && c->pi05) st = list_tensor(&l.base, &w->mods, "", 0, NULL, 'm', 0);
     if (st == PI0_OK && c->pi05) st = list_tensor(&l.base, &w->mods_b, "", 0, NULL, 'b', 0);
+    for (int i = 0; st == PI0_OK && i < c->vlm.depth; i++)
+        st = list_tensor(&l.base, &w->vlm.layers[i].gate_up, "", 0, NULL, 'm', 0);
+    for (int i = 0; st == PI0_OK && i < c->expert.depth; i++)
+        st = list_tensor(&l.base, &w->expert.layers[i].gate_up, "", 0, NULL, 'm', 0);
     if (st != PI0_OK) weights_list_free(wl);
     return st;
 }

@@ -36,6 +36,10 @@ typedef struct {                 /* <gemma>.layers.i.                           
      * [D, 2D) shift, [2D, 3D) gate */
     pi0_mat in_mod, post_mod;    /* {input,post_attention}_layernorm.dense.weight (3D, D) */
     pi0_vec in_mod_b, post_mod_b;/* .dense.bias (3D)                             */
+    /* gate and up as one stacked matrix [gate; up] (2F, D): one GEMM gives both halves, row m of
+     * its output is [gate(h_m) | up(h_m)]. Its parts point at gate and up. */
+    pi0_mat gate_up;
+    const pi0_mat *gate_up_parts[2];
 } gemma_layer;
 
 typedef struct {
