@@ -9,7 +9,9 @@ executes now) and keeps executing while the server computes; the reply arrives `
 `d` rows are dropped (they were executed from the old chunk meanwhile) and execution continues
 from its row `d`, as lerobot's action queue does. With --rtc the request carries
 {"rtc": {"executed": rows of the last chunk executed, "inference_delay": expected d}}, so the
-server guides the new chunk towards the old one's leftover.
+server guides the new chunk towards the old one's leftover. With --server-delay the request
+sends "inference_delay": "auto" instead and the server (started with --control-hz) estimates d
+from its measured latency; the delays it used are printed.
 
 Runs both modes on one server, prints the largest jump at a chunk boundary (the new chunk's
 first executed action against the action the old chunk had planned for that tick, max over
@@ -46,7 +48,7 @@ async def run(args, rtc):
         async def request(executed, delay):
             obs = {cams[0]: image, args.state_key: state.copy(), args.prompt_key: args.prompt}
             if rtc and executed is not None:
-                obs["rtc"] = {"executed": int(executed), "inference_delay": int(delay)}
+                obs["rtc"] = {"executed": int(executed), "inference_delay": "auto" if args.server_delay else int(delay)}
                 if args.execution_horizon:
                     obs["rtc"]["execution_horizon"] = args.execution_horizon
             t0 = time.monotonic()
@@ -57,8 +59,12 @@ async def run(args, rtc):
             wait = args.latency_ms / 1000.0 - (time.monotonic() - t0)
             if wait > 0:
                 await asyncio.sleep(wait)  # a slower model: the reply is usable only now
-            return np.array(unpackb(reply)["actions"], np.float32)
+            reply = unpackb(reply)
+            if "rtc" in reply:
+                server_delays.append(reply["rtc"]["inference_delay"])
+            return np.array(reply["actions"], np.float32)
 
+        server_delays = []
         chunk = await request(None, 0)  # the first chunk: the robot waits for it
         delays = []
         row, executed_log, boundaries = 0, [], []
@@ -91,6 +97,8 @@ async def run(args, rtc):
             await pending
         _ = sent_row
         print(f"  inference took {delays} ticks at {args.hz:g} Hz", flush=True)
+        if server_delays:
+            print(f"  the server's estimated delays: {server_delays}", flush=True)
     return np.array(executed_log), boundaries
 
 
@@ -111,6 +119,8 @@ def main():
     ap.add_argument("--latency-ms", type=float, default=100.0, help="least inference latency (default 100)")
     ap.add_argument("--execution-horizon", type=int, default=20,
                     help="rows of the new chunk guided (RTC; must exceed the delay; 0: the server's default)")
+    ap.add_argument("--server-delay", action="store_true",
+                    help='RTC: send "inference_delay": "auto" (pi0 serve --control-hz estimates it)')
     ap.add_argument("--image-key", default="observation.images.top")
     ap.add_argument("--state-key", default="observation.state")
     ap.add_argument("--prompt-key", default="task")

@@ -13,9 +13,21 @@
  * Threads: the libwebsockets service loop owns every connection; one worker thread owns the
  * model session and answers requests strictly in arrival order (FIFO), so requests from many
  * clients queue on one model without cross-talk. The worker hands finished replies back through
- * a queue and lws_cancel_service(). */
+ * a queue and lws_cancel_service().
+ *
+ * Real-time chunking: a connection keeps the raw chunk it was last sent and the guidance follows
+ * its leftover (the request's "rtc" map; README). With --control-hz, a request whose "rtc" map
+ * sends "inference_delay": "auto" (or none) gets d = ceil(latency_ms * HZ / 1000), latency_ms
+ * being the connection's latency estimate: an exponential moving average (weight 1/2) of its
+ * earlier requests' times from the first byte of the request received to its reply handed to
+ * the connection's send queue (so it includes the wait behind other clients' requests), seeded
+ * by its first request (always a plain one: nothing was sent before it). d is cut to the
+ * leftover's rows (a delay past the leftover: the robot runs out of the old chunk first, and
+ * all of the leftover is frozen) and to a trained checkpoint's rtc_training_max_delay; the
+ * reply reports both in its "rtc" map. */
 #include <errno.h>
 #include <libwebsockets.h>
+#include <math.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <sys/socket.h>
@@ -44,6 +56,8 @@ typedef struct job {
     char *data;
     size_t len;
     double prev_total_ms;
+    double t_arrive;          /* the request's first byte received (now_ms) */
+    double latency_ms;        /* the connection's latency estimate when queued (< 0: none yet) */
     float *chunk;             /* the raw chunk the connection was last sent (RTC's leftover), or NULL */
     int chunk_rows;
     /* result */
@@ -96,6 +110,8 @@ typedef struct conn {
     int meta_sent;
     float *chunk;             /* the raw chunk last sent (model space [H, A]): real-time chunking */
     int chunk_rows;
+    double t_rx_start;        /* now_ms() at the first byte of the message in rx */
+    double latency_ms;        /* the latency estimate (see the top of this file); < 0: none yet */
 } conn;
 
 typedef struct {
@@ -108,6 +124,7 @@ typedef struct {
     uint64_t next_id;
     size_t max_message;
     const char *api_key;      /* required in "Authorization: Api-Key KEY" when set */
+    double control_hz;        /* --control-hz: the robots' control rate (0: no delay estimates) */
     /* the policy, used by the worker only */
     pi0_policy *policy;
     double *actions;          /* float64, as openpi's server sends them */
@@ -154,15 +171,40 @@ static void conn_fail(conn *c, const char *msg) {
 
 /* ---------------------------------------------------------------- worker */
 
+/* The delay of an RTC request that left it to the server (see the top of this file). */
+static void estimate_delay(const server *s, const job *j, const pi0_policy_rtc *r, serve_rtc_estimate *e) {
+    const double lat = j->latency_ms > 0 ? j->latency_ms : 0, raw = ceil(lat * s->control_hz / 1000.0);
+    int d = raw < (1 << 20) ? (int)raw : 1 << 20;
+    e->estimated_delay = d;
+    const int left = j->chunk_rows - r->executed; /* < 1: pi0_policy_obs_rtc refuses `executed` */
+    if (d > left) d = left > 0 ? left : 0;
+    const int max_trained = pi0_policy_model_config(s->policy)->rtc_training_max_delay;
+    if (max_trained > 0 && d > max_trained) d = max_trained;
+    e->inference_delay = d;
+    e->latency_ms = j->latency_ms > 0 ? j->latency_ms : 0;
+    e->control_hz = s->control_hz;
+}
+
 static void process(server *s, job *j) {
     char err[512];
     double t0 = now_ms();
     int rows = 0, dims = 0;
     serve_rtc rtc;
+    serve_rtc_estimate est, *estimated = NULL;
     pi0_status st = serve_decode_request(s->policy, j->data, j->len, &rtc, err, sizeof err);
+    if (st == PI0_OK && rtc.present && rtc.delay == SERVE_DELAY_AUTO && !(s->control_hz > 0)) {
+        st = PI0_ERR_INPUT;
+        snprintf(err, sizeof err, "'rtc/inference_delay' is \"auto\" but this server has no control rate to "
+                 "estimate it from (start it with --control-hz HZ, or send the delay)");
+    }
     /* RTC: the leftover is taken from the chunk this connection was last sent (none yet: a plain
      * call, as lerobot's first chunk has no leftover) */
     if (st == PI0_OK && rtc.present && rtc.req.executed >= 0 && j->chunk) {
+        if (rtc.delay != SERVE_DELAY_GIVEN && s->control_hz > 0) {
+            estimate_delay(s, j, &rtc.req, &est);
+            rtc.req.inference_delay = est.inference_delay;
+            estimated = &est;
+        }
         rtc.req.chunk = j->chunk;
         rtc.req.chunk_rows = j->chunk_rows;
         if ((st = pi0_policy_obs_rtc(s->policy, &rtc.req)) != PI0_OK)
@@ -189,8 +231,8 @@ static void process(server *s, job *j) {
     if (st == PI0_OK) {
         double infer_ms = now_ms() - t0;
         serve_buf b = {0};
-        if (serve_encode_reply(&b, s->actions, rows, dims, dims, infer_ms, j->prev_total_ms,
-                               pi0_policy_last_timing(s->policy).model_ms) == 0)
+        if (serve_encode_reply_rtc(&b, s->actions, rows, dims, dims, infer_ms, j->prev_total_ms,
+                                   pi0_policy_last_timing(s->policy).model_ms, estimated) == 0)
             j->reply = frame_new(b.data, b.size, 1);
         serve_buf_free(&b);
         if (!j->reply) { st = PI0_ERR_NOMEM; snprintf(err, sizeof err, "out of memory"); }
@@ -235,6 +277,8 @@ static void submit(server *s, conn *c) {
     j->data = c->rx;
     j->len = c->rx_len;
     j->prev_total_ms = c->prev_total_ms;
+    j->t_arrive = c->t_rx_start;
+    j->latency_ms = c->latency_ms;
     if (c->chunk) { /* the job's own copy: the connection may close while it runs */
         const pi0_config *mc = pi0_policy_model_config(s->policy);
         const size_t n = (size_t)c->chunk_rows * mc->action_dim * sizeof *c->chunk;
@@ -266,7 +310,11 @@ static void route_results(server *s) {
             conn_enqueue(c, j->reply);
             j->reply = NULL;
             if (j->failed) { c->close_after = 1; s->errors++; }
-            else s->served++;
+            else { /* the latency estimate, before a held request is queued below */
+                const double t = now_ms() - j->t_arrive;
+                c->latency_ms = c->latency_ms < 0 ? t : 0.5 * (c->latency_ms + t);
+                s->served++;
+            }
             if (j->new_chunk) {
                 free(c->chunk);
                 c->chunk = j->new_chunk;
@@ -347,6 +395,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         s->live = c;
         c->t_loop = now_ms();
         c->prev_total_ms = -1;
+        c->latency_ms = -1;
         conn_enqueue(c, frame_new(s->metadata->buf + LWS_PRE, s->metadata->len, 1));
         break;
     case LWS_CALLBACK_RECEIVE: {
@@ -396,6 +445,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             c->rx = nb;
             c->rx_cap = cap;
         }
+        if (!c->rx_len) c->t_rx_start = now_ms(); /* a new message */
         if (len) memcpy(c->rx + c->rx_len, in, len); /* an empty frame leaves rx NULL */
         c->rx_len += len;
         if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
@@ -489,7 +539,7 @@ static int port_free(const char *host, int port, char *why, size_t n) {
 int cmd_serve(int argc, char **argv) {
     const char *model_dir = NULL, *host = "0.0.0.0", *api_key = NULL;
     int port = 8000;
-    double max_mb = 256;
+    double max_mb = 256, control_hz = 0;
     pi0_policy_params pp = pi0_policy_default_params();
     for (int i = 0; i < argc; i += 2) { /* an option and its value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -509,6 +559,7 @@ int cmd_serve(int argc, char **argv) {
         else if (!strcmp(a, "--seed")) { if (cli_parse_u64("serve", a, v, &pp.seed)) return 1; pp.fixed_seed = 1; }
         else if (!strcmp(a, "--action-dims")) { if (cli_parse_int("serve", a, v, 1, 1024, &pp.action_dims)) return 1; }
         else if (!strcmp(a, "--max-message-mb")) { if (cli_parse_double("serve", a, v, 0.001, 4096, &max_mb)) return 1; }
+        else if (!strcmp(a, "--control-hz")) { if (cli_parse_double("serve", a, v, 0.001, 100000, &control_hz)) return 1; }
         else if (!strcmp(a, "--api-key")) {
             if (!*v || strlen(v) > 1000) return cli_usage_error("serve: --api-key wants 1 to 1000 characters");
             api_key = v;
@@ -527,6 +578,7 @@ int cmd_serve(int argc, char **argv) {
     pthread_cond_init(&s->cond, NULL);
     s->max_message = (size_t)(max_mb * 1024 * 1024);
     s->api_key = api_key;
+    s->control_hz = control_hz;
     int rc = 0;
     s->policy = pi0_policy_create();
     if (!s->policy) { rc = cli_error(2, "out of memory"); goto done; }
@@ -571,9 +623,11 @@ int cmd_serve(int argc, char **argv) {
     char seed_s[64];
     if (pp.fixed_seed) snprintf(seed_s, sizeof seed_s, "the noise of seed %llu on every request", (unsigned long long)pp.seed);
     else snprintf(seed_s, sizeof seed_s, "fresh noise per request");
-    fprintf(stderr, "pi0 serve: listening on ws://%s:%d%s (config %s, pipeline %s, %s checkpoint, %d action dims, %s; %g MB message limit%s; %s)%s\n",
+    char hz_s[80] = "";
+    if (control_hz > 0) snprintf(hz_s, sizeof hz_s, "; RTC delays estimated for a %g Hz control rate", control_hz);
+    fprintf(stderr, "pi0 serve: listening on ws://%s:%d%s (config %s, pipeline %s, %s checkpoint, %d action dims, %s%s; %g MB message limit%s; %s)%s\n",
             host, port, !strcmp(host, "0.0.0.0") ? " (every interface; --host 127.0.0.1 for this machine only)" : "",
-            pi0_policy_config_resolved(s->policy), pi0_policy_pipeline(s->policy), c->pi05 ? "pi0.5" : "pi0", pi0_policy_action_dims(s->policy), seed_s, max_mb,
+            pi0_policy_config_resolved(s->policy), pi0_policy_pipeline(s->policy), c->pi05 ? "pi0.5" : "pi0", pi0_policy_action_dims(s->policy), seed_s, hz_s, max_mb,
             api_key ? ", API key required" : "", pi0_policy_backend_info(s->policy),
             c->random_weights ? " -- RANDOM weights: actions are meaningless" : "");
     while (!g_interrupted)

@@ -353,10 +353,18 @@ static pi0_status decode_rtc(const msgpack_object *o, serve_rtc *r, char *err, s
         snprintf(err, errlen, "'rtc/executed' is missing (rows of the last chunk executed since it was sent)");
         return PI0_ERR_INPUT;
     }
-    if (!rtc_int(o, "executed", -1, 1 << 20, &r->req.executed, err, errlen) ||
-        !rtc_int(o, "inference_delay", 0, 1 << 20, &r->req.inference_delay, err, errlen) ||
-        !rtc_int(o, "execution_horizon", 1, 1 << 20, &r->req.execution_horizon, err, errlen))
+    /* "inference_delay": an integer, or "auto" (the server estimates it; see serve.c) */
+    const msgpack_object *dl = map_get(o, "inference_delay");
+    const char *dp;
+    size_t dn;
+    r->delay = !dl ? SERVE_DELAY_ABSENT : get_bytes(dl, &dp, &dn) && dn == 4 && !memcmp(dp, "auto", 4)
+                                              ? SERVE_DELAY_AUTO : SERVE_DELAY_GIVEN;
+    if (!rtc_int(o, "executed", -1, 1 << 20, &r->req.executed, err, errlen)) return PI0_ERR_INPUT;
+    if (r->delay == SERVE_DELAY_GIVEN && !rtc_int(o, "inference_delay", 0, 1 << 20, &r->req.inference_delay, err, errlen)) {
+        snprintf(err, errlen, "'rtc/inference_delay' must be an integer in [0, %d] or \"auto\"", 1 << 20);
         return PI0_ERR_INPUT;
+    }
+    if (!rtc_int(o, "execution_horizon", 1, 1 << 20, &r->req.execution_horizon, err, errlen)) return PI0_ERR_INPUT;
     const msgpack_object *sched = map_get(o, "schedule");
     if (sched) {
         const char *sp;
@@ -501,10 +509,15 @@ static void pack_bin_key(msgpack_packer *pk, const char *s) {
 
 int serve_encode_reply(serve_buf *b, const double *actions, int rows, int stride, int dims, double infer_ms,
                        double prev_total_ms, double policy_ms) {
+    return serve_encode_reply_rtc(b, actions, rows, stride, dims, infer_ms, prev_total_ms, policy_ms, NULL);
+}
+
+int serve_encode_reply_rtc(serve_buf *b, const double *actions, int rows, int stride, int dims, double infer_ms,
+                           double prev_total_ms, double policy_ms, const serve_rtc_estimate *est) {
     msgpack_packer pk;
     b->size = 0;
     msgpack_packer_init(&pk, b, buf_write);
-    msgpack_pack_map(&pk, 3);
+    msgpack_pack_map(&pk, est ? 4 : 3);
     pack_str(&pk, "actions");
     msgpack_pack_map(&pk, 4);
     pack_bin_key(&pk, "__ndarray__");
@@ -530,6 +543,18 @@ int serve_encode_reply(serve_buf *b, const double *actions, int rows, int stride
     msgpack_pack_map(&pk, 1);
     pack_str(&pk, "infer_ms");
     msgpack_pack_double(&pk, policy_ms);
+    if (est) {
+        pack_str(&pk, "rtc");
+        msgpack_pack_map(&pk, 4);
+        pack_str(&pk, "inference_delay");
+        msgpack_pack_int(&pk, est->inference_delay);
+        pack_str(&pk, "estimated_delay");
+        msgpack_pack_int(&pk, est->estimated_delay);
+        pack_str(&pk, "latency_ms");
+        msgpack_pack_double(&pk, est->latency_ms);
+        pack_str(&pk, "control_hz");
+        msgpack_pack_double(&pk, est->control_hz);
+    }
     return b->data ? 0 : -1;
 }
 

@@ -30,11 +30,24 @@ pi0_status serve_decode_observation(pi0_policy *p, const char *msg, size_t len, 
 /* The request's real-time chunking fields, a top-level map "rtc" (pi0.c's extension of
  * openpi's protocol; see README): {"executed": rows of the chunk this connection was last sent
  * that were executed since, "inference_delay": d, and optionally "execution_horizon",
- * "schedule" ("ZEROS" | "ONES" | "LINEAR" | "EXP"), "max_guidance_weight"}. */
+ * "schedule" ("ZEROS" | "ONES" | "LINEAR" | "EXP"), "max_guidance_weight"}. "inference_delay"
+ * may be "auto" or left out: the server estimates d when it was given a control rate
+ * (`pi0 serve --control-hz`); left out without one, d is 0. */
+enum { SERVE_DELAY_GIVEN = 0, SERVE_DELAY_ABSENT = 1, SERVE_DELAY_AUTO = 2 };
 typedef struct {
     int present;            /* the message has "rtc" */
+    int delay;              /* SERVE_DELAY_*: how "inference_delay" was sent */
     pi0_policy_rtc req;     /* chunk unset: the server supplies the connection's */
 } serve_rtc;
+
+/* A delay the server estimated (reported in the reply's "rtc" map). */
+typedef struct {
+    int inference_delay;    /* the delay used: estimated_delay cut to the leftover (and to a
+                               trained checkpoint's rtc_training_max_delay) */
+    int estimated_delay;    /* ceil(latency_ms * control_hz / 1000) */
+    double latency_ms;      /* the connection's latency estimate it was computed from */
+    double control_hz;
+} serve_rtc_estimate;
 
 /* serve_decode_observation, also reading "rtc" into *rtc (which may be NULL: then "rtc" is an
  * ordinary, ignored key). */
@@ -53,6 +66,10 @@ void serve_buf_free(serve_buf *b);
  * "policy_timing": {"infer_ms"}}. prev_total_ms < 0: omitted. */
 int serve_encode_reply(serve_buf *b, const double *actions, int rows, int stride, int dims, double infer_ms,
                        double prev_total_ms, double policy_ms);
+/* serve_encode_reply, with a fourth entry "rtc": {"inference_delay", "estimated_delay",
+ * "latency_ms", "control_hz"} when est is not NULL (NULL: exactly serve_encode_reply). */
+int serve_encode_reply_rtc(serve_buf *b, const double *actions, int rows, int stride, int dims, double infer_ms,
+                           double prev_total_ms, double policy_ms, const serve_rtc_estimate *est);
 /* Encodes a JSON object (the policy's metadata, sent on connect) as msgpack: objects as maps
  * with str keys, integral numbers as integers. -1 if json does not parse. */
 int serve_encode_json(serve_buf *b, const char *json);
