@@ -375,8 +375,8 @@ int main(void) {
         att_case_init(&a, 5, 3, 2, 2, 8, -1);
         test_attention_bwd_fd(&a, "Hq=Hkv=2 k0=3");
         att_case_free(&a);
-        att_case_init(&a, 3, 0, 2, 1, 4, 0);
-        test_attention_bwd_fd(&a, "Hq=2 Hkv=1 k0=0");
+        att_case_init(&a, 3, 0, 4, 2, 4, 0); /* GQA with two kv heads, k0 = 0, row 0 fully masked */
+        test_attention_bwd_fd(&a, "Hq=4 Hkv=2 k0=0");
         att_case_free(&a);
     }
     return test_summary();
