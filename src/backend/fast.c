@@ -589,8 +589,9 @@ static float *bw_scratch(fast_session *fs, size_t n) {
  * plain row-major [N, K] (the checkpoint's own layout, in the kernel's dtype), reordered from the
  * prepared one (the checkpoint pages were given back): oneDNN's optimized matmul takes it
  * directly, as fast as a blocked copy for a few rows. Only the matrices the backward pass reads
- * get one (π0's action expert: 311M weights, 0.62 GB in bf16, 1.25 GB in f32 on CPUs without
- * AVX512-BF16); they are freed with the model. Sessions sharing the model race benignly: the
+ * get one (π0's action expert, 18 layers of q, k, v, o, [gate; up], down, and the action MLPs:
+ * about 315M weights, 0.63 GB in bf16, 1.26 GB in f32 on CPUs without AVX512-BF16); they are
+ * freed with the model. Sessions sharing the model race benignly: the
  * first copy published wins. NULL: out of memory or no reorder. */
 static const void *plain_copy(fast_session *fs, fast_mat *fw, int N, int K) {
     void *p = atomic_load(&fw->plain);
