@@ -7,7 +7,9 @@
  * matmuls (q·kᵀ, p·v, all query heads of a KV head at once) around an f32 masked softmax.
  * Norms, RoPE, softmax and elementwise ops are f32 loops, threaded with OpenMP and written for
  * the compiler to vectorize. The reordered copy replaces the checkpoint pages (released with
- * madvise), so weights are held once. */
+ * madvise), so weights are held once — except the matrices matmul_dx reads (exact RTC guidance),
+ * which get a plain second copy on first use (see plain_copy). The other backward ops are f32:
+ * OpenMP loops, and oneDNN f32 GEMMs for attention's. */
 #include <dnnl.h>
 #include <math.h>
 #include <omp.h>
