@@ -392,7 +392,7 @@ static void fast_matmul_dx_cases(disp *f, disp *r, const pi0_mat *Wf, const pi0_
 
 static void fast_elementwise_cases(disp *f, disp *r) {
     const int M = 51, D = 256, F = 512;
-    const float tol = 2e-6f, pcc = 0.999999;
+    const float tol = 5e-6f, pcc = 0.999999; /* vectorized expf/tanhf differ by a few ulp */
     float *x = randn((size_t)M * D, 1), *dy = randn((size_t)M * D, 1), *mod = randn(2 * (size_t)D, 0.5f);
     float *wd = randn((size_t)D, 0.5f);
     pi0_vec w = {.data = wd, .n = (size_t)D, .name = "w"};
@@ -423,7 +423,7 @@ static void fast_elementwise_cases(disp *f, disp *r) {
     float *rr = randn((size_t)M * H * hd, 1), *rf = dup(rr, (size_t)M * H * hd);
     CHECK(op_rope_bwd(&r->d, rr, M, H, hd, pos, k_theta) == PI0_OK && op_rope_bwd(&f->d, rf, M, H, hd, pos, k_theta) == PI0_OK,
           "rope_bwd");
-    check_fast("rope_bwd", f, OP_ROPE_BWD, rr, rf, (size_t)M * H * hd, 5e-5, pcc);
+    check_fast("rope_bwd", f, OP_ROPE_BWD, rr, rf, (size_t)M * H * hd, 1e-4, pcc);
     free(x); free(dy); free(mod); free(wd); free(gu); free(dm); free(dgr); free(dgf); free(sx); free(sr); free(sf);
     free(rr); free(rf);
 }
