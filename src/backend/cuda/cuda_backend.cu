@@ -498,6 +498,12 @@ static pi0_backend make_table() {
     b.copy_rows = cuda_copy_rows;
     b.time_embed = cuda_time_embed;
     b.axpy = cuda_axpy;
+    b.matmul_dx = cuda_matmul_dx;
+    b.rmsnorm_bwd = cuda_rmsnorm_bwd;
+    b.geglu_bwd = cuda_geglu_bwd;
+    b.silu_bwd = cuda_silu_bwd;
+    b.rope_bwd = cuda_rope_bwd;
+    b.attention_bwd = cuda_attention_bwd;
     return b;
 }
 

@@ -236,6 +236,168 @@ __global__ void mask_softmax_kernel(__nv_bfloat16 *p, const float *s, int R, int
         pr[j] = __float2bfloat16_rn(expf((!ar || ar[j] ? sr[j] : PI0_MASK_LOGIT) - mx) * inv);
 }
 
+/* ---------------------------------------------------------------- backward (exact RTC guidance)
+ *
+ * Input gradients of the forward ops above, in float32, each a fixed-order computation (no atomics):
+ * a recorded graph replays bit-identically. */
+
+/* rmsnorm / adaRMS backward, one block per row: g = dy ⊙ factor, r = 1/sqrt(mean(x²) + eps),
+ * dx (=|+=) r·g − x·r³·mean(g ⊙ x); factor = 1 + w, or 1 + mod[0, D) when w is NULL. */
+__global__ void rmsnorm_bwd_kernel(float *dx, const float *dy, const float *x, int D, const float *w,
+                                   const float *mod, float eps, int accumulate) {
+    __shared__ float scratch[32];
+    const size_t off = (size_t)blockIdx.x * D;
+    const float *xr = x + off, *dyr = dy + off;
+    float *dxr = dx + off;
+    const float *f = w ? w : mod;
+    float ss = 0.0f, gx = 0.0f;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) {
+        ss += xr[i] * xr[i];
+        gx += dyr[i] * (1.0f + f[i]) * xr[i];
+    }
+    const float r = rsqrtf(block_sum(ss, scratch) / D + eps);
+    const float c = r * r * r * (block_sum(gx, scratch) / D);
+    for (int i = threadIdx.x; i < D; i += blockDim.x) {
+        const float o = r * (dyr[i] * (1.0f + f[i])) - xr[i] * c;
+        dxr[i] = accumulate ? dxr[i] + o : o;
+    }
+}
+
+/* GeGLU backward, one thread per (row, i < F): gu row = [g | u], m = gelu_tanh(g)·u.
+ * gelu_tanh'(g) = 0.5·(1 + t) + 0.5·g·(1 − t²)·c·(1 + 3a·g²), t = tanh(c·(g + a·g³)). */
+__global__ void geglu_bwd_kernel(float *dgu, const float *dm, const float *gu, int M, int F) {
+    const size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (size_t)M * F) return;
+    const size_t m = idx / F, i = idx % F, gi = m * 2 * F + i, ui = gi + F;
+    const float c = 0.7978845608028654f, a = 0.044715f;
+    const float g = gu[gi], u = gu[ui], d = dm[idx];
+    const float t = tanhf(c * (g + a * g * g * g));
+    const float gelu = 0.5f * g * (1.0f + t);
+    const float dgelu = 0.5f * (1.0f + t) + 0.5f * g * (1.0f - t * t) * c * (1.0f + 3.0f * a * g * g);
+    dgu[gi] = d * u * dgelu; /* both inputs read before either output: dgu may be gu */
+    dgu[ui] = d * gelu;
+}
+
+/* dx ⊙= silu'(x) = s·(1 + x·(1 − s)), s = sigmoid(x). */
+__global__ void silu_bwd_kernel(float *dx, const float *x, size_t n) {
+    const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    const float s = 1.0f / (1.0f + expf(-x[i]));
+    dx[i] *= s * (1.0f + x[i] * (1.0f - s));
+}
+
+/* RoPE backward: the transposed rotation (angle −θ), angles as rope_kernel computes them. */
+__global__ void rope_bwd_kernel(float *x, int M, int n_heads, int hd, const int32_t *pos, double theta) {
+    const int half = hd / 2;
+    const size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (size_t)M * n_heads * half) return;
+    const int i = (int)(idx % half), h = (int)((idx / half) % n_heads), m = (int)(idx / ((size_t)half * n_heads));
+    const double ang = pos[m] / pow(theta, 2.0 * i / hd);
+    const float c = (float)cos(ang), s = (float)sin(ang);
+    float *r = x + (size_t)m * n_heads * hd + (size_t)h * hd;
+    const float x1 = r[i], x2 = r[i + half];
+    r[i] = x1 * c + x2 * s;
+    r[i + half] = x2 * c - x1 * s;
+}
+
+/* matmul_dx's operand: bf16(dy ⊙ gate) [M, N], gate [N] broadcast over rows (NULL = none). */
+__global__ void gate_to_bf16_kernel(__nv_bfloat16 *dst, const float *dy, const float *gate, int M, int N) {
+    const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (size_t)M * N) return;
+    dst[i] = __float2bfloat16_rn(gate ? dy[i] * gate[i % N] : dy[i]);
+}
+
+/* Attention backward, part 1: one block per (query row i, query head h), one warp per key for the
+ * dot products (lanes over the head dim, then a warp sum). Recomputes the logits and the softmax
+ * (as attention_kernel: f32, openpi's finite mask value) into P [Hq][M][Nk], then
+ * dP_ij = dout_i·v_j, D_i = Σ_j P_ij·dP_ij, dS_ij = P_ij·(dP_ij − D_i) into dS [Hq][M][Nk]
+ * (0 where masked: a masked logit is a constant), and dq_i = scale·Σ_j dS_ij·k_j.
+ * The rows of P and dS are the block's own: global memory, so no shared-memory limit on Nk.
+ * Dynamic shared memory: 2·hd floats (scale·q_i and dout_i). */
+__global__ void attention_bwd_q_kernel(float *dq, float *P, float *dS, const float *dout, const float *q,
+                                       const float *k, const float *v, int M, int Nk, int Hq, int Hkv, int hd,
+                                       const uint8_t *allowed, float scale) {
+    extern __shared__ float smem[];
+    __shared__ float scratch[32];
+    float *qs = smem, *ds = smem + hd;
+    const int i = blockIdx.x, h = blockIdx.y, kh = h / (Hq / Hkv);
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    const int qw = Hq * hd, kw = Hkv * hd;
+    const size_t row = ((size_t)h * M + i) * Nk, qo = (size_t)i * qw + (size_t)h * hd;
+    const uint8_t *ar = allowed ? allowed + (size_t)i * Nk : nullptr;
+    float *Pr = P + row, *dSr = dS + row;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        qs[d] = q[qo + d] * scale;
+        ds[d] = dout[qo + d];
+    }
+    __syncthreads();
+    /* logits into P, dP into dS; every warp runs the same number of rounds (and shuffles) */
+    for (int j0 = 0; j0 < Nk; j0 += nw) {
+        const int j = j0 + warp;
+        float l = 0.0f, dp = 0.0f;
+        if (j < Nk) {
+            const float *kr = k + (size_t)j * kw + (size_t)kh * hd, *vr = v + (size_t)j * kw + (size_t)kh * hd;
+            for (int d = lane; d < hd; d += 32) {
+                l += qs[d] * kr[d];
+                dp += ds[d] * vr[d];
+            }
+        }
+        l = warp_sum(l);
+        dp = warp_sum(dp);
+        if (lane == 0 && j < Nk) {
+            Pr[j] = !ar || ar[j] ? l : PI0_MASK_LOGIT;
+            dSr[j] = dp;
+        }
+    }
+    __syncthreads();
+    float mx = PI0_MASK_LOGIT;
+    for (int j = threadIdx.x; j < Nk; j += blockDim.x) mx = fmaxf(mx, Pr[j]);
+    mx = block_max(mx, scratch);
+    float sum = 0.0f;
+    for (int j = threadIdx.x; j < Nk; j += blockDim.x) {
+        const float e = expf(Pr[j] - mx);
+        Pr[j] = e;
+        sum += e;
+    }
+    const float inv = 1.0f / block_sum(sum, scratch);
+    float pd = 0.0f;
+    for (int j = threadIdx.x; j < Nk; j += blockDim.x) {
+        const float p = Pr[j] * inv;
+        Pr[j] = p;
+        pd += p * dSr[j];
+    }
+    const float Di = block_sum(pd, scratch);
+    for (int j = threadIdx.x; j < Nk; j += blockDim.x)
+        dSr[j] = !ar || ar[j] ? Pr[j] * (dSr[j] - Di) : 0.0f;
+    __syncthreads();
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float acc = 0.0f;
+        for (int j = 0; j < Nk; j++) acc += dSr[j] * k[(size_t)j * kw + (size_t)kh * hd + d];
+        dq[qo + d] = acc * scale;
+    }
+}
+
+/* Attention backward, part 2: one block per (key row k0 + j, kv head kh), threads over the head
+ * dim: dk = scale·Σ_{h of the group} Σ_i dS_hij·q_ih, dv = Σ_h Σ_i P_hij·dout_ih, summed in a
+ * fixed order. */
+__global__ void attention_bwd_kv_kernel(float *dk, float *dv, const float *P, const float *dS, const float *dout,
+                                        const float *q, int M, int Nk, int k0, int Hq, int Hkv, int hd, float scale) {
+    const int j = k0 + blockIdx.x, kh = blockIdx.y, G = Hq / Hkv;
+    const int qw = Hq * hd, kw = Hkv * hd;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float ak = 0.0f, av = 0.0f;
+        for (int h = kh * G; h < (kh + 1) * G; h++)
+            for (int i = 0; i < M; i++) {
+                const size_t pj = ((size_t)h * M + i) * Nk + j, o = (size_t)i * qw + (size_t)h * hd + d;
+                ak += dS[pj] * q[o];
+                av += P[pj] * dout[o];
+            }
+        const size_t out = (size_t)blockIdx.x * kw + (size_t)kh * hd + d;
+        dk[out] = ak * scale;
+        dv[out] = av;
+    }
+}
+
 /* ---------------------------------------------------------------- data movement */
 
 __global__ void patchify_kernel(float *patches, const float *img, int C, int S, int p) {
@@ -417,4 +579,66 @@ pi0_status cuda_copy_rows(const pi0_exec *ex, float *dst, size_t dst_stride, con
 pi0_status cuda_time_embed(const pi0_exec *ex, float *out, double t, int d, double min_period, double max_period) {
     cuda_xb_wrote(cuda_ctx(ex), out, (size_t)(d / 2) * 2 * sizeof *out);
     ELEMENTWISE(time_embed_kernel, (size_t)(d / 2), out, t, d, min_period, max_period);
+}
+
+/* ---------------------------------------------------------------- backward launchers */
+
+pi0_status cuda_rmsnorm_bwd(const pi0_exec *ex, float *dx, const float *dy, const float *x, int M, int D,
+                            const pi0_vec *w, const float *mod, float eps, int accumulate) {
+    if (M <= 0) return PI0_OK;
+    if (!w && !mod) return PI0_ERR_ARG;
+    cuda_xb_wrote(cuda_ctx(ex), dx, (size_t)M * D * sizeof *dx);
+    rmsnorm_bwd_kernel<<<M, kThreads, 0, cuda_ctx(ex)->stream>>>(dx, dy, x, D, w ? cuda_vec_of(w) : nullptr, mod,
+                                                                  eps, accumulate);
+    CUDA_LAUNCHED(ex, "rmsnorm_bwd_kernel");
+    return PI0_OK;
+}
+
+pi0_status cuda_geglu_bwd(const pi0_exec *ex, float *dgu, const float *dm, const float *gu, int M, int F) {
+    cuda_xb_wrote(cuda_ctx(ex), dgu, (size_t)M * 2 * F * sizeof *dgu);
+    ELEMENTWISE(geglu_bwd_kernel, (size_t)M * F, dgu, dm, gu, M, F);
+}
+
+pi0_status cuda_silu_bwd(const pi0_exec *ex, float *dx, const float *x_in, size_t n) {
+    cuda_xb_wrote(cuda_ctx(ex), dx, n * sizeof *dx);
+    ELEMENTWISE(silu_bwd_kernel, n, dx, x_in, n);
+}
+
+pi0_status cuda_rope_bwd(const pi0_exec *ex, float *dx, int M, int n_heads, int hd, const int32_t *pos,
+                         double theta) {
+    cuda_xb_wrote(cuda_ctx(ex), dx, (size_t)M * n_heads * hd * sizeof *dx);
+    ELEMENTWISE(rope_bwd_kernel, (size_t)M * n_heads * (hd / 2), dx, M, n_heads, hd, pos, theta);
+}
+
+pi0_status cuda_gate_to_bf16(const pi0_exec *ex, __nv_bfloat16 *dst, const float *dy, const float *gate, int M,
+                             int N) {
+    ELEMENTWISE(gate_to_bf16_kernel, (size_t)M * N, dst, dy, gate, M, N);
+}
+
+/* P and dS [Hq][M][Nk] f32 live in the session's scratch: att_s (the attention's logits) and tmp
+ * (the GEMM's pre-epilogue output), both free between ops. */
+pi0_status cuda_attention_bwd(const pi0_exec *ex, float *dq, float *dk, float *dv, const float *dout,
+                              const float *q, const float *k, const float *v, int M, int Nk, int k0, int Hq,
+                              int Hkv, int hd, const uint8_t *allowed, float scale) {
+    cuda_session *cs = cuda_ctx(ex);
+    if (M <= 0 || Nk <= 0) return PI0_OK;
+    if (Hkv <= 0 || Hq % Hkv || k0 < 0 || k0 > Nk) return PI0_ERR_ARG;
+    const size_t np = (size_t)Hq * M * Nk, smem = 2 * (size_t)hd * sizeof(float);
+    if (np > cs->att_s_cap || np > cs->tmp_cap || smem + 32 * sizeof(float) > (size_t)cs->max_smem) {
+        char why[160];
+        snprintf(why, sizeof why, "%d query rows x %d heads x %d keys (head dim %d) exceed the session's scratch", M,
+                 Hq, Nk, hd);
+        return cuda_fail(ex, "attention_bwd", why);
+    }
+    cuda_xb_wrote(cs, dq, (size_t)M * Hq * hd * sizeof *dq);
+    cuda_xb_wrote(cs, dk, (size_t)(Nk - k0) * Hkv * hd * sizeof *dk);
+    cuda_xb_wrote(cs, dv, (size_t)(Nk - k0) * Hkv * hd * sizeof *dv);
+    attention_bwd_q_kernel<<<dim3((unsigned)M, (unsigned)Hq), kThreads, smem, cs->stream>>>(
+        dq, cs->att_s, cs->tmp, dout, q, k, v, M, Nk, Hq, Hkv, hd, allowed, scale);
+    CUDA_LAUNCHED(ex, "attention_bwd_q_kernel");
+    if (k0 == Nk) return PI0_OK;
+    attention_bwd_kv_kernel<<<dim3((unsigned)(Nk - k0), (unsigned)Hkv), 128, 0, cs->stream>>>(
+        dk, dv, cs->att_s, cs->tmp, dout, q, M, Nk, k0, Hq, Hkv, hd, scale);
+    CUDA_LAUNCHED(ex, "attention_bwd_kv_kernel");
+    return PI0_OK;
 }

@@ -50,20 +50,21 @@ cublasStatus_t plan_algo(cuda_session *cs, cuda_gemm_plan *p, unsigned align_y) 
     return st;
 }
 
-/* A plan for D = epi(W·xᵀ). The heuristic may find no algorithm for a fused epilogue (NVIDIA
+/* A plan for D = epi(W·xᵀ), or with dx set the input gradient's D = W·dyᵀ (matmul_dx: the same
+ * matrix untransposed, K × N with ld K; dyᵀ column-major N × M; D column-major K × M). The heuristic may find no algorithm for a fused epilogue (NVIDIA
  * documents no guarantee for any epilogue on any shape): the plan then has the plain GEMM
  * (fused = 0), the caller finishes with the epilogue kernel, and the model's describe() counts
  * the shape so that `pi0 verify` shows it. */
 pi0_status plan_create(const pi0_exec *ex, cuda_gemm_plan *p, int M, int N, int K, cublasLtEpilogue_t epi,
-                       unsigned align_y) {
+                       unsigned align_y, int dx) {
     cuda_session *cs = cuda_ctx(ex);
-    const cublasOperation_t trans = CUBLAS_OP_T;
+    const cublasOperation_t trans = dx ? CUBLAS_OP_N : CUBLAS_OP_T;
     LT_TRY(ex, cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     LT_TRY(ex, cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &trans, sizeof trans));
     LT_TRY(ex, cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
     LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->a, CUDA_R_16BF, K, N, K));
-    LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->b, CUDA_R_16BF, K, M, K));
-    LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, N, M, N));
+    LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->b, CUDA_R_16BF, dx ? N : K, M, dx ? N : K));
+    LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, dx ? K : N, M, dx ? K : N));
     p->fused = 1;
     cublasStatus_t st = plan_algo(cs, p, align_y);
     if (st != CUBLAS_STATUS_SUCCESS && epi != CUBLASLT_EPILOGUE_DEFAULT) {
@@ -89,19 +90,19 @@ pi0_status plan_create(const pi0_exec *ex, cuda_gemm_plan *p, int M, int N, int 
     return PI0_OK;
 }
 
-/* The plan for (M, W, epilogue, alignment of the output), from the cache or made now. */
+/* The plan for (M, W, epilogue, alignment of the output, forward or dx), from the cache or made now. */
 pi0_status plan_for(const pi0_exec *ex, int M, const cuda_mat *W, cublasLtEpilogue_t epi, const void *out,
-                    cuda_gemm_plan **plan) {
+                    cuda_gemm_plan **plan, int dx = 0) {
     cuda_session *cs = cuda_ctx(ex);
     const unsigned al = alignment(out);
     const unsigned long long key[4] = {(unsigned long long)M, (unsigned long long)W->N << 32 | (unsigned)W->K,
-                                       (unsigned long long)epi, al};
+                                       (unsigned long long)epi | (unsigned long long)dx << 32, al};
     unsigned long long h = 1469598103934665603ull;
     for (int i = 0; i < 4; i++) h = (h ^ key[i]) * 1099511628211ull;
     cuda_gemm_plan *p = &cs->plans[(h ^ (h >> 29)) % CUDA_GEMM_SLOTS];
     if (!p->used || memcmp(p->key, key, sizeof key) != 0) {
         plan_clear(p);
-        pi0_status st = plan_create(ex, p, M, W->N, W->K, epi, al);
+        pi0_status st = plan_create(ex, p, M, W->N, W->K, epi, al, dx);
         if (st != PI0_OK) { plan_clear(p); return st; }
         memcpy(p->key, key, sizeof key);
         p->used = 1;
@@ -174,6 +175,29 @@ pi0_status cuda_matmul(const pi0_exec *ex, float *y, const float *x, int M, cons
         return epilogue_to(ex, y, cs->tmp, nullptr, 0, ep->mul, ep->gate, acc, M, N);
     }
     return gemm_run(ex, p, y, cs->xb, w, bias, acc ? 1.0f : 0.0f);
+}
+
+/* dx[M, K] (=|+=) (dy[M, N] ⊙ gate)·W: the same prepared bf16 W as the forward, untransposed
+ * (see plan_create), with dy ⊙ gate rounded to bf16 into xb by one kernel and the accumulation as
+ * beta = 1 on the f32 output. */
+pi0_status cuda_matmul_dx(const pi0_exec *ex, float *dx, const float *dy, int M, const pi0_mat *W, const float *gate,
+                          int accumulate) {
+    cuda_session *cs = cuda_ctx(ex);
+    const cuda_mat *w = cuda_mat_of(W);
+    if (!cs || !w) return PI0_ERR_UNSUPPORTED;
+    if (M <= 0) return PI0_OK;
+    const int N = W->rows, K = W->cols;
+    if ((size_t)M * N > cs->xb_cap) {
+        char why[128];
+        snprintf(why, sizeof why, "matmul_dx [%d x %d] x [%d x %d] exceeds the session's scratch", M, N, N, K);
+        return cuda_fail(ex, W->name, why);
+    }
+    cs->xb_src = nullptr; /* xb now holds bf16(dy ⊙ gate), no activation's copy */
+    cuda_xb_wrote(cs, dx, (size_t)M * K * sizeof *dx);
+    FORWARD_ERR(cuda_gate_to_bf16(ex, cs->xb, dy, gate, M, N));
+    cuda_gemm_plan *p;
+    FORWARD_ERR(plan_for(ex, M, w, CUBLASLT_EPILOGUE_DEFAULT, dx, &p, 1));
+    return gemm_run(ex, p, dx, cs->xb, w, nullptr, accumulate ? 1.0f : 0.0f);
 }
 
 void cuda_plans_free(cuda_gemm_plan *plans, int n) {
