@@ -40,7 +40,7 @@ struct cuda_weights {
     char unfused_first[64]; /* the first such shape, for describe() */
 };
 
-enum { CUDA_GEMM_SLOTS = 512, CUDA_ATT_SLOTS = 64 };
+enum { CUDA_GEMM_SLOTS = 512, CUDA_ATT_SLOTS = 64, CUDA_ATT_BWD_SLOTS = 24 };
 
 /* A cuBLASLt matmul set up for one shape and epilogue, reused on every call with that key. */
 struct cuda_gemm_plan {
@@ -92,6 +92,7 @@ struct cuda_session {
     float *att_s;
     size_t att_q_cap, att_kv_cap, att_s_cap;
     cuda_gemm_plan *att_plans;
+    cuda_gemm_plan *att_bwd_plans; /* the attention backward's f32 GEMMs (cuda_attention_bwd) */
     int max_smem;        /* dynamic shared memory a block may use */
     char err[256];
 };
@@ -190,5 +191,11 @@ pi0_status cuda_mask_softmax(const pi0_exec *ex, __nv_bfloat16 *p, const float *
                              int ld, const uint8_t *allowed);
 pi0_status cuda_attention_scalar(const pi0_exec *ex, float *out, const float *q, const float *k, const float *v,
                                  int M, int Nk, int Hq, int Hkv, int hd, const uint8_t *allowed, float scale);
+/* The attention backward's pieces (cuda_kernels.cu) for the cuBLASLt path in cuda_matmul.cu. */
+pi0_status cuda_attention_bwd_softmax(const pi0_exec *ex, float *S, const float *dP, float *dS_suf, float *P_suf,
+                                      int rows, int G, int Nk, int ld, int k0, int ls, const uint8_t *allowed);
+pi0_status cuda_attention_bwd_scalar(const pi0_exec *ex, float *dq, float *dk, float *dv, const float *dout,
+                                     const float *q, const float *k, const float *v, int M, int Nk, int k0, int Hq,
+                                     int Hkv, int hd, const uint8_t *allowed, float scale);
 
 #endif

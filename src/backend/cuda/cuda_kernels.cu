@@ -398,6 +398,39 @@ __global__ void attention_bwd_kv_kernel(float *dk, float *dv, const float *P, co
     }
 }
 
+/* Attention backward on cuBLASLt (cuda_matmul.cu), the step between the GEMMs: one block per row t
+ * of S [R, ld] (R = M·G rows, query row i = t / G), dP [R, ld] beside it. P = softmax(mask(S)) as
+ * mask_softmax_kernel computes it (f32), D = Σ_j P_j·dP_j, dS = P ⊙ (dP − D) (0 where masked) over
+ * S in place, and the columns [k0, Nk) of dS and P also compact into dS_suf, P_suf [R, ls]. */
+__global__ void attention_bwd_softmax_kernel(float *S, const float *dP, float *dS_suf, float *P_suf, int G, int Nk,
+                                             int ld, int k0, int ls, const uint8_t *allowed) {
+    __shared__ float scratch[32];
+    const size_t t = blockIdx.x;
+    const int i = (int)(t / G);
+    float *sr = S + t * ld;
+    const float *dpr = dP + t * ld;
+    const uint8_t *ar = allowed ? allowed + (size_t)i * Nk : nullptr;
+    float mx = PI0_MASK_LOGIT;
+    for (int j = threadIdx.x; j < Nk; j += blockDim.x) mx = fmaxf(mx, !ar || ar[j] ? sr[j] : PI0_MASK_LOGIT);
+    mx = block_max(mx, scratch);
+    float sum = 0.0f;
+    for (int j = threadIdx.x; j < Nk; j += blockDim.x) sum += expf((!ar || ar[j] ? sr[j] : PI0_MASK_LOGIT) - mx);
+    const float inv = 1.0f / block_sum(sum, scratch);
+    float pd = 0.0f;
+    for (int j = threadIdx.x; j < Nk; j += blockDim.x)
+        pd += expf((!ar || ar[j] ? sr[j] : PI0_MASK_LOGIT) - mx) * inv * dpr[j];
+    const float D = block_sum(pd, scratch);
+    for (int j = threadIdx.x; j < Nk; j += blockDim.x) { /* each thread its own j: S read, then overwritten */
+        const int ok = !ar || ar[j];
+        const float p = expf((ok ? sr[j] : PI0_MASK_LOGIT) - mx) * inv, ds = ok ? p * (dpr[j] - D) : 0.0f;
+        sr[j] = ds;
+        if (j >= k0) {
+            dS_suf[t * ls + (j - k0)] = ds;
+            P_suf[t * ls + (j - k0)] = p;
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- data movement */
 
 __global__ void patchify_kernel(float *patches, const float *img, int C, int S, int p) {
@@ -615,11 +648,21 @@ pi0_status cuda_gate_to_bf16(const pi0_exec *ex, __nv_bfloat16 *dst, const float
     ELEMENTWISE(gate_to_bf16_kernel, (size_t)M * N, dst, dy, gate, M, N);
 }
 
-/* P and dS [Hq][M][Nk] f32 live in the session's scratch: att_s (the attention's logits) and tmp
- * (the GEMM's pre-epilogue output), both free between ops. */
-pi0_status cuda_attention_bwd(const pi0_exec *ex, float *dq, float *dk, float *dv, const float *dout,
-                              const float *q, const float *k, const float *v, int M, int Nk, int k0, int Hq,
-                              int Hkv, int hd, const uint8_t *allowed, float scale) {
+pi0_status cuda_attention_bwd_softmax(const pi0_exec *ex, float *S, const float *dP, float *dS_suf, float *P_suf,
+                                      int rows, int G, int Nk, int ld, int k0, int ls, const uint8_t *allowed) {
+    if (rows <= 0) return PI0_OK;
+    attention_bwd_softmax_kernel<<<rows, kThreads, 0, cuda_ctx(ex)->stream>>>(S, dP, dS_suf, P_suf, G, Nk, ld, k0, ls,
+                                                                              allowed);
+    CUDA_LAUNCHED(ex, "attention_bwd_softmax_kernel");
+    return PI0_OK;
+}
+
+/* The kernels-only attention backward (any head layout; cuda_attention_bwd in cuda_matmul.cu takes
+ * cuBLASLt where it can). P and dS [Hq][M][Nk] f32 live in the session's scratch: att_s (the
+ * attention's logits) and tmp (the GEMM's pre-epilogue output), both free between ops. */
+pi0_status cuda_attention_bwd_scalar(const pi0_exec *ex, float *dq, float *dk, float *dv, const float *dout,
+                                     const float *q, const float *k, const float *v, int M, int Nk, int k0, int Hq,
+                                     int Hkv, int hd, const uint8_t *allowed, float scale) {
     cuda_session *cs = cuda_ctx(ex);
     if (M <= 0 || Nk <= 0) return PI0_OK;
     if (Hkv <= 0 || Hq % Hkv || k0 < 0 || k0 > Nk) return PI0_ERR_ARG;
