@@ -140,15 +140,16 @@ __global__ void epilogue_kernel(float *y, __nv_bfloat16 *yb, const float *t, con
 
 /* ---------------------------------------------------------------- RoPE */
 
-/* One thread per (row, head, i < hd/2); the angle pos / θ^(2i/hd) in double, as ref. */
+/* One thread per (row, head, i < hd/2); the angle pos / θ^(2i/hd) in double, as ref. sign −1: the
+ * transposed rotation (angle −θ), RoPE's input gradient. */
 __global__ void rope_kernel(float *x, __nv_bfloat16 *xb, int M, int n_heads, int hd, const int32_t *pos,
-                            double theta) {
+                            double theta, float sign) {
     const int half = hd / 2;
     const size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (size_t)M * n_heads * half) return;
     const int i = (int)(idx % half), h = (int)((idx / half) % n_heads), m = (int)(idx / ((size_t)half * n_heads));
     const double ang = pos[m] / pow(theta, 2.0 * i / hd);
-    const float c = (float)cos(ang), s = (float)sin(ang);
+    const float c = (float)cos(ang), s = sign * (float)sin(ang);
     float *r = x + (size_t)m * n_heads * hd + (size_t)h * hd;
     const float x1 = r[i], x2 = r[i + half];
     const float o1 = x1 * c - x2 * s, o2 = x2 * c + x1 * s;
@@ -218,6 +219,23 @@ __global__ void pack_heads_kernel(__nv_bfloat16 *dst, const float *src, int rows
 /* One block per logits row t of s [Hkv·R, ld] (R = M·G rows per kv head, query row i = (t % R) / G):
  * the mask, then a float32 softmax with openpi's finite mask value (as attention_kernel), written
  * as bf16 probabilities for the P·V GEMM. */
+/* Logit j of row sr under the mask row ar (NULL = all allowed), and the row's softmax: the max and
+ * 1/sum over the block, so that probability j is expf(masked_logit(j) − mx)·inv. */
+__device__ float masked_logit(const float *sr, const uint8_t *ar, int j) {
+    return !ar || ar[j] ? sr[j] : PI0_MASK_LOGIT;
+}
+
+__device__ void masked_softmax_row(const float *sr, const uint8_t *ar, int Nk, float *scratch, float *mx_out,
+                                   float *inv_out) {
+    float mx = PI0_MASK_LOGIT;
+    for (int j = threadIdx.x; j < Nk; j += blockDim.x) mx = fmaxf(mx, masked_logit(sr, ar, j));
+    mx = block_max(mx, scratch);
+    float sum = 0.0f;
+    for (int j = threadIdx.x; j < Nk; j += blockDim.x) sum += expf(masked_logit(sr, ar, j) - mx);
+    *mx_out = mx;
+    *inv_out = 1.0f / block_sum(sum, scratch);
+}
+
 __global__ void mask_softmax_kernel(__nv_bfloat16 *p, const float *s, int R, int G, int Nk, int ld,
                                     const uint8_t *allowed) {
     __shared__ float scratch[32];
@@ -226,14 +244,9 @@ __global__ void mask_softmax_kernel(__nv_bfloat16 *p, const float *s, int R, int
     const float *sr = s + t * ld;
     __nv_bfloat16 *pr = p + t * ld;
     const uint8_t *ar = allowed ? allowed + (size_t)i * Nk : nullptr;
-    float mx = PI0_MASK_LOGIT;
-    for (int j = threadIdx.x; j < Nk; j += blockDim.x) mx = fmaxf(mx, !ar || ar[j] ? sr[j] : PI0_MASK_LOGIT);
-    mx = block_max(mx, scratch);
-    float sum = 0.0f;
-    for (int j = threadIdx.x; j < Nk; j += blockDim.x) sum += expf((!ar || ar[j] ? sr[j] : PI0_MASK_LOGIT) - mx);
-    const float inv = 1.0f / block_sum(sum, scratch);
-    for (int j = threadIdx.x; j < Nk; j += blockDim.x)
-        pr[j] = __float2bfloat16_rn(expf((!ar || ar[j] ? sr[j] : PI0_MASK_LOGIT) - mx) * inv);
+    float mx, inv;
+    masked_softmax_row(sr, ar, Nk, scratch, &mx, &inv);
+    for (int j = threadIdx.x; j < Nk; j += blockDim.x) pr[j] = __float2bfloat16_rn(expf(masked_logit(sr, ar, j) - mx) * inv);
 }
 
 /* ---------------------------------------------------------------- backward (exact RTC guidance)
@@ -286,20 +299,6 @@ __global__ void silu_bwd_kernel(float *dx, const float *x, size_t n) {
     dx[i] *= s * (1.0f + x[i] * (1.0f - s));
 }
 
-/* RoPE backward: the transposed rotation (angle −θ), angles as rope_kernel computes them. */
-__global__ void rope_bwd_kernel(float *x, int M, int n_heads, int hd, const int32_t *pos, double theta) {
-    const int half = hd / 2;
-    const size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= (size_t)M * n_heads * half) return;
-    const int i = (int)(idx % half), h = (int)((idx / half) % n_heads), m = (int)(idx / ((size_t)half * n_heads));
-    const double ang = pos[m] / pow(theta, 2.0 * i / hd);
-    const float c = (float)cos(ang), s = (float)sin(ang);
-    float *r = x + (size_t)m * n_heads * hd + (size_t)h * hd;
-    const float x1 = r[i], x2 = r[i + half];
-    r[i] = x1 * c + x2 * s;
-    r[i + half] = x2 * c - x1 * s;
-}
-
 /* matmul_dx's operand: bf16(dy ⊙ gate) [M, N], gate [N] broadcast over rows (NULL = none). */
 __global__ void gate_to_bf16_kernel(__nv_bfloat16 *dst, const float *dy, const float *gate, int M, int N) {
     const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -350,19 +349,11 @@ __global__ void attention_bwd_q_kernel(float *dq, float *P, float *dS, const flo
         }
     }
     __syncthreads();
-    float mx = PI0_MASK_LOGIT;
-    for (int j = threadIdx.x; j < Nk; j += blockDim.x) mx = fmaxf(mx, Pr[j]);
-    mx = block_max(mx, scratch);
-    float sum = 0.0f;
-    for (int j = threadIdx.x; j < Nk; j += blockDim.x) {
-        const float e = expf(Pr[j] - mx);
-        Pr[j] = e;
-        sum += e;
-    }
-    const float inv = 1.0f / block_sum(sum, scratch);
+    float mx, inv; /* the logits in Pr are masked already */
+    masked_softmax_row(Pr, nullptr, Nk, scratch, &mx, &inv);
     float pd = 0.0f;
     for (int j = threadIdx.x; j < Nk; j += blockDim.x) {
-        const float p = Pr[j] * inv;
+        const float p = expf(Pr[j] - mx) * inv;
         Pr[j] = p;
         pd += p * dSr[j];
     }
@@ -410,19 +401,13 @@ __global__ void attention_bwd_softmax_kernel(float *S, const float *dP, float *d
     float *sr = S + t * ld;
     const float *dpr = dP + t * ld;
     const uint8_t *ar = allowed ? allowed + (size_t)i * Nk : nullptr;
-    float mx = PI0_MASK_LOGIT;
-    for (int j = threadIdx.x; j < Nk; j += blockDim.x) mx = fmaxf(mx, !ar || ar[j] ? sr[j] : PI0_MASK_LOGIT);
-    mx = block_max(mx, scratch);
-    float sum = 0.0f;
-    for (int j = threadIdx.x; j < Nk; j += blockDim.x) sum += expf((!ar || ar[j] ? sr[j] : PI0_MASK_LOGIT) - mx);
-    const float inv = 1.0f / block_sum(sum, scratch);
+    float mx, inv;
+    masked_softmax_row(sr, ar, Nk, scratch, &mx, &inv);
     float pd = 0.0f;
-    for (int j = threadIdx.x; j < Nk; j += blockDim.x)
-        pd += expf((!ar || ar[j] ? sr[j] : PI0_MASK_LOGIT) - mx) * inv * dpr[j];
+    for (int j = threadIdx.x; j < Nk; j += blockDim.x) pd += expf(masked_logit(sr, ar, j) - mx) * inv * dpr[j];
     const float D = block_sum(pd, scratch);
     for (int j = threadIdx.x; j < Nk; j += blockDim.x) { /* each thread its own j: S read, then overwritten */
-        const int ok = !ar || ar[j];
-        const float p = expf((ok ? sr[j] : PI0_MASK_LOGIT) - mx) * inv, ds = ok ? p * (dpr[j] - D) : 0.0f;
+        const float p = expf(masked_logit(sr, ar, j) - mx) * inv, ds = !ar || ar[j] ? p * (dpr[j] - D) : 0.0f;
         sr[j] = ds;
         if (j >= k0) {
             dS_suf[t * ls + (j - k0)] = ds;
@@ -560,7 +545,7 @@ pi0_status cuda_rope(const pi0_exec *ex, float *x, int M, int n_heads, int hd, c
         cs->att_q_src = x;
         cs->att_q_n = n;
     }
-    ELEMENTWISE(rope_kernel, (size_t)M * n_heads * (hd / 2), x, xb, M, n_heads, hd, pos, theta);
+    ELEMENTWISE(rope_kernel, (size_t)M * n_heads * (hd / 2), x, xb, M, n_heads, hd, pos, theta, 1.0f);
 }
 
 pi0_status cuda_pack_heads(const pi0_exec *ex, __nv_bfloat16 *dst, const float *src, int rows, int G, int Hkv,
@@ -640,7 +625,7 @@ pi0_status cuda_silu_bwd(const pi0_exec *ex, float *dx, const float *x_in, size_
 pi0_status cuda_rope_bwd(const pi0_exec *ex, float *dx, int M, int n_heads, int hd, const int32_t *pos,
                          double theta) {
     cuda_xb_wrote(cuda_ctx(ex), dx, (size_t)M * n_heads * hd * sizeof *dx);
-    ELEMENTWISE(rope_bwd_kernel, (size_t)M * n_heads * (hd / 2), dx, M, n_heads, hd, pos, theta);
+    ELEMENTWISE(rope_kernel, (size_t)M * n_heads * (hd / 2), dx, nullptr, M, n_heads, hd, pos, theta, -1.0f);
 }
 
 pi0_status cuda_gate_to_bf16(const pi0_exec *ex, __nv_bfloat16 *dst, const float *dy, const float *gate, int M,
