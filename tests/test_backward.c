@@ -363,7 +363,7 @@ static int cuda_open(cuda_t *c, pi0_mat **mats, int nmats, pi0_vec **vecs, int n
     memset(c, 0, sizeof *c);
     disp_init(&c->s, &pi0_backend_cuda);
     c->wl = (pi0_weight_list){.mats = mats, .nmats = nmats, .vecs = vecs, .nvecs = nvecs};
-    pi0_config *g = &c->cfg; /* only sizes the scratch: attention up to 81 rows x 8 heads x 96 keys */
+    pi0_config *g = &c->cfg; /* only sizes the scratch: 81 rows, logits 81·8·88 floats */
     g->vision = (pi0_siglip_config){.image_size = 16, .patch_size = 4, .width = 64, .depth = 1, .mlp_dim = 128,
                                     .num_heads = 2};
     g->vlm = (pi0_gemma_config){.width = 64, .depth = 1, .mlp_dim = 128, .num_heads = 8, .num_kv_heads = 1,
