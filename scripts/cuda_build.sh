@@ -2,8 +2,8 @@
 # cuda_build.sh BUILD_DIR [ARCH [CMAKE_ARGS...]] — compile pi0 with the cuda backend for one GPU architecture
 # (default 90: Hopper, H100/H200), warning-clean, also on a machine without the CUDA toolkit:
 # an installed nvcc is used when there is one, else the pinned PyPI toolkit (scripts/cuda_pypi.sh)
-# cached in $PI0_CUDA_PYPI_DIR (default ~/.cache/pi0/cuda-13.0). Builds pi0 and test_golden
-# (what scripts/gpu_check.sh carries to a GPU machine). CTest's cuda_compile test runs it.
+# cached in $PI0_CUDA_PYPI_DIR (default ~/.cache/pi0/cuda-13.0). Builds pi0, test_golden and
+# test_backward (what scripts/gpu_check.sh carries to a GPU machine). CTest's cuda_compile test runs it.
 # Exit codes: 0 built, no warnings; 77 no toolkit and PyPI unreachable; 1 failure or a warning.
 set -uo pipefail
 if [ $# -lt 1 ]; then echo "usage: cuda_build.sh BUILD_DIR [ARCH [CMAKE_ARGS...]]" >&2; exit 1; fi
@@ -29,8 +29,8 @@ if ! cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPI0_CUDA=ON -DCMAK
 fi
 grep "pi0: cuda backend" "$build/cuda_build.cmake.log"
 # -j: cores, or PI0_JOBS (nvcc is memory-hungry on small machines)
-if ! cmake --build "$build" -j"${PI0_JOBS:-$(nproc)}" --target pi0 test_golden >"$build/cuda_build.build.log" 2>&1; then
+if ! cmake --build "$build" -j"${PI0_JOBS:-$(nproc)}" --target pi0 test_golden test_backward >"$build/cuda_build.build.log" 2>&1; then
   echo "cuda_build: build failed:" >&2; grep -E "error|Error" "$build/cuda_build.build.log" | head -n 30 >&2; exit 1
 fi
 if grep -iE "warning" "$build/cuda_build.build.log" >&2; then echo "cuda_build: FAIL: the build printed warnings (above)" >&2; exit 1; fi
-echo "cuda_build: pi0 and test_golden built for sm_$arch in $(( $(date +%s) - t0 )) s, no warnings: $build"
+echo "cuda_build: pi0, test_golden and test_backward built for sm_$arch in $(( $(date +%s) - t0 )) s, no warnings: $build"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # gpu_bundle.sh [ARCH] — build, here (no GPU needed), the binaries scripts/gpu_check.sh runs on a
 # GPU machine, into gpu-bin/ (git-ignored; carry it: the device tool's `carry: ["gpu-bin"]`):
-# pi0 and test_golden compiled with nvcc for sm_ARCH (default 90; the PyPI toolkit when no nvcc
+# pi0, test_golden and test_backward compiled with nvcc for sm_ARCH (default 90; the PyPI toolkit when no nvcc
 # is installed), without the fast backend and `pi0 serve` (no oneDNN / libwebsockets to carry),
 # and the few shared libraries a bare GPU machine lacks (cJSON, stb, libgomp) in gpu-bin/lib.
 # cuBLASLt is not carried (550 MB): gpu_check.sh finds the machine's own.
@@ -11,8 +11,8 @@ arch=${1:-90}
 bash scripts/cuda_build.sh build-gpubin "$arch" -DPI0_SERVE=OFF -DPI0_FAST=OFF
 rm -rf gpu-bin
 mkdir -p gpu-bin/lib
-cp build-gpubin/pi0 build-gpubin/tests/test_golden gpu-bin/
-strip gpu-bin/pi0 gpu-bin/test_golden
+cp build-gpubin/pi0 build-gpubin/tests/test_golden build-gpubin/tests/test_backward gpu-bin/
+strip gpu-bin/pi0 gpu-bin/test_golden gpu-bin/test_backward
 for lib in $(ldd gpu-bin/pi0 gpu-bin/test_golden | awk '$3 ~ /^\// {print $3}' | sort -u); do
   case $(basename "$lib") in libcjson.so*|libstb.so*|libgomp.so*) cp -L "$lib" gpu-bin/lib/ ;; esac
 done

@@ -6,6 +6,7 @@
 #   models     the full-size π0 and π0.5 checkpoints generated here, in the background, while
 #              the golden cases and the small checks run
 #   golden     the four golden cases through cuda
+#   backward   test_backward: the backward ops on cuda against ref, and as a replayed CUDA graph
 #   check      `pi0 check --backend cuda` on a small π0 and π0.5, and on full-size π0, 1 camera
 #   verify     full π0, 3 cameras: every op on cuda, no epilogue fallback
 #   bench      full π0 and π0.5, 1 and 3 cameras, 20 runs, against the targets
@@ -83,14 +84,14 @@ if [ -x "$BIN/pi0" ] && [ -n "$(needs "$BIN/pi0")" ]; then
   done
 fi
 if [ -x "$BIN/pi0" ] && [ -z "$(needs "$BIN/pi0")" ] && "$BIN/pi0" help >/dev/null 2>&1; then
-  PI0=$BIN/pi0 TG=$BIN/test_golden
+  PI0=$BIN/pi0 TG=$BIN/test_golden TB=$BIN/test_backward
   row "binaries (carried)" ok 0 "$BIN: $(du -sh "$BIN" | cut -f1)"
 else
   [ -x "$BIN/pi0" ] && { echo "carried $BIN/pi0 does not run here:"; needs "$BIN/pi0"; } | tee -a "$OUT_DIR/summary.txt"
   export PI0_JOBS=$(nproc)
   step "build (sm_${CUDA_ARCH:-90}, nvcc here)" 480 build.txt bash scripts/cuda_build.sh build-gpu "${CUDA_ARCH:-90}"
   if [ $rc -ne 0 ]; then row "build" FAIL $secs "$(tail -3 "$OUT_DIR/build.txt" | tr '\n' ' ')"; printf '%s\n' "${rows[@]}"; exit 1; fi
-  PI0=build-gpu/pi0 TG=build-gpu/tests/test_golden
+  PI0=build-gpu/pi0 TG=build-gpu/tests/test_golden TB=build-gpu/tests/test_backward
   row "build (sm_${CUDA_ARCH:-90})" ok $secs "$(tail -1 "$OUT_DIR/build.txt")"
 fi
 
@@ -115,6 +116,13 @@ for c in tiny-f32 small-bf16 pi05-tiny-f32 pi05-small-bf16; do
   step "golden through cuda: $c" 120 "golden_$c.txt" "$TG" "$G/$c" --backend cuda
   row "golden $c" "$([ $rc -eq 0 ] && echo PASS || echo FAIL)" $secs "$(tail -1 "$OUT_DIR/golden_$c.txt")"
 done
+# the backward ops (exact RTC guidance) on cuda against ref, and replayed as a CUDA graph
+if [ -x "$TB" ]; then
+  step "backward ops: cuda against ref" 120 backward.txt "$TB"
+  res=$([ $rc -eq 0 ] && echo PASS || echo FAIL)
+  grep -q "cuda against ref: skipped" "$OUT_DIR/backward.txt" && res=FAIL
+  row "backward ops cuda vs ref + graph" "$res" $secs "$(grep -c '^  cuda' "$OUT_DIR/backward.txt") comparisons; $(tail -1 "$OUT_DIR/backward.txt")"
+fi
 # worst component of a check log: "min PCC x (component)"
 worst() { awk '/>= 0.99/ && $0 !~ /none/ {n=split($0,f," +"); for(i=1;i<=n;i++) if (f[i] ~ /^[01]\.[0-9]+$/) {p=f[i]; break}
           if (min=="" || p<min) {min=p; w=$0}} END {sub(/   +.*/,"",w); printf "worst PCC %s (%s)", min, w}' "$1"; }

@@ -2,7 +2,9 @@
  * vector-Jacobian product). On `ref`: each op's gradient against central finite differences of
  * <dy, forward(x)>, the forward being ref's own forward op, for every input element. On `fast`
  * (when built): each op against ref's on the same inputs, with the dispatch statistics showing
- * that fast's op ran (no fallback to ref). Every comparison prints max |diff| and PCC. */
+ * that fast's op ran (no fallback to ref). On `cuda` (when built; skipped without a usable GPU):
+ * each op on device buffers against ref's, and the six as one CUDA graph recorded and replayed,
+ * bit-identical to their eager run. Every comparison prints max |diff| and PCC. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -345,6 +347,329 @@ static void test_attention_bwd_fd(att_case *a, const char *what) {
     free(dq); free(dk); free(dv); free(out); free(fd);
 }
 
+/* ---------------------------------------------------------------- cuda against ref */
+#ifdef PI0_HAVE_CUDA
+int pi0_cuda_device_count(void); /* cuda_backend.cu: 0 without a usable GPU */
+
+/* A cuda session (scratch sized by a small config) with the test's weights prepared on it. */
+typedef struct {
+    disp s;
+    void *handle;
+    pi0_weight_list wl;
+    pi0_config cfg;
+} cuda_t;
+
+static int cuda_open(cuda_t *c, pi0_mat **mats, int nmats, pi0_vec **vecs, int nvecs) {
+    memset(c, 0, sizeof *c);
+    disp_init(&c->s, &pi0_backend_cuda);
+    c->wl = (pi0_weight_list){.mats = mats, .nmats = nmats, .vecs = vecs, .nvecs = nvecs};
+    pi0_config *g = &c->cfg; /* only sizes the scratch: 81 rows, logits 81·8·88 floats */
+    g->vision = (pi0_siglip_config){.image_size = 16, .patch_size = 4, .width = 64, .depth = 1, .mlp_dim = 128,
+                                    .num_heads = 2};
+    g->vlm = (pi0_gemma_config){.width = 64, .depth = 1, .mlp_dim = 128, .num_heads = 8, .num_kv_heads = 1,
+                                .head_dim = 256};
+    g->expert = (pi0_gemma_config){.width = 64, .depth = 2, .mlp_dim = 160, .num_heads = 8, .num_kv_heads = 1,
+                                   .head_dim = 256};
+    g->action_dim = g->state_dim = 8;
+    g->action_horizon = 16;
+    g->max_token_len = 48;
+    g->num_cameras = 1;
+    if (pi0_backend_cuda.prepare(&c->wl, &c->handle, &c->s.err) != PI0_OK) return 0;
+    c->s.d.ex.weights = c->handle;
+    if (pi0_backend_cuda.session_init(&c->s.d.ex, &c->cfg, &c->s.err) != PI0_OK) {
+        pi0_backend_cuda.release(c->handle, &c->wl);
+        return 0;
+    }
+    return 1;
+}
+
+static void cuda_close(cuda_t *c) {
+    pi0_backend_cuda.session_free(&c->s.d.ex);
+    pi0_backend_cuda.release(c->handle, &c->wl);
+}
+
+/* A device copy of host data (NULL stays NULL), and a device result back into a new host array. */
+static void *dput(cuda_t *c, const void *h, size_t bytes) {
+    if (!h) return NULL;
+    void *p = be_alloc(&c->s.d, bytes);
+    CHECK(p && op_upload(&c->s.d, p, h, bytes) == PI0_OK, "upload of %zu bytes", bytes);
+    return p;
+}
+
+static float *dget(cuda_t *c, const void *p, size_t n) {
+    float *h = calloc(n, sizeof *h);
+    CHECK(op_download(&c->s.d, h, p, n * sizeof *h) == PI0_OK, "download: %s",
+          pi0_backend_cuda.last_error(&c->s.d.ex) ? pi0_backend_cuda.last_error(&c->s.d.ex) : "");
+    return h;
+}
+
+/* cuda's result against ref's: max |diff| within tol·max(1, max|ref|) and PCC ≥ min_pcc. */
+static void check_cuda(const char *what, const float *ref, const float *got, size_t n, double tol, double min_pcc) {
+    cmp_result r = compare(ref, got, 1, (int)n, NULL);
+    const double bound = tol * (r.max_ref > 1 ? r.max_ref : 1);
+    printf("  cuda %-44s max|diff| %.3e (max|ref| %.3f, bound %.1e)  PCC %.8f\n", what, r.max_diff, r.max_ref,
+           bound, r.pcc);
+    CHECK(!r.nan && r.max_diff <= bound && r.pcc >= min_pcc, "cuda %s differs from ref", what);
+}
+
+/* The op's calls went to cuda's own op (a device backend has no ref fallback; checked anyway). */
+static void check_no_fallback(cuda_t *c, pi0_op op) {
+    const pi0_op_stats *st = &c->s.stats.op[COMP_SUFFIX][op];
+    CHECK(st->calls[0] > 0 && st->calls[1] == 0, "cuda %s: %ld own calls, %ld fallbacks", pi0_op_name(op),
+          st->calls[0], st->calls[1]);
+}
+
+/* matmul_dx: against ref on the same f32 data (bf16 tolerance: cuda rounds W and dy ⊙ gate to bf16),
+ * and against ref on W and dy ⊙ gate rounded to bf16 as cuda rounds them (only the f32
+ * accumulation order differs). */
+static void cuda_matmul_dx_case(cuda_t *c, pi0_mat *W, pi0_mat *Wr, int M, int with_gate, int acc, const char *what) {
+    const int N = W->rows, K = W->cols;
+    float *dy = randn((size_t)M * N, 1), *gate = with_gate ? randn((size_t)N, 1) : NULL;
+    float *dx0 = randn((size_t)M * K, 1), *ref = dup(dx0, (size_t)M * K), *refr = dup(dx0, (size_t)M * K);
+    float *dyr = malloc((size_t)M * N * sizeof *dyr);
+    for (size_t i = 0; i < (size_t)M * N; i++)
+        dyr[i] = bf16_to_f32(f32_to_bf16(gate ? dy[i] * gate[i % N] : dy[i]));
+    disp r;
+    disp_init(&r, &pi0_backend_ref);
+    CHECK(op_matmul_dx(&r.d, ref, dy, M, W, gate, acc) == PI0_OK, "ref matmul_dx");
+    CHECK(op_matmul_dx(&r.d, refr, dyr, M, Wr, NULL, acc) == PI0_OK, "ref matmul_dx (bf16 inputs)");
+    float *ddx = dput(c, dx0, (size_t)M * K * 4), *ddy = dput(c, dy, (size_t)M * N * 4);
+    float *dgate = dput(c, gate, (size_t)N * 4);
+    CHECK(op_matmul_dx(&c->s.d, ddx, ddy, M, W, dgate, acc) == PI0_OK, "cuda matmul_dx: %s", c->s.err.msg);
+    float *got = dget(c, ddx, (size_t)M * K);
+    char name[96];
+    snprintf(name, sizeof name, "%s", what);
+    check_cuda(name, ref, got, (size_t)M * K, 2e-2, 0.9999);
+    snprintf(name, sizeof name, "%s (ref on bf16 inputs)", what);
+    check_cuda(name, refr, got, (size_t)M * K, 1e-5, 0.999999);
+    be_free(&c->s.d, ddx); be_free(&c->s.d, ddy); be_free(&c->s.d, dgate);
+    free(dy); free(gate); free(dx0); free(ref); free(refr); free(dyr); free(got);
+}
+
+static void cuda_rmsnorm_bwd_case(cuda_t *c, const pi0_vec *w, int M, int D, int use_mod, int acc, const char *what) {
+    float *x = randn((size_t)M * D, 1), *dy = randn((size_t)M * D, 1), *mod = randn(2 * (size_t)D, 0.5f);
+    x[0] *= 5;
+    float *dx0 = randn((size_t)M * D, 1), *ref = dup(dx0, (size_t)M * D);
+    disp r;
+    disp_init(&r, &pi0_backend_ref);
+    CHECK(op_rmsnorm_bwd(&r.d, ref, dy, x, M, D, use_mod ? NULL : w, use_mod ? mod : NULL, k_eps, acc) == PI0_OK,
+          "ref rmsnorm_bwd");
+    float *ddx = dput(c, dx0, (size_t)M * D * 4), *ddy = dput(c, dy, (size_t)M * D * 4), *dxin = dput(c, x, (size_t)M * D * 4);
+    float *dmod = dput(c, mod, 2 * (size_t)D * 4);
+    CHECK(op_rmsnorm_bwd(&c->s.d, ddx, ddy, dxin, M, D, use_mod ? NULL : w, use_mod ? dmod : NULL, k_eps, acc) ==
+              PI0_OK, "cuda rmsnorm_bwd: %s", c->s.err.msg);
+    float *got = dget(c, ddx, (size_t)M * D);
+    check_cuda(what, ref, got, (size_t)M * D, 1e-5, 0.999999);
+    be_free(&c->s.d, ddx); be_free(&c->s.d, ddy); be_free(&c->s.d, dxin); be_free(&c->s.d, dmod);
+    free(x); free(dy); free(mod); free(dx0); free(ref); free(got);
+}
+
+static void cuda_elementwise_cases(cuda_t *c) {
+    disp r;
+    disp_init(&r, &pi0_backend_ref);
+    { /* geglu_bwd */
+        const int M = 3, F = 300;
+        float *gu = randn((size_t)M * 2 * F, 1.5f), *dm = randn((size_t)M * F, 1), *ref = malloc((size_t)M * 2 * F * 4);
+        CHECK(op_geglu_bwd(&r.d, ref, dm, gu, M, F) == PI0_OK, "ref geglu_bwd");
+        float *dgu = dput(c, gu, (size_t)M * 2 * F * 4), *ddm = dput(c, dm, (size_t)M * F * 4);
+        float *dout = be_alloc(&c->s.d, (size_t)M * 2 * F * 4);
+        CHECK(op_geglu_bwd(&c->s.d, dout, ddm, dgu, M, F) == PI0_OK, "cuda geglu_bwd");
+        float *got = dget(c, dout, (size_t)M * 2 * F);
+        check_cuda("geglu_bwd", ref, got, (size_t)M * 2 * F, 1e-5, 0.999999);
+        be_free(&c->s.d, dgu); be_free(&c->s.d, ddm); be_free(&c->s.d, dout);
+        free(gu); free(dm); free(ref); free(got);
+    }
+    { /* silu_bwd */
+        const size_t n = 1000;
+        float *x = randn(n, 3), *dy = randn(n, 1), *ref = dup(dy, n);
+        CHECK(op_silu_bwd(&r.d, ref, x, n) == PI0_OK, "ref silu_bwd");
+        float *dx = dput(c, dy, n * 4), *dxin = dput(c, x, n * 4);
+        CHECK(op_silu_bwd(&c->s.d, dx, dxin, n) == PI0_OK, "cuda silu_bwd");
+        float *got = dget(c, dx, n);
+        check_cuda("silu_bwd", ref, got, n, 1e-5, 0.999999);
+        be_free(&c->s.d, dx); be_free(&c->s.d, dxin);
+        free(x); free(dy); free(ref); free(got);
+    }
+    { /* rope_bwd, positions as a long prefix has them */
+        const int M = 5, H = 3, hd = 64;
+        const int32_t pos[5] = {0, 7, 300, 811, 1023};
+        const size_t n = (size_t)M * H * hd;
+        float *dy = randn(n, 1), *ref = dup(dy, n);
+        CHECK(op_rope_bwd(&r.d, ref, M, H, hd, pos, k_theta) == PI0_OK, "ref rope_bwd");
+        float *dx = dput(c, dy, n * 4);
+        int32_t *dpos = dput(c, pos, sizeof pos);
+        CHECK(op_rope_bwd(&c->s.d, dx, M, H, hd, dpos, k_theta) == PI0_OK, "cuda rope_bwd");
+        float *got = dget(c, dx, n);
+        check_cuda("rope_bwd", ref, got, n, 1e-5, 0.999999);
+        be_free(&c->s.d, dx); be_free(&c->s.d, dpos);
+        free(dy); free(ref); free(got);
+    }
+}
+
+static void cuda_attention_bwd_case(cuda_t *c, const att_case *a, const char *what) {
+    const int qw = a->Hq * a->hd, kw = a->Hkv * a->hd, nk = a->Nk - a->k0;
+    const size_t nq = (size_t)a->M * qw, nkv = (size_t)nk * kw, nall = (size_t)a->Nk * kw;
+    float *rq = malloc(nq * 4), *rk = malloc(nkv * 4 + 4), *rv = malloc(nkv * 4 + 4);
+    disp r;
+    disp_init(&r, &pi0_backend_ref);
+    CHECK(op_attention_bwd(&r.d, rq, rk, rv, a->dout, a->q, a->k, a->v, a->M, a->Nk, a->k0, a->Hq, a->Hkv, a->hd,
+                           a->allowed, a->scale) == PI0_OK, "ref attention_bwd");
+    float *q = dput(c, a->q, nq * 4), *k = dput(c, a->k, nall * 4), *v = dput(c, a->v, nall * 4);
+    float *dout = dput(c, a->dout, nq * 4);
+    uint8_t *al = dput(c, a->allowed, (size_t)a->M * a->Nk);
+    float *dq = be_alloc(&c->s.d, nq * 4), *dk = be_alloc(&c->s.d, nkv * 4), *dv = be_alloc(&c->s.d, nkv * 4);
+    CHECK(op_attention_bwd(&c->s.d, dq, dk, dv, dout, q, k, v, a->M, a->Nk, a->k0, a->Hq, a->Hkv, a->hd, al,
+                           a->scale) == PI0_OK, "cuda attention_bwd: %s", c->s.err.msg);
+    float *gq = dget(c, dq, nq), *gk = dget(c, dk, nkv), *gv = dget(c, dv, nkv);
+    char name[96];
+    snprintf(name, sizeof name, "attention_bwd %s dq", what);
+    check_cuda(name, rq, gq, nq, 1e-5, 0.999999);
+    snprintf(name, sizeof name, "attention_bwd %s dk", what);
+    check_cuda(name, rk, gk, nkv, 1e-5, 0.999999);
+    snprintf(name, sizeof name, "attention_bwd %s dv", what);
+    check_cuda(name, rv, gv, nkv, 1e-5, 0.999999);
+    void *dev[] = {q, k, v, dout, al, dq, dk, dv};
+    for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) be_free(&c->s.d, dev[i]);
+    free(rq); free(rk); free(rv); free(gq); free(gk); free(gv);
+}
+
+/* All six ops as one recorded graph (cuda graphs): run eagerly, recorded, then replayed, with the
+ * in-place and accumulated outputs reset before each run; every run bit-identical to the first. */
+static void cuda_graph_case(cuda_t *c, pi0_mat *W, const pi0_vec *w) {
+    const int M = 4, N = W->rows, K = W->cols, D = (int)w->n, F = 48, hd = 32, H = 2;
+    att_case a;
+    att_case_init(&a, 6, 10, 4, 1, hd, -1);
+    const size_t nq = (size_t)a.M * a.Hq * hd, nkv = (size_t)(a.Nk - a.k0) * hd, nall = (size_t)a.Nk * hd;
+    const int32_t pos[4] = {3, 40, 41, 900};
+    float *h_dy = randn((size_t)M * N, 1), *h_gate = randn((size_t)N, 1), *h_dx0 = randn((size_t)M * K, 1);
+    float *h_x = randn((size_t)M * D, 1), *h_rdy = randn((size_t)M * D, 1), *h_rdx0 = randn((size_t)M * D, 1);
+    float *h_gu = randn((size_t)M * 2 * F, 1), *h_dm = randn((size_t)M * F, 1), *h_s = randn((size_t)M * F, 1);
+    float *h_rope = randn((size_t)M * H * hd, 1);
+    float *dy = dput(c, h_dy, (size_t)M * N * 4), *gate = dput(c, h_gate, (size_t)N * 4);
+    float *dx = be_alloc(&c->s.d, (size_t)M * K * 4), *x = dput(c, h_x, (size_t)M * D * 4);
+    float *rdy = dput(c, h_rdy, (size_t)M * D * 4), *rdx = be_alloc(&c->s.d, (size_t)M * D * 4);
+    float *gu = dput(c, h_gu, (size_t)M * 2 * F * 4), *dm = dput(c, h_dm, (size_t)M * F * 4);
+    float *dgu = be_alloc(&c->s.d, (size_t)M * 2 * F * 4), *sdx = be_alloc(&c->s.d, (size_t)M * F * 4);
+    float *rope = be_alloc(&c->s.d, (size_t)M * H * hd * 4);
+    int32_t *dpos = dput(c, pos, sizeof pos);
+    float *q = dput(c, a.q, nq * 4), *k = dput(c, a.k, nall * 4), *v = dput(c, a.v, nall * 4);
+    float *dout = dput(c, a.dout, nq * 4);
+    uint8_t *al = dput(c, a.allowed, (size_t)a.M * a.Nk);
+    float *dq = be_alloc(&c->s.d, nq * 4), *dk = be_alloc(&c->s.d, nkv * 4), *dv = be_alloc(&c->s.d, nkv * 4);
+    float *const outs[] = {dx, rdx, dgu, sdx, rope, dq, dk, dv};
+    const size_t nout[] = {(size_t)M * K, (size_t)M * D, (size_t)M * 2 * F, (size_t)M * F, (size_t)M * H * hd, nq,
+                           nkv, nkv};
+    enum { NOUT = sizeof nout / sizeof *nout };
+    float *first[NOUT] = {0};
+    const uint64_t key = 0xb4c3;
+    for (int run = 0; run < 3; run++) {
+        op_upload(&c->s.d, dx, h_dx0, (size_t)M * K * 4);
+        op_upload(&c->s.d, rdx, h_rdx0, (size_t)M * D * 4);
+        op_upload(&c->s.d, sdx, h_s, (size_t)M * F * 4);
+        op_upload(&c->s.d, rope, h_rope, (size_t)M * H * hd * 4);
+        int replayed = 0, rerun = 0, ok = 1;
+#define RUN_OPS()                                                                                              \
+    do {                                                                                                       \
+        ok &= op_matmul_dx(&c->s.d, dx, dy, M, W, gate, 1) == PI0_OK;                                          \
+        ok &= op_rmsnorm_bwd(&c->s.d, rdx, rdy, x, M, D, w, NULL, k_eps, 1) == PI0_OK;                         \
+        ok &= op_geglu_bwd(&c->s.d, dgu, dm, gu, M, F) == PI0_OK;                                              \
+        ok &= op_silu_bwd(&c->s.d, sdx, dm, (size_t)M * F) == PI0_OK;                                          \
+        ok &= op_rope_bwd(&c->s.d, rope, M, H, hd, dpos, k_theta) == PI0_OK;                                   \
+        ok &= op_attention_bwd(&c->s.d, dq, dk, dv, dout, q, k, v, a.M, a.Nk, a.k0, a.Hq, a.Hkv, hd, al,       \
+                               a.scale) == PI0_OK;                                                             \
+    } while (0)
+        CHECK(op_graph_begin(&c->s.d, key, &replayed) == PI0_OK, "graph_begin");
+        if (!replayed) RUN_OPS();
+        CHECK(op_graph_end(&c->s.d, key, &rerun) == PI0_OK, "graph_end");
+        if (rerun) RUN_OPS();
+#undef RUN_OPS
+        CHECK(ok, "cuda ops in the graph run %d: %s", run, c->s.err.msg);
+        int same = 1;
+        for (int i = 0; i < NOUT; i++) {
+            float *h = dget(c, outs[i], nout[i]);
+            if (run == 0) first[i] = h;
+            else {
+                same &= !memcmp(h, first[i], nout[i] * 4);
+                free(h);
+            }
+        }
+        const char *how = run == 0 ? "eager" : replayed ? "replayed graph" : rerun ? "re-run (recording failed)"
+                                                                                   : "recorded graph";
+        if (run) printf("  cuda graph run %d (%s): six backward ops %s\n", run, how,
+                        same ? "bit-identical to the eager run" : "DIFFER");
+        CHECK(same, "cuda graph run %d (%s) differs from the eager run", run, how);
+    }
+    for (int i = 0; i < NOUT; i++) free(first[i]);
+    void *dev[] = {dy, gate, dx, x, rdy, rdx, gu, dm, dgu, sdx, rope, dpos, q, k, v, dout, al, dq, dk, dv};
+    for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) be_free(&c->s.d, dev[i]);
+    free(h_dy); free(h_gate); free(h_dx0); free(h_x); free(h_rdy); free(h_rdx0); free(h_gu); free(h_dm);
+    free(h_s); free(h_rope);
+    att_case_free(&a);
+}
+
+/* A float32 copy of W with every value rounded to bf16, as cuda's prepared copy holds it. */
+static float *bf16_copy(const pi0_mat *W, pi0_mat *out) {
+    const size_t n = (size_t)W->rows * W->cols;
+    float *f = malloc(n * sizeof *f);
+    pi0_mat_rows_f32(f, W, 0, W->rows);
+    for (size_t i = 0; i < n; i++) f[i] = bf16_to_f32(f32_to_bf16(f[i]));
+    *out = (pi0_mat){.data = f, .dtype = DT_F32, .rows = W->rows, .cols = W->cols, .name = "bf16(W)"};
+    return f;
+}
+
+static void test_cuda(void) {
+    if (pi0_cuda_device_count() < 1) {
+        printf("cuda against ref: skipped (built with cuda, no usable GPU)\n");
+        return;
+    }
+    printf("cuda against ref:\n");
+    stacked w;
+    stacked_init(&w, 96, 160, 200); /* [gate; up]-like stack: an F32 and a BF16 part */
+    float *wd = randn(300, 0.5f);
+    pi0_vec nw = {.data = wd, .n = 300, .name = "norm w"};
+    pi0_mat *mats[] = {&w.a, &w.stack};
+    pi0_vec *vecs[] = {&nw};
+    cuda_t c;
+    if (!cuda_open(&c, mats, 2, vecs, 1)) {
+        CHECK(0, "cuda session: %s", c.s.err.msg);
+        free(wd);
+        stacked_free(&w);
+        return;
+    }
+    pi0_mat ra, rs;
+    float *fa = bf16_copy(&w.a, &ra), *fs = bf16_copy(&w.stack, &rs);
+    cuda_matmul_dx_case(&c, &w.a, &ra, 3, 0, 0, "matmul_dx F32");
+    cuda_matmul_dx_case(&c, &w.stack, &rs, 7, 1, 0, "matmul_dx stacked, gate");
+    cuda_matmul_dx_case(&c, &w.stack, &rs, 5, 1, 1, "matmul_dx stacked, gate, accumulate");
+    check_no_fallback(&c, OP_MATMUL_DX);
+    cuda_rmsnorm_bwd_case(&c, &nw, 3, 300, 0, 0, "rmsnorm_bwd w");
+    cuda_rmsnorm_bwd_case(&c, &nw, 4, 300, 1, 1, "rmsnorm_bwd mod, accumulate");
+    check_no_fallback(&c, OP_RMSNORM_BWD);
+    cuda_elementwise_cases(&c);
+    check_no_fallback(&c, OP_GEGLU_BWD);
+    check_no_fallback(&c, OP_SILU_BWD);
+    check_no_fallback(&c, OP_ROPE_BWD);
+    {
+        att_case a;
+        att_case_init(&a, 4, 6, 4, 1, 8, 2);
+        cuda_attention_bwd_case(&c, &a, "Hq=4 Hkv=1 k0=6 (row 2 masked)");
+        att_case_free(&a);
+        att_case_init(&a, 5, 3, 4, 2, 40, -1);
+        cuda_attention_bwd_case(&c, &a, "Hq=4 Hkv=2 k0=3 hd=40");
+        att_case_free(&a);
+        att_case_init(&a, 10, 80, 8, 1, 256, -1); /* the suffix's shape, fewer rows and keys */
+        cuda_attention_bwd_case(&c, &a, "Hq=8 Hkv=1 k0=80 hd=256");
+        att_case_free(&a);
+    }
+    check_no_fallback(&c, OP_ATTENTION_BWD);
+    cuda_graph_case(&c, &w.stack, &nw);
+    cuda_close(&c);
+    free(fa);
+    free(fs);
+    free(wd);
+    stacked_free(&w);
+}
+#endif
 
 /* ---------------------------------------------------------------- fast against ref */
 #ifdef PI0_HAVE_FAST
@@ -558,6 +883,9 @@ int main(void) {
         test_attention_bwd_fd(&a, "Hq=4 Hkv=2 k0=0");
         att_case_free(&a);
     }
+#ifdef PI0_HAVE_CUDA
+    test_cuda();
+#endif
 #ifdef PI0_HAVE_FAST
     test_fast("default", 0);
     setenv("PI0_FAST_F32", "1", 1);

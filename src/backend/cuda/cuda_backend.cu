@@ -186,6 +186,8 @@ static void cuda_session_free(pi0_exec *ex) {
     free(cs->plans);
     cuda_plans_free(cs->att_plans, CUDA_ATT_SLOTS);
     free(cs->att_plans);
+    cuda_plans_free(cs->att_bwd_plans, CUDA_ATT_BWD_SLOTS);
+    free(cs->att_bwd_plans);
     cudaFree(cs->att_q);
     cudaFree(cs->att_k);
     cudaFree(cs->att_v);
@@ -252,7 +254,8 @@ static pi0_status cuda_session_init(pi0_exec *ex, const pi0_config *c, pi0_err *
     }
     cs->plans = (cuda_gemm_plan *)calloc(CUDA_GEMM_SLOTS, sizeof *cs->plans);
     cs->att_plans = (cuda_gemm_plan *)calloc(CUDA_ATT_SLOTS, sizeof *cs->att_plans);
-    if (!cs->plans || !cs->att_plans) {
+    cs->att_bwd_plans = (cuda_gemm_plan *)calloc(CUDA_ATT_BWD_SLOTS, sizeof *cs->att_bwd_plans);
+    if (!cs->plans || !cs->att_plans || !cs->att_bwd_plans) {
         cuda_session_free(ex);
         return pi0_fail(e, PI0_ERR_NOMEM, "out of memory");
     }
@@ -498,6 +501,12 @@ static pi0_backend make_table() {
     b.copy_rows = cuda_copy_rows;
     b.time_embed = cuda_time_embed;
     b.axpy = cuda_axpy;
+    b.matmul_dx = cuda_matmul_dx;
+    b.rmsnorm_bwd = cuda_rmsnorm_bwd;
+    b.geglu_bwd = cuda_geglu_bwd;
+    b.silu_bwd = cuda_silu_bwd;
+    b.rope_bwd = cuda_rope_bwd;
+    b.attention_bwd = cuda_attention_bwd;
     return b;
 }
 

@@ -40,7 +40,7 @@ struct cuda_weights {
     char unfused_first[64]; /* the first such shape, for describe() */
 };
 
-enum { CUDA_GEMM_SLOTS = 512, CUDA_ATT_SLOTS = 64 };
+enum { CUDA_GEMM_SLOTS = 512, CUDA_ATT_SLOTS = 64, CUDA_ATT_BWD_SLOTS = 24 };
 
 /* A cuBLASLt matmul set up for one shape and epilogue, reused on every call with that key. */
 struct cuda_gemm_plan {
@@ -92,6 +92,7 @@ struct cuda_session {
     float *att_s;
     size_t att_q_cap, att_kv_cap, att_s_cap;
     cuda_gemm_plan *att_plans;
+    cuda_gemm_plan *att_bwd_plans; /* the attention backward's f32 GEMMs (cuda_attention_bwd) */
     int max_smem;        /* dynamic shared memory a block may use */
     char err[256];
 };
@@ -163,8 +164,23 @@ pi0_status cuda_copy_rows(const pi0_exec *ex, float *dst, size_t dst_stride, con
 pi0_status cuda_time_embed(const pi0_exec *ex, float *out, double t, int d, double min_period, double max_period);
 pi0_status cuda_axpy(const pi0_exec *ex, float *x, const float *v, float alpha, size_t n);
 
+/* backward ops (exact RTC guidance) */
+pi0_status cuda_matmul_dx(const pi0_exec *ex, float *dx, const float *dy, int M, const pi0_mat *W, const float *gate,
+                          int accumulate);
+pi0_status cuda_rmsnorm_bwd(const pi0_exec *ex, float *dx, const float *dy, const float *x, int M, int D,
+                            const pi0_vec *w, const float *mod, float eps, int accumulate);
+pi0_status cuda_geglu_bwd(const pi0_exec *ex, float *dgu, const float *dm, const float *gu, int M, int F);
+pi0_status cuda_silu_bwd(const pi0_exec *ex, float *dx, const float *x_in, size_t n);
+pi0_status cuda_rope_bwd(const pi0_exec *ex, float *dx, int M, int n_heads, int hd, const int32_t *pos, double theta);
+pi0_status cuda_attention_bwd(const pi0_exec *ex, float *dq, float *dk, float *dv, const float *dout,
+                              const float *q, const float *k, const float *v, int M, int Nk, int k0, int Hq,
+                              int Hkv, int hd, const uint8_t *allowed, float scale);
+
 /* Kernels the matmul needs from cuda_kernels.cu. */
 pi0_status cuda_to_bf16(const pi0_exec *ex, __nv_bfloat16 *dst, const float *src, size_t n);
+/* bf16(dy ⊙ gate) [M, N] (gate [N] or NULL), matmul_dx's GEMM operand. */
+pi0_status cuda_gate_to_bf16(const pi0_exec *ex, __nv_bfloat16 *dst, const float *dy, const float *gate, int M,
+                             int N);
 /* y (=|+=) ... as the epilogue; yb (or NULL) receives bf16(y) too. */
 pi0_status cuda_epilogue(const pi0_exec *ex, float *y, __nv_bfloat16 *yb, const float *t, const float *bias,
                          int gelu, const float *mul, const float *gate, int accumulate, int M, int N);
@@ -175,5 +191,11 @@ pi0_status cuda_mask_softmax(const pi0_exec *ex, __nv_bfloat16 *p, const float *
                              int ld, const uint8_t *allowed);
 pi0_status cuda_attention_scalar(const pi0_exec *ex, float *out, const float *q, const float *k, const float *v,
                                  int M, int Nk, int Hq, int Hkv, int hd, const uint8_t *allowed, float scale);
+/* The attention backward's pieces (cuda_kernels.cu) for the cuBLASLt path in cuda_matmul.cu. */
+pi0_status cuda_attention_bwd_softmax(const pi0_exec *ex, float *S, const float *dP, float *dS_suf, float *P_suf,
+                                      int rows, int G, int Nk, int ld, int k0, int ls, const uint8_t *allowed);
+pi0_status cuda_attention_bwd_scalar(const pi0_exec *ex, float *dq, float *dk, float *dv, const float *dout,
+                                     const float *q, const float *k, const float *v, int M, int Nk, int k0, int Hq,
+                                     int Hkv, int hd, const uint8_t *allowed, float scale);
 
 #endif

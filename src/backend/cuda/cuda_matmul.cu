@@ -50,20 +50,21 @@ cublasStatus_t plan_algo(cuda_session *cs, cuda_gemm_plan *p, unsigned align_y) 
     return st;
 }
 
-/* A plan for D = epi(W·xᵀ). The heuristic may find no algorithm for a fused epilogue (NVIDIA
+/* A plan for D = epi(W·xᵀ), or with dx set the input gradient's D = W·dyᵀ (matmul_dx: the same
+ * matrix untransposed, K × N with ld K; dyᵀ column-major N × M; D column-major K × M). The heuristic may find no algorithm for a fused epilogue (NVIDIA
  * documents no guarantee for any epilogue on any shape): the plan then has the plain GEMM
  * (fused = 0), the caller finishes with the epilogue kernel, and the model's describe() counts
  * the shape so that `pi0 verify` shows it. */
 pi0_status plan_create(const pi0_exec *ex, cuda_gemm_plan *p, int M, int N, int K, cublasLtEpilogue_t epi,
-                       unsigned align_y) {
+                       unsigned align_y, int dx) {
     cuda_session *cs = cuda_ctx(ex);
-    const cublasOperation_t trans = CUBLAS_OP_T;
+    const cublasOperation_t trans = dx ? CUBLAS_OP_N : CUBLAS_OP_T;
     LT_TRY(ex, cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     LT_TRY(ex, cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &trans, sizeof trans));
     LT_TRY(ex, cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
     LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->a, CUDA_R_16BF, K, N, K));
-    LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->b, CUDA_R_16BF, K, M, K));
-    LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, N, M, N));
+    LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->b, CUDA_R_16BF, dx ? N : K, M, dx ? N : K));
+    LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, dx ? K : N, M, dx ? K : N));
     p->fused = 1;
     cublasStatus_t st = plan_algo(cs, p, align_y);
     if (st != CUBLAS_STATUS_SUCCESS && epi != CUBLASLT_EPILOGUE_DEFAULT) {
@@ -89,19 +90,19 @@ pi0_status plan_create(const pi0_exec *ex, cuda_gemm_plan *p, int M, int N, int 
     return PI0_OK;
 }
 
-/* The plan for (M, W, epilogue, alignment of the output), from the cache or made now. */
+/* The plan for (M, W, epilogue, alignment of the output, forward or dx), from the cache or made now. */
 pi0_status plan_for(const pi0_exec *ex, int M, const cuda_mat *W, cublasLtEpilogue_t epi, const void *out,
-                    cuda_gemm_plan **plan) {
+                    cuda_gemm_plan **plan, int dx = 0) {
     cuda_session *cs = cuda_ctx(ex);
     const unsigned al = alignment(out);
     const unsigned long long key[4] = {(unsigned long long)M, (unsigned long long)W->N << 32 | (unsigned)W->K,
-                                       (unsigned long long)epi, al};
+                                       (unsigned long long)epi | (unsigned long long)dx << 32, al};
     unsigned long long h = 1469598103934665603ull;
     for (int i = 0; i < 4; i++) h = (h ^ key[i]) * 1099511628211ull;
     cuda_gemm_plan *p = &cs->plans[(h ^ (h >> 29)) % CUDA_GEMM_SLOTS];
     if (!p->used || memcmp(p->key, key, sizeof key) != 0) {
         plan_clear(p);
-        pi0_status st = plan_create(ex, p, M, W->N, W->K, epi, al);
+        pi0_status st = plan_create(ex, p, M, W->N, W->K, epi, al, dx);
         if (st != PI0_OK) { plan_clear(p); return st; }
         memcpy(p->key, key, sizeof key);
         p->used = 1;
@@ -174,6 +175,29 @@ pi0_status cuda_matmul(const pi0_exec *ex, float *y, const float *x, int M, cons
         return epilogue_to(ex, y, cs->tmp, nullptr, 0, ep->mul, ep->gate, acc, M, N);
     }
     return gemm_run(ex, p, y, cs->xb, w, bias, acc ? 1.0f : 0.0f);
+}
+
+/* dx[M, K] (=|+=) (dy[M, N] ⊙ gate)·W: the same prepared bf16 W as the forward, untransposed
+ * (see plan_create), with dy ⊙ gate rounded to bf16 into xb by one kernel and the accumulation as
+ * beta = 1 on the f32 output. */
+pi0_status cuda_matmul_dx(const pi0_exec *ex, float *dx, const float *dy, int M, const pi0_mat *W, const float *gate,
+                          int accumulate) {
+    cuda_session *cs = cuda_ctx(ex);
+    const cuda_mat *w = cuda_mat_of(W);
+    if (!cs || !w) return PI0_ERR_UNSUPPORTED;
+    if (M <= 0) return PI0_OK;
+    const int N = W->rows, K = W->cols;
+    if ((size_t)M * N > cs->xb_cap) {
+        char why[128];
+        snprintf(why, sizeof why, "matmul_dx [%d x %d] x [%d x %d] exceeds the session's scratch", M, N, N, K);
+        return cuda_fail(ex, W->name, why);
+    }
+    cs->xb_src = nullptr; /* xb now holds bf16(dy ⊙ gate), no activation's copy */
+    cuda_xb_wrote(cs, dx, (size_t)M * K * sizeof *dx);
+    FORWARD_ERR(cuda_gate_to_bf16(ex, cs->xb, dy, gate, M, N));
+    cuda_gemm_plan *p;
+    FORWARD_ERR(plan_for(ex, M, w, CUBLASLT_EPILOGUE_DEFAULT, dx, &p, 1));
+    return gemm_run(ex, p, dx, cs->xb, w, nullptr, accumulate ? 1.0f : 0.0f);
 }
 
 void cuda_plans_free(cuda_gemm_plan *plans, int n) {
@@ -282,5 +306,127 @@ pi0_status cuda_attention(const pi0_exec *ex, float *out, const float *q, const 
     FORWARD_ERR(cuda_mask_softmax(ex, cs->att_p, cs->att_s, Hkv * R, R, G, Nk, ld, allowed));
     LT_TRY(ex, cublasLtMatmul(cs->lt, pv->desc, &one, cs->att_v, pv->a, cs->att_p, pv->b, &zero, out, pv->c, out,
                               pv->c, &pv->algo, cs->workspace, cs->workspace_bytes, cs->stream));
+    return PI0_OK;
+}
+
+/* ---------------------------------------------------------------- attention backward on cuBLASLt
+ *
+ * With one kv head (Gemma's MQA) q's rows [M, G·hd] are [R, hd] with R = M·G (row i·G + h is query
+ * head h of row i), and every GEMM is one plain float32 matmul (f32 compute: the gradients keep
+ * ref's precision; the suffix is small, so these are not tensor-core bound):
+ *   S   [R, ld] = scale·Q·Kᵀ          (GEMM 0, into att_s; ld = Nk rounded up to 8)
+ *   dP  [R, ld] = dout·Vᵀ             (GEMM 0's shape, into tmp)
+ *   dS over S, and the suffix columns [k0, Nk) of dS and P compact [R, ls] after dP in tmp
+ *               (attention_bwd_softmax_kernel; ls = Nk − k0 rounded up to 8)
+ *   dq  [R, hd] = scale·dS·K          (GEMM 1)
+ *   dk  [nk, hd] = scale·dS_sufᵀ·Q    (GEMM 2; nk = Nk − k0, the sum over R is over the query heads)
+ *   dv  [nk, hd] = P_sufᵀ·dout        (GEMM 2's shape)
+ * Column-major views as above. Other head layouts, and shapes past the scratch or without an
+ * algorithm, take the kernels-only path (cuda_attention_bwd_scalar). */
+namespace {
+
+/* The plan of GEMM `which` (0, 1, 2 above) for a shape; 0 found = no algorithm. al: the alignment
+ * every operand pointer has (bytes), asked of the heuristic for A, B, C and D. */
+pi0_status att_bwd_plan(const pi0_exec *ex, int which, int R, int Nk, int k0, int hd, unsigned al,
+                        cuda_gemm_plan **plan, int *found) {
+    cuda_session *cs = cuda_ctx(ex);
+    const int ld = (Nk + 7) & ~7, nk = Nk - k0, ls = (nk + 7) & ~7;
+    const unsigned long long key[4] = {(unsigned long long)which << 32 | (unsigned)R,
+                                       (unsigned long long)Nk << 32 | (unsigned)k0, (unsigned long long)hd, al};
+    unsigned long long h = 1469598103934665603ull;
+    for (int i = 0; i < 4; i++) h = (h ^ key[i]) * 1099511628211ull;
+    /* the three GEMMs of one shape in separate thirds: one may not evict another */
+    cuda_gemm_plan *p = &cs->att_bwd_plans[which * (CUDA_ATT_BWD_SLOTS / 3) + (h ^ (h >> 29)) % (CUDA_ATT_BWD_SLOTS / 3)];
+    *plan = p;
+    *found = 1;
+    if (p->used && memcmp(p->key, key, sizeof key) == 0) { *found = p->fused; return PI0_OK; }
+    plan_clear(p);
+    const cublasOperation_t ta = which == 0 ? CUBLAS_OP_T : CUBLAS_OP_N, tb = which == 2 ? CUBLAS_OP_T : CUBLAS_OP_N;
+    pi0_status st = PI0_OK;
+    cublasLtMatmulPreference_t pref = nullptr;
+#define B_TRY(call) do { cublasStatus_t s_ = (call); if (s_ != CUBLAS_STATUS_SUCCESS) { st = cuda_fail(ex, #call, cublasLtGetStatusString(s_)); goto out; } } while (0)
+    B_TRY(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    B_TRY(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+    B_TRY(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+    if (which == 0) { /* S (Nk × R, ld) = op_T(K: hd × Nk) · Q (hd × R) */
+        B_TRY(cublasLtMatrixLayoutCreate(&p->a, CUDA_R_32F, hd, Nk, hd));
+        B_TRY(cublasLtMatrixLayoutCreate(&p->b, CUDA_R_32F, hd, R, hd));
+        B_TRY(cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, Nk, R, ld));
+    } else if (which == 1) { /* dq (hd × R) = K (hd × Nk) · dS (Nk × R, ld) */
+        B_TRY(cublasLtMatrixLayoutCreate(&p->a, CUDA_R_32F, hd, Nk, hd));
+        B_TRY(cublasLtMatrixLayoutCreate(&p->b, CUDA_R_32F, Nk, R, ld));
+        B_TRY(cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, hd, R, hd));
+    } else { /* dk (hd × nk) = Q (hd × R) · op_T(dS_suf: nk × R, ls) */
+        B_TRY(cublasLtMatrixLayoutCreate(&p->a, CUDA_R_32F, hd, R, hd));
+        B_TRY(cublasLtMatrixLayoutCreate(&p->b, CUDA_R_32F, nk, R, ls));
+        B_TRY(cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, hd, nk, hd));
+    }
+    {
+        B_TRY(cublasLtMatmulPreferenceCreate(&pref));
+        const uint32_t a32 = al;
+        B_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cs->workspace_bytes,
+                                                   sizeof cs->workspace_bytes));
+        B_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &a32, sizeof a32));
+        B_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &a32, sizeof a32));
+        B_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &a32, sizeof a32));
+        B_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &a32, sizeof a32));
+        cublasLtMatmulHeuristicResult_t best;
+        int n = 0;
+        const cublasStatus_t hs =
+            cublasLtMatmulAlgoGetHeuristic(cs->lt, p->desc, p->a, p->b, p->c, p->c, pref, 1, &best, &n);
+        p->fused = hs == CUBLAS_STATUS_SUCCESS && n > 0; /* here: an algorithm was found */
+        if (p->fused) p->algo = best.algo;
+    }
+#undef B_TRY
+    *found = p->fused;
+    memcpy(p->key, key, sizeof key);
+    p->used = 1;
+out:
+    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+    if (st != PI0_OK) plan_clear(p);
+    return st;
+}
+
+} // namespace
+
+pi0_status cuda_attention_bwd(const pi0_exec *ex, float *dq, float *dk, float *dv, const float *dout, const float *q,
+                              const float *k, const float *v, int M, int Nk, int k0, int Hq, int Hkv, int hd,
+                              const uint8_t *allowed, float scale) {
+    cuda_session *cs = cuda_ctx(ex);
+    if (M <= 0 || Nk <= 0) return PI0_OK;
+    if (Hkv <= 0 || Hq % Hkv || k0 < 0 || k0 > Nk) return PI0_ERR_ARG;
+    const int R = M * Hq, ld = (Nk + 7) & ~7, nk = Nk - k0, ls = (nk + 7) & ~7;
+    float *S = cs->att_s, *dP = cs->tmp, *dS_suf = cs->tmp + (size_t)R * ld, *P_suf = dS_suf + (size_t)R * ls;
+    unsigned al = 256; /* every operand's alignment: dS_suf and P_suf are 32-byte aligned at least */
+    for (const void *ptr : {(const void *)dq, (const void *)dk, (const void *)dv, (const void *)dout, (const void *)q,
+                            (const void *)k, (const void *)v, (const void *)dS_suf, (const void *)P_suf}) {
+        const unsigned a = alignment(ptr);
+        al = a < al ? a : al;
+    }
+    cuda_gemm_plan *g0, *g1, *g2 = nullptr;
+    int f0 = 0, f1 = 0, f2 = 1;
+    if (Hkv != 1 || (size_t)R * ld > cs->att_s_cap || (size_t)R * (ld + 2 * (size_t)ls) > cs->tmp_cap || al < 4)
+        return cuda_attention_bwd_scalar(ex, dq, dk, dv, dout, q, k, v, M, Nk, k0, Hq, Hkv, hd, allowed, scale);
+    FORWARD_ERR(att_bwd_plan(ex, 0, R, Nk, k0, hd, al, &g0, &f0));
+    FORWARD_ERR(att_bwd_plan(ex, 1, R, Nk, k0, hd, al, &g1, &f1));
+    if (nk > 0) FORWARD_ERR(att_bwd_plan(ex, 2, R, Nk, k0, hd, al, &g2, &f2));
+    if (!f0 || !f1 || !f2)
+        return cuda_attention_bwd_scalar(ex, dq, dk, dv, dout, q, k, v, M, Nk, k0, Hq, Hkv, hd, allowed, scale);
+    cuda_xb_wrote(cs, dq, (size_t)R * hd * sizeof *dq);
+    cuda_xb_wrote(cs, dk, (size_t)nk * hd * sizeof *dk);
+    cuda_xb_wrote(cs, dv, (size_t)nk * hd * sizeof *dv);
+    const float zero = 0.0f, one = 1.0f;
+    LT_TRY(ex, cublasLtMatmul(cs->lt, g0->desc, &scale, k, g0->a, q, g0->b, &zero, S, g0->c, S, g0->c, &g0->algo,
+                              cs->workspace, cs->workspace_bytes, cs->stream));
+    LT_TRY(ex, cublasLtMatmul(cs->lt, g0->desc, &one, v, g0->a, dout, g0->b, &zero, dP, g0->c, dP, g0->c, &g0->algo,
+                              cs->workspace, cs->workspace_bytes, cs->stream));
+    FORWARD_ERR(cuda_attention_bwd_softmax(ex, S, dP, dS_suf, P_suf, R, Hq, Nk, ld, k0, ls, allowed));
+    LT_TRY(ex, cublasLtMatmul(cs->lt, g1->desc, &scale, k, g1->a, S, g1->b, &zero, dq, g1->c, dq, g1->c, &g1->algo,
+                              cs->workspace, cs->workspace_bytes, cs->stream));
+    if (nk == 0) return PI0_OK;
+    LT_TRY(ex, cublasLtMatmul(cs->lt, g2->desc, &scale, q, g2->a, dS_suf, g2->b, &zero, dk, g2->c, dk, g2->c, &g2->algo,
+                              cs->workspace, cs->workspace_bytes, cs->stream));
+    LT_TRY(ex, cublasLtMatmul(cs->lt, g2->desc, &one, dout, g2->a, P_suf, g2->b, &zero, dv, g2->c, dv, g2->c, &g2->algo,
+                              cs->workspace, cs->workspace_bytes, cs->stream));
     return PI0_OK;
 }
