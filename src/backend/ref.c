@@ -6,6 +6,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "host_ops.h"
 
@@ -198,6 +201,187 @@ static pi0_status ref_attention(const pi0_exec *ex, float *out, const float *q, 
     return PI0_OK;
 }
 
+/* ---------------------------------------------------------------- backward ops */
+
+/* dx[M,K] (=|+=) (dy ⊙ gate)·W: W read in blocks of rows like ref_matmul; each thread owns a
+ * range of output columns k, so every dx element is summed by one thread, over n in order. */
+static pi0_status ref_matmul_dx(const pi0_exec *ex, float *dx, const float *dy, int M, const pi0_mat *W,
+                                const float *gate, int accumulate) {
+    const int N = W->rows, K = W->cols;
+    double *acc = malloc((size_t)M * K * sizeof *acc);
+    if (!acc) return PI0_ERR_NOMEM;
+    int oom = 0;
+#pragma omp parallel num_threads(ex->num_threads)
+    {
+        float *wb = malloc((size_t)REF_BLOCK * K * sizeof *wb);
+        if (!wb) {
+#pragma omp atomic write
+            oom = 1;
+        }
+        /* each thread converts all of W, block by block, and updates its own columns */
+        int nt = 1, t = 0;
+#ifdef _OPENMP
+        nt = omp_get_num_threads();
+        t = omp_get_thread_num();
+#endif
+        const int k0 = (int)((long)K * t / nt), k1 = (int)((long)K * (t + 1) / nt);
+        for (int m = 0; m < M; m++)
+            for (int kk = k0; kk < k1; kk++) acc[(size_t)m * K + kk] = 0.0;
+        for (int n0 = 0; wb && k1 > k0 && n0 < N; n0 += REF_BLOCK) {
+            const int nb = N - n0 < REF_BLOCK ? N - n0 : REF_BLOCK;
+            pi0_mat_rows_f32(wb, W, n0, nb);
+            for (int m = 0; m < M; m++)
+                for (int j = 0; j < nb; j++) {
+                    const float g = dy[(size_t)m * N + n0 + j] * (gate ? gate[n0 + j] : 1.0f);
+                    const float *wr = wb + (size_t)j * K;
+                    double *ar = acc + (size_t)m * K;
+                    for (int kk = k0; kk < k1; kk++) ar[kk] += (double)g * wr[kk];
+                }
+        }
+        free(wb);
+    }
+    if (!oom)
+        for (size_t i = 0; i < (size_t)M * K; i++) dx[i] = (float)(accumulate ? dx[i] + acc[i] : acc[i]);
+    free(acc);
+    return oom ? PI0_ERR_NOMEM : PI0_OK;
+}
+
+/* Per row: g = dy ⊙ factor, r = 1/sqrt(mean(x²) + eps), dx (=|+=) r·g − x·r³·mean(g ⊙ x). */
+static pi0_status ref_rmsnorm_bwd(const pi0_exec *ex, float *dx, const float *dy, const float *x, int M,
+                                  int D, const pi0_vec *wv, const float *mod, float eps, int accumulate) {
+    (void)ex;
+    const float *f = wv ? wv->data : mod;
+    for (int m = 0; m < M; m++) {
+        const float *xr = x + (size_t)m * D, *dyr = dy + (size_t)m * D;
+        float *dxr = dx + (size_t)m * D;
+        const double r = rms_inv(xr, D, eps);
+        double gx = 0;
+        for (int i = 0; i < D; i++) gx += (double)dyr[i] * (1.0f + f[i]) * xr[i];
+        const double c = r * r * r * gx / D;
+        for (int i = 0; i < D; i++) {
+            const float v = (float)(r * (dyr[i] * (1.0f + f[i])) - xr[i] * c);
+            dxr[i] = accumulate ? dxr[i] + v : v;
+        }
+    }
+    return PI0_OK;
+}
+
+/* d/dv of gelu_tanh1: with u = c·(v + 0.044715·v³), t = tanh(u),
+ * 0.5·(1 + t) + 0.5·v·(1 − t²)·c·(1 + 3·0.044715·v²). */
+static float gelu_tanh1_grad(float v) {
+    const float c = 0.7978845608028654f; /* sqrt(2/pi) */
+    const float t = tanhf(c * (v + 0.044715f * v * v * v));
+    return 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * c * (1.0f + 3.0f * 0.044715f * v * v);
+}
+
+static pi0_status ref_geglu_bwd(const pi0_exec *ex, float *dgu, const float *dm, const float *gu, int M, int F) {
+    (void)ex;
+    for (int m = 0; m < M; m++) {
+        const float *g = gu + (size_t)m * 2 * F, *u = g + F, *d = dm + (size_t)m * F;
+        float *dg = dgu + (size_t)m * 2 * F, *du = dg + F;
+        for (int i = 0; i < F; i++) {
+            dg[i] = d[i] * u[i] * gelu_tanh1_grad(g[i]);
+            du[i] = d[i] * gelu_tanh1(g[i]);
+        }
+    }
+    return PI0_OK;
+}
+
+/* silu'(x) = σ(x)·(1 + x·(1 − σ(x))). */
+static pi0_status ref_silu_bwd(const pi0_exec *ex, float *dx, const float *x_in, size_t n) {
+    (void)ex;
+    for (size_t i = 0; i < n; i++) {
+        const float s = 1.0f / (1.0f + expf(-x_in[i]));
+        dx[i] *= s * (1.0f + x_in[i] * (1.0f - s));
+    }
+    return PI0_OK;
+}
+
+/* The transpose of ref_rope's rotation: same angles (computed as ref_rope does), sine negated. */
+static pi0_status ref_rope_bwd(const pi0_exec *ex, float *dx, int M, int n_heads, int hd, const int32_t *pos,
+                               double theta) {
+    (void)ex;
+    const int half = hd / 2;
+    for (int m = 0; m < M; m++)
+        for (int i = 0; i < half; i++) {
+            double ang = pos[m] / pow(theta, 2.0 * i / hd);
+            float c = (float)cos(ang), s = (float)sin(ang);
+            for (int h = 0; h < n_heads; h++) {
+                float *r = dx + (size_t)m * n_heads * hd + (size_t)h * hd;
+                float g1 = r[i], g2 = r[i + half];
+                r[i] = g1 * c + g2 * s;
+                r[i + half] = g2 * c - g1 * s;
+            }
+        }
+    return PI0_OK;
+}
+
+/* Recomputes each query row's probabilities exactly as ref_attention does, then
+ *   dv_j += p_j·do,  dp_j = do·v_j,  ds_j = p_j·(dp_j − Σ p·dp)  (allowed entries only: a masked
+ *   logit is a constant),  dq = scale·Σ ds_j·k_j,  dk_j += ds_j·(q·scale),
+ * dk, dv for key rows j >= k0 only. Accumulation in double. */
+static pi0_status ref_attention_bwd(const pi0_exec *ex, float *dq, float *dk, float *dv, const float *dout,
+                                    const float *q, const float *k, const float *v, int M, int Nk, int k0,
+                                    int Hq, int Hkv, int hd, const uint8_t *allowed, float scale) {
+    (void)ex;
+    const int group = Hq / Hkv, qw = Hq * hd, kw = Hkv * hd, nk = Nk - k0;
+    float *p = malloc((size_t)Nk * sizeof *p), *qs = malloc((size_t)hd * sizeof *qs);
+    double *ds = malloc((size_t)Nk * sizeof *ds), *acc = malloc((size_t)hd * sizeof *acc);
+    double *gk = calloc((size_t)nk * kw + 1, sizeof *gk), *gv = calloc((size_t)nk * kw + 1, sizeof *gv);
+    if (!p || !qs || !ds || !acc || !gk || !gv) {
+        free(p); free(qs); free(ds); free(acc); free(gk); free(gv);
+        return PI0_ERR_NOMEM;
+    }
+    for (int h = 0; h < Hq; h++) {
+        const int kh = h / group;
+        for (int i = 0; i < M; i++) {
+            const float *qr = q + (size_t)i * qw + (size_t)h * hd, *dor = dout + (size_t)i * qw + (size_t)h * hd;
+            const uint8_t *ar = allowed ? allowed + (size_t)i * Nk : NULL;
+            for (int d = 0; d < hd; d++) qs[d] = qr[d] * scale;
+            float mx = PI0_MASK_LOGIT;
+            for (int j = 0; j < Nk; j++) {
+                p[j] = (!ar || ar[j]) ? dot(qs, k + (size_t)j * kw + (size_t)kh * hd, hd) : PI0_MASK_LOGIT;
+                if (p[j] > mx) mx = p[j];
+            }
+            double sum = 0;
+            for (int j = 0; j < Nk; j++) {
+                p[j] = expf(p[j] - mx);
+                sum += p[j];
+            }
+            double pdp = 0;
+            for (int j = 0; j < Nk; j++) {
+                p[j] = (float)(p[j] / sum);
+                const float *vr = v + (size_t)j * kw + (size_t)kh * hd;
+                double dp = 0;
+                for (int d = 0; d < hd; d++) dp += (double)dor[d] * vr[d];
+                ds[j] = dp;
+                pdp += p[j] * dp;
+            }
+            for (int d = 0; d < hd; d++) acc[d] = 0;
+            for (int j = 0; j < Nk; j++) {
+                ds[j] = (!ar || ar[j]) ? p[j] * (ds[j] - pdp) : 0.0;
+                const float *kr = k + (size_t)j * kw + (size_t)kh * hd;
+                for (int d = 0; d < hd; d++) acc[d] += ds[j] * kr[d];
+                if (j < k0) continue;
+                double *gkr = gk + (size_t)(j - k0) * kw + (size_t)kh * hd;
+                double *gvr = gv + (size_t)(j - k0) * kw + (size_t)kh * hd;
+                for (int d = 0; d < hd; d++) {
+                    gkr[d] += ds[j] * qs[d];
+                    gvr[d] += (double)p[j] * dor[d];
+                }
+            }
+            float *dqr = dq + (size_t)i * qw + (size_t)h * hd;
+            for (int d = 0; d < hd; d++) dqr[d] = (float)(acc[d] * scale);
+        }
+    }
+    for (size_t i = 0; i < (size_t)nk * kw; i++) {
+        dk[i] = (float)gk[i];
+        dv[i] = (float)gv[i];
+    }
+    free(p); free(qs); free(ds); free(acc); free(gk); free(gv);
+    return PI0_OK;
+}
+
 static void ref_describe(const void *handle, char *buf, size_t n) {
     (void)handle;
     snprintf(buf, n, "float32 reference");
@@ -224,4 +408,10 @@ const pi0_backend pi0_backend_ref = {
     .copy_rows = host_copy_rows,
     .time_embed = host_time_embed,
     .axpy = host_axpy,
+    .matmul_dx = ref_matmul_dx,
+    .rmsnorm_bwd = ref_rmsnorm_bwd,
+    .geglu_bwd = ref_geglu_bwd,
+    .silu_bwd = ref_silu_bwd,
+    .rope_bwd = ref_rope_bwd,
+    .attention_bwd = ref_attention_bwd,
 };
