@@ -286,17 +286,6 @@ static pi0_status rtc_prepare(pi0_session *s, const pi0_rtc *r, int batch, float
     *prev = *w = NULL;
     RETURN_ERR_IF(r->mode != PI0_RTC_GUIDED && r->mode != PI0_RTC_TRAINED, e, PI0_ERR_ARG,
                   "rtc.mode = %d is neither guided (0) nor trained (1)", r->mode);
-    if (r->mode == PI0_RTC_TRAINED) {
-        RETURN_ERR_IF(!c->rtc_training_max_delay, e, PI0_ERR_UNSUPPORTED,
-                      "rtc.mode = trained: this checkpoint was not trained with real-time chunking "
-                      "(rtc_training_max_delay is 0); use guided RTC");
-        RETURN_ERR_IF(r->inference_delay < 0 || r->inference_delay > c->rtc_training_max_delay, e, PI0_ERR_ARG,
-                      "rtc.inference_delay = %d: this checkpoint was trained with frozen prefixes of 0..%d "
-                      "actions (rtc_training_max_delay)", r->inference_delay, c->rtc_training_max_delay);
-        RETURN_ERR_IF(r->prev_rows < r->inference_delay, e, PI0_ERR_ARG,
-                      "rtc.inference_delay = %d but the leftover has only %d rows to freeze", r->inference_delay,
-                      r->prev_rows);
-    }
     RETURN_ERR_IF(r->jacobian != PI0_RTC_JACOBIAN_LEROBOT && r->jacobian != PI0_RTC_JACOBIAN_EXACT, e, PI0_ERR_ARG,
                   "rtc.jacobian = %d is neither lerobot (0) nor exact (1)", r->jacobian);
     if (r->jacobian == PI0_RTC_JACOBIAN_EXACT) {
@@ -309,6 +298,17 @@ static pi0_status rtc_prepare(pi0_session *s, const pi0_rtc *r, int batch, float
                       e, PI0_ERR_UNSUPPORTED,
                       "rtc.jacobian = exact: the %s backend has no backward ops (use lerobot, or backend ref/fast)",
                       be->name);
+    }
+    if (r->mode == PI0_RTC_TRAINED) {
+        RETURN_ERR_IF(!c->rtc_training_max_delay, e, PI0_ERR_UNSUPPORTED,
+                      "rtc.mode = trained: this checkpoint was not trained with real-time chunking "
+                      "(rtc_training_max_delay is 0); use guided RTC");
+        RETURN_ERR_IF(r->inference_delay < 0 || r->inference_delay > c->rtc_training_max_delay, e, PI0_ERR_ARG,
+                      "rtc.inference_delay = %d: this checkpoint was trained with frozen prefixes of 0..%d "
+                      "actions (rtc_training_max_delay)", r->inference_delay, c->rtc_training_max_delay);
+        RETURN_ERR_IF(r->prev_rows < r->inference_delay, e, PI0_ERR_ARG,
+                      "rtc.inference_delay = %d but the leftover has only %d rows to freeze", r->inference_delay,
+                      r->prev_rows);
     }
     RETURN_ERR_IF(!pi0_rtc_schedule_name(r->schedule), e, PI0_ERR_ARG,
                   "rtc.schedule = %d is none of ZEROS, ONES, LINEAR, EXP", r->schedule);
