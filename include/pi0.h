@@ -508,6 +508,8 @@ typedef struct {
                                  [chunk_rows, action_dim] from pi0_policy_raw_actions (a server
                                  keeps one per connection)                                     */
     int chunk_rows;
+    int jacobian;             /* PI0_RTC_JACOBIAN_LEROBOT (default) or PI0_RTC_JACOBIAN_EXACT (the
+                                 VJP through the action expert; see pi0_rtc)                   */
 } pi0_policy_rtc;
 pi0_policy_rtc pi0_policy_rtc_default(void);
 pi0_status pi0_policy_obs_rtc(pi0_policy *p, const pi0_policy_rtc *r);

@@ -30,7 +30,8 @@ pi0_status serve_decode_observation(pi0_policy *p, const char *msg, size_t len, 
 /* The request's real-time chunking fields, a top-level map "rtc" (pi0.c's extension of
  * openpi's protocol; see README): {"executed": rows of the chunk this connection was last sent
  * that were executed since, "inference_delay": d, and optionally "execution_horizon",
- * "schedule" ("ZEROS" | "ONES" | "LINEAR" | "EXP"), "max_guidance_weight"}. */
+ * "schedule" ("ZEROS" | "ONES" | "LINEAR" | "EXP"), "max_guidance_weight", "jacobian" ("lerobot"
+ * (default) | "exact": the vector-Jacobian product through the action expert)}. */
 typedef struct {
     int present;            /* the message has "rtc" */
     pi0_policy_rtc req;     /* chunk unset: the server supplies the connection's */
