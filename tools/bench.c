@@ -228,7 +228,8 @@ static double time_runs(pi0_session *s, const pi0_inputs *in, int runs, double *
 }
 
 /* Real-time chunking's cost per chunk: the denoise stage with guidance (lerobot's Jacobian:
- * five elementwise ops per step) and, for checkpoints trained with RTC, with a frozen prefix,
+ * five elementwise ops per step; the exact VJP: a taped step and a backward pass through the
+ * action expert per step) and, for checkpoints trained with RTC, with a frozen prefix,
  * against the plain denoise stage of this run. A leftover of the chunk's rows, delay H/5. */
 static void bench_rtc(pi0_session *s, const pi0_config *c, const pi0_inputs *in, int runs, int gpu, double plain_ms) {
     const size_t HA = (size_t)c->action_horizon * c->action_dim;
@@ -243,7 +244,18 @@ static void bench_rtc(pi0_session *s, const pi0_config *c, const pi0_inputs *in,
     time_runs_rtc(s, in, &r, runs, stage, NULL, gpu);
     printf("  %-34s denoise %10.3f ms vs %10.3f plain: %+.3f ms (%+.1f%%)\n", "guided, lerobot Jacobian", stage[2],
            plain_ms, stage[2] - plain_ms, 100.0 * (stage[2] - plain_ms) / plain_ms);
-    printf("  %-34s not in this build\n", "guided, exact VJP");
+    r.jacobian = PI0_RTC_JACOBIAN_EXACT; /* one backward pass through the action expert per step */
+    float *probe = malloc((size_t)in->batch * HA * sizeof *probe);
+    const pi0_status st = probe ? pi0_session_infer_rtc(s, in, &r, probe) : PI0_ERR_NOMEM;
+    free(probe);
+    if (st != PI0_OK) /* e.g. a backend without backward ops: say why */
+        printf("  %-34s %s\n", "guided, exact VJP", pi0_session_error(s));
+    else {
+        time_runs_rtc(s, in, &r, runs, stage, NULL, gpu);
+        printf("  %-34s denoise %10.3f ms vs %10.3f plain: %+.3f ms (%+.1f%%)\n", "guided, exact VJP", stage[2],
+               plain_ms, stage[2] - plain_ms, 100.0 * (stage[2] - plain_ms) / plain_ms);
+    }
+    r.jacobian = PI0_RTC_JACOBIAN_LEROBOT;
     if (c->rtc_training_max_delay > 0) {
         r.mode = PI0_RTC_TRAINED;
         r.inference_delay = c->rtc_training_max_delay;
