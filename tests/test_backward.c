@@ -345,6 +345,185 @@ static void test_attention_bwd_fd(att_case *a, const char *what) {
     free(dq); free(dk); free(dv); free(out); free(fd);
 }
 
+
+/* ---------------------------------------------------------------- fast against ref */
+#ifdef PI0_HAVE_FAST
+#include <sys/mman.h>
+
+/* fast's prepare gives a matrix's pages back (madvise: an anonymous mapping then reads zeros), so
+ * its weights live in their own mappings, with separate copies for ref. */
+static void *map_copy(const void *src, size_t bytes) {
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    memcpy(p, src, bytes);
+    return p;
+}
+
+/* The comparison of one op's output on fast against ref's: max |diff| within tol·max(1, max|ref|)
+ * and PCC ≥ min_pcc; and the op ran on fast (the statistics count no fallback to ref). */
+static void check_fast(const char *what, disp *f, pi0_op op, const float *ref, const float *got, size_t n, double tol,
+                       double min_pcc) {
+    cmp_result r = compare(ref, got, 1, (int)n, NULL);
+    const double bound = tol * (r.max_ref > 1 ? r.max_ref : 1);
+    const pi0_op_stats *st = &f->stats.op[COMP_SUFFIX][op];
+    printf("  fast %-33s max|diff| %.3e (max|ref| %.3f, bound %.1e)  PCC %.8f  calls fast %ld, ref fallback %ld\n",
+           what, r.max_diff, r.max_ref, bound, r.pcc, st->calls[0], st->calls[1]);
+    CHECK(st->calls[0] > 0 && st->calls[1] == 0, "%s: fast's op did not run (fallback to ref)", what);
+    CHECK(!r.nan && r.max_diff <= bound && r.pcc >= min_pcc, "%s: fast differs from ref", what);
+}
+
+static void fast_matmul_dx_cases(disp *f, disp *r, const pi0_mat *Wf, const pi0_mat *Wr, int M, int with_gate,
+                                 const char *what, double tol, double min_pcc) {
+    const int N = Wr->rows, K = Wr->cols;
+    float *dy = randn((size_t)M * N, 1), *gate = with_gate ? randn((size_t)N, 1) : NULL;
+    for (int acc = 0; acc < 2; acc++) {
+        float *dxr = randn((size_t)M * K, 1), *dxf = dup(dxr, (size_t)M * K);
+        CHECK(op_matmul_dx(&r->d, dxr, dy, M, Wr, gate, acc) == PI0_OK, "ref matmul_dx");
+        CHECK(op_matmul_dx(&f->d, dxf, dy, M, Wf, gate, acc) == PI0_OK, "fast matmul_dx");
+        char name[96];
+        snprintf(name, sizeof name, "%s%s", what, acc ? ", accumulate" : "");
+        check_fast(name, f, OP_MATMUL_DX, dxr, dxf, (size_t)M * K, tol, min_pcc);
+        free(dxr);
+        free(dxf);
+    }
+    free(dy);
+    free(gate);
+}
+
+static void fast_elementwise_cases(disp *f, disp *r) {
+    const int M = 51, D = 256, F = 512;
+    const float tol = 5e-6f, pcc = 0.999999; /* vectorized expf/tanhf differ by a few ulp */
+    float *x = randn((size_t)M * D, 1), *dy = randn((size_t)M * D, 1), *mod = randn(2 * (size_t)D, 0.5f);
+    float *wd = randn((size_t)D, 0.5f);
+    pi0_vec w = {.data = wd, .n = (size_t)D, .name = "w"};
+    for (int variant = 0; variant < 3; variant++) {
+        const int use_mod = variant > 0, acc = variant == 2;
+        float *dxr = randn((size_t)M * D, 1), *dxf = dup(dxr, (size_t)M * D);
+        const pi0_vec *wp = use_mod ? NULL : &w;
+        const float *mp = use_mod ? mod : NULL;
+        CHECK(op_rmsnorm_bwd(&r->d, dxr, dy, x, M, D, wp, mp, k_eps, acc) == PI0_OK, "ref rmsnorm_bwd");
+        CHECK(op_rmsnorm_bwd(&f->d, dxf, dy, x, M, D, wp, mp, k_eps, acc) == PI0_OK, "fast rmsnorm_bwd");
+        check_fast(variant == 0 ? "rmsnorm_bwd w" : variant == 1 ? "rmsnorm_bwd mod" : "rmsnorm_bwd mod, accumulate", f,
+                   OP_RMSNORM_BWD, dxr, dxf, (size_t)M * D, tol, pcc);
+        free(dxr);
+        free(dxf);
+    }
+    float *gu = randn((size_t)M * 2 * F, 1.5f), *dm = randn((size_t)M * F, 1);
+    float *dgr = malloc((size_t)M * 2 * F * sizeof *dgr), *dgf = malloc((size_t)M * 2 * F * sizeof *dgf);
+    CHECK(op_geglu_bwd(&r->d, dgr, dm, gu, M, F) == PI0_OK && op_geglu_bwd(&f->d, dgf, dm, gu, M, F) == PI0_OK, "geglu_bwd");
+    check_fast("geglu_bwd", f, OP_GEGLU_BWD, dgr, dgf, (size_t)M * 2 * F, tol, pcc);
+    const size_t n = (size_t)M * F;
+    float *sx = randn(n, 3), *sr = dup(dm, n), *sf = dup(dm, n);
+    CHECK(op_silu_bwd(&r->d, sr, sx, n) == PI0_OK && op_silu_bwd(&f->d, sf, sx, n) == PI0_OK, "silu_bwd");
+    check_fast("silu_bwd", f, OP_SILU_BWD, sr, sf, n, tol, pcc);
+    /* RoPE at the suffix's positions (fast's angles are f32: pos·inv_freq) */
+    const int H = 8, hd = 64;
+    int32_t pos[51];
+    for (int m = 0; m < M; m++) pos[m] = 780 + m;
+    float *rr = randn((size_t)M * H * hd, 1), *rf = dup(rr, (size_t)M * H * hd);
+    CHECK(op_rope_bwd(&r->d, rr, M, H, hd, pos, k_theta) == PI0_OK && op_rope_bwd(&f->d, rf, M, H, hd, pos, k_theta) == PI0_OK,
+          "rope_bwd");
+    check_fast("rope_bwd", f, OP_ROPE_BWD, rr, rf, (size_t)M * H * hd, 1e-4, pcc);
+    free(x); free(dy); free(mod); free(wd); free(gu); free(dm); free(dgr); free(dgf); free(sx); free(sr); free(sf);
+    free(rr); free(rf);
+}
+
+static void fast_attention_case(disp *f, disp *r, att_case *a, const char *what) {
+    const int qw = a->Hq * a->hd, kw = a->Hkv * a->hd, nk = a->Nk - a->k0;
+    const size_t nq = (size_t)a->M * qw, nkv = (size_t)nk * kw;
+    float *g[2][3];
+    disp *ds[2] = {r, f};
+    for (int b = 0; b < 2; b++) {
+        g[b][0] = malloc(nq * sizeof(float));
+        g[b][1] = malloc(nkv * sizeof(float));
+        g[b][2] = malloc(nkv * sizeof(float));
+        CHECK(op_attention_bwd(&ds[b]->d, g[b][0], g[b][1], g[b][2], a->dout, a->q, a->k, a->v, a->M, a->Nk, a->k0, a->Hq,
+                               a->Hkv, a->hd, a->allowed, a->scale) == PI0_OK, "attention_bwd");
+    }
+    const char *part[3] = {"dq", "dk", "dv"};
+    for (int i = 0; i < 3; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "attention_bwd %s %s", what, part[i]);
+        check_fast(name, f, OP_ATTENTION_BWD, g[0][i], g[1][i], i ? nkv : nq, 1e-5, 0.999999);
+    }
+    for (int b = 0; b < 2; b++)
+        for (int i = 0; i < 3; i++) free(g[b][i]);
+}
+
+/* Everything on fast against ref; run once with bf16 GEMMs (where the CPU has AVX512-BF16) and
+ * once with PI0_FAST_F32 set (f32 GEMMs). */
+static void test_fast(const char *mode, int gemms_only) {
+    const pi0_backend *fb = &pi0_backend_fast;
+    pi0_config c;
+    memset(&c, 0, sizeof c);
+    c.vision = (pi0_siglip_config){.image_size = 28, .patch_size = 14, .width = 64, .mlp_dim = 128, .num_heads = 4};
+    c.vlm = (pi0_gemma_config){.width = 256, .mlp_dim = 1024, .num_heads = 8, .num_kv_heads = 1, .head_dim = 64};
+    c.expert = (pi0_gemma_config){.width = 256, .mlp_dim = 512, .num_heads = 8, .num_kv_heads = 1, .head_dim = 64};
+    c.state_dim = 8;
+    c.num_cameras = 1;
+    c.max_token_len = 16;
+    c.action_horizon = 51;
+    disp f, r;
+    disp_init(&f, fb);
+    disp_init(&r, &pi0_backend_ref);
+    f.d.ex.num_threads = 2;
+    /* weights: a bf16 checkpoint matrix [512, 128] (wider than tall, as the expert's down
+     * projection) and a stack [F32 192; BF16 128] x 128 */
+    const int K = 128, Nb = 512;
+    stacked sw;
+    stacked_init(&sw, 192, 128, K);
+    uint16_t *hb = malloc((size_t)Nb * K * sizeof *hb);
+    for (size_t i = 0; i < (size_t)Nb * K; i++) hb[i] = f32_to_bf16(0.1f * (float)((rng_next(&g_rng) % 2001) / 1000.0 - 1.0));
+    pi0_mat big_r = {.data = hb, .dtype = DT_BF16, .rows = Nb, .cols = K, .name = "big"};
+    pi0_mat big_f = big_r, pa = sw.a, pb = sw.b, st_f = sw.stack;
+    big_f.data = map_copy(hb, (size_t)Nb * K * 2);
+    pa.data = map_copy(sw.fa, (size_t)sw.a.rows * K * 4);
+    pb.data = map_copy(sw.hb, (size_t)sw.b.rows * K * 2);
+    const pi0_mat *parts[2] = {&pa, &pb};
+    st_f.parts = parts;
+    pi0_mat *mats[2] = {&big_f, &st_f};
+    pi0_weight_list wl = {.mats = mats, .nmats = 2};
+    void *handle = NULL;
+    pi0_err e = {{0}};
+    CHECK(big_f.data && pa.data && pb.data, "mmap");
+    pi0_status st = big_f.data && pa.data && pb.data ? fb->prepare(&wl, &handle, &e) : PI0_ERR_NOMEM;
+    if (st == PI0_OK) st = fb->session_init(&f.d.ex, &c, &e);
+    CHECK(st == PI0_OK, "fast backend: %s", e.msg);
+    char desc[128];
+    fb->describe(handle, desc, sizeof desc);
+    printf("fast (%s: %s) against ref:\n", mode, desc);
+    if (st == PI0_OK) {
+        f.d.ex.weights = handle;
+        const int bf16 = strstr(desc, "bf16") != NULL;
+        const double tol = bf16 ? 1e-2 : 1e-5, pcc = bf16 ? 0.999 : 0.999999;
+        fast_matmul_dx_cases(&f, &r, &big_f, &big_r, 51, 0, "matmul_dx [512,128] (bf16 ckpt)", tol, pcc);
+        fast_matmul_dx_cases(&f, &r, &st_f, &sw.stack, 7, 1, "matmul_dx stacked, gate", tol, pcc);
+        /* a second call reuses the plain copy made by the first */
+        fast_matmul_dx_cases(&f, &r, &st_f, &sw.stack, 20, 1, "matmul_dx stacked, gate, again", tol, pcc);
+    }
+    if (st == PI0_OK && !gemms_only) { /* the f32 ops do not depend on the GEMMs' dtype */
+        fast_elementwise_cases(&f, &r);
+        att_case a;
+        att_case_init(&a, 51, 100, 8, 1, 64, 5); /* the expert's shape: GQA 8:1, a prefix of 100 */
+        fast_attention_case(&f, &r, &a, "Hq=8 Hkv=1 k0=100");
+        att_case_free(&a);
+        att_case_init(&a, 9, 4, 4, 2, 16, 0);
+        fast_attention_case(&f, &r, &a, "Hq=4 Hkv=2 k0=4");
+        att_case_free(&a);
+        att_case_init(&a, 6, 3, 2, 2, 8, -1);
+        fast_attention_case(&f, &r, &a, "Hq=Hkv=2 k0=3");
+        att_case_free(&a);
+    }
+    fb->session_free(&f.d.ex);
+    if (handle) fb->release(handle, &wl);
+    if (big_f.data) munmap((void *)big_f.data, (size_t)Nb * K * 2);
+    if (pa.data) munmap((void *)pa.data, (size_t)sw.a.rows * K * 4);
+    if (pb.data) munmap((void *)pb.data, (size_t)sw.b.rows * K * 2);
+    free(hb);
+    stacked_free(&sw);
+}
+#endif
+
 /* ---------------------------------------------------------------- main */
 
 int main(void) {
@@ -379,5 +558,10 @@ int main(void) {
         test_attention_bwd_fd(&a, "Hq=4 Hkv=2 k0=0");
         att_case_free(&a);
     }
+#ifdef PI0_HAVE_FAST
+    test_fast("default", 0);
+    setenv("PI0_FAST_F32", "1", 1);
+    test_fast("PI0_FAST_F32", 1);
+#endif
     return test_summary();
 }

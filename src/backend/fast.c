@@ -7,10 +7,13 @@
  * matmuls (q·kᵀ, p·v, all query heads of a KV head at once) around an f32 masked softmax.
  * Norms, RoPE, softmax and elementwise ops are f32 loops, threaded with OpenMP and written for
  * the compiler to vectorize. The reordered copy replaces the checkpoint pages (released with
- * madvise), so weights are held once. */
+ * madvise), so weights are held once — except the matrices matmul_dx reads (exact RTC guidance),
+ * which get a plain second copy on first use (see plain_copy). The other backward ops are f32:
+ * OpenMP loops, and oneDNN f32 GEMMs for attention's. */
 #include <dnnl.h>
 #include <math.h>
 #include <omp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -21,6 +24,7 @@
 typedef struct {
     dnnl_memory_desc_t md;   /* weights as a [K, N] matrix in the primitive's layout */
     void *data;
+    _Atomic(void *) plain;   /* row-major [N, K] copy for matmul_dx, made on its first use */
 } fast_mat;
 
 typedef struct {
@@ -44,6 +48,8 @@ typedef struct {
     float *sc;               /* attention scores [heads, M, Nk] */
     size_t att_cap, kv_cap, q_cap;
     float *inv_freq;         /* RoPE frequencies, [head_dim / 2] */
+    float *bw;               /* backward ops' f32 scratch (grown on demand) */
+    size_t bw_cap;
     int rope_hd;
     double rope_theta;
 } fast_session;
@@ -89,6 +95,7 @@ static void fast_release(void *handle, const pi0_weight_list *wl) {
     if (!fm) return;
     for (int i = 0; i < fm->n; i++) {
         free(fm->mats[i].data);
+        free(atomic_load(&fm->mats[i].plain));
         wl->mats[i]->prepared[PI0_SLOT_FAST] = NULL;
     }
     free(fm->mats);
@@ -229,7 +236,7 @@ static void fast_session_free(pi0_exec *ex) {
     free(fs->prims);
     if (fs->stream) dnnl_stream_destroy(fs->stream);
     if (fs->eng) dnnl_engine_destroy(fs->eng);
-    free(fs->xb); free(fs->qb); free(fs->kb); free(fs->vb); free(fs->pb); free(fs->sc); free(fs->inv_freq);
+    free(fs->xb); free(fs->qb); free(fs->kb); free(fs->vb); free(fs->pb); free(fs->sc); free(fs->inv_freq); free(fs->bw);
     free(fs);
     ex->ctx = NULL;
 }
@@ -527,8 +534,10 @@ static pi0_status fast_add(const pi0_exec *ex, float *x, const float *y, size_t 
     return PI0_OK;
 }
 
-static pi0_status fast_rope(const pi0_exec *ex, float *x, int M, int n_heads, int hd, const int32_t *pos,
-                            double theta) {
+/* Rotary embedding in place, split halves; sign −1 rotates by −angle (the transpose, for
+ * rope_bwd): both directions use the same f32 angles. */
+static pi0_status rope_rotate(const pi0_exec *ex, float *x, int M, int n_heads, int hd, const int32_t *pos,
+                              double theta, float sign) {
     fast_session *fs = ex->ctx;
     if (!fs || hd > 2 * 4096) return PI0_ERR_UNSUPPORTED;
     const int half = hd / 2;
@@ -543,7 +552,7 @@ static pi0_status fast_rope(const pi0_exec *ex, float *x, int M, int n_heads, in
         for (int i = 0; i < half; i++) {
             const float ang = (float)pos[m] * fs->inv_freq[i];
             c[i] = cosf(ang);
-            s[i] = sinf(ang);
+            s[i] = sign * sinf(ang);
         }
         for (int h = 0; h < n_heads; h++) {
             float *r = x + (size_t)m * n_heads * hd + (size_t)h * hd;
@@ -553,6 +562,252 @@ static pi0_status fast_rope(const pi0_exec *ex, float *x, int M, int n_heads, in
                 r[i] = x1 * c[i] - x2 * s[i];
                 r[i + half] = x2 * c[i] + x1 * s[i];
             }
+        }
+    }
+    return PI0_OK;
+}
+
+static pi0_status fast_rope(const pi0_exec *ex, float *x, int M, int n_heads, int hd, const int32_t *pos,
+                            double theta) {
+    return rope_rotate(ex, x, M, n_heads, hd, pos, theta, 1.0f);
+}
+
+/* ---------------------------------------------------------------- backward ops */
+
+/* The session's f32 scratch for the backward ops, at least n floats. */
+static float *bw_scratch(fast_session *fs, size_t n) {
+    if (n > fs->bw_cap) {
+        free(fs->bw);
+        fs->bw = malloc(n * sizeof *fs->bw);
+        fs->bw_cap = fs->bw ? n : 0;
+    }
+    return fs->bw;
+}
+
+/* matmul_dx reads W in the other operand role: dx[M,K] = g[M,N]·W[N,K]. The prepared copy is in
+ * the blocked layout oneDNN's matmul chose for W as a [K, N] operand; with its axes permuted only
+ * oneDNN's reference kernel accepts it (measured: "ref:any"), and reordering it per call costs
+ * about as much as the GEMM itself. So a matrix gets, on its first matmul_dx, a second copy in
+ * plain row-major [N, K] (the checkpoint's own layout, in the kernel's dtype), reordered from the
+ * prepared one (the checkpoint pages were given back): oneDNN's optimized matmul takes it
+ * directly, as fast as a blocked copy for a few rows. Only the matrices the backward pass reads
+ * get one (π0's action expert, 18 layers of q, k, v, o, [gate; up], down, and the action MLPs:
+ * about 315M weights, 0.63 GB in bf16, 1.26 GB in f32 on CPUs without AVX512-BF16); they are
+ * freed with the model. Sessions sharing the model race benignly: the
+ * first copy published wins. NULL: out of memory or no reorder. */
+static const void *plain_copy(fast_session *fs, fast_mat *fw, int N, int K) {
+    void *p = atomic_load(&fw->plain);
+    if (p) return p;
+    const size_t bytes = (size_t)N * K * (fw->md.data_type == dnnl_bf16 ? 2 : 4);
+    void *buf = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!buf) return NULL;
+    dnnl_memory_desc_t pmd;
+    dnnl_dims_t dims = {K, N};
+    dnnl_memory_t sm = NULL, dm = NULL;
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_t r = NULL;
+    int ok = DNNL_OK(dnnl_memory_desc_init_by_tag(&pmd, 2, dims, fw->md.data_type, dnnl_ba)) &&
+             DNNL_OK(dnnl_memory_create(&sm, &fw->md, fs->eng, fw->data)) &&
+             DNNL_OK(dnnl_memory_create(&dm, &pmd, fs->eng, buf)) &&
+             DNNL_OK(dnnl_reorder_primitive_desc_create(&rpd, &fw->md, fs->eng, &pmd, fs->eng, NULL)) &&
+             DNNL_OK(dnnl_primitive_create(&r, rpd));
+    if (ok) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, sm}, {DNNL_ARG_TO, dm}};
+        ok = DNNL_OK(dnnl_primitive_execute(r, fs->stream, 2, args)) && DNNL_OK(dnnl_stream_wait(fs->stream));
+    }
+    if (r) dnnl_primitive_destroy(r);
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    if (sm) dnnl_memory_destroy(sm);
+    if (dm) dnnl_memory_destroy(dm);
+    if (!ok) {
+        free(buf);
+        return NULL;
+    }
+    void *none = NULL;
+    if (!atomic_compare_exchange_strong(&fw->plain, &none, buf)) {
+        free(buf); /* another session published its copy first */
+        return none;
+    }
+    return buf;
+}
+
+static pi0_status fast_matmul_dx(const pi0_exec *ex, float *dx, const float *dy, int M, const pi0_mat *W,
+                                 const float *gate, int accumulate) {
+    fast_session *fs = ex->ctx;
+    fast_mat *fw = (fast_mat *)W->prepared[PI0_SLOT_FAST];
+    if (!fs || !fw || M <= 0) return PI0_ERR_UNSUPPORTED; /* not prepared: ref runs it */
+    const int N = W->rows, K = W->cols, bf16 = fw->md.data_type == dnnl_bf16;
+    const size_t n = (size_t)M * N;
+    const void *wei = plain_copy(fs, fw, N, K);
+    if (!wei) return PI0_ERR_UNSUPPORTED; /* no room for the copy: ref reads the checkpoint */
+    /* the GEMM's source: dy ⊙ gate, in the weights' dtype */
+    void *src = (void *)dy;
+    if (bf16) {
+        if (n > fs->xb_cap) return PI0_ERR_UNSUPPORTED;
+        uint16_t *xb = fs->xb;
+#pragma omp parallel for num_threads(ex->num_threads) schedule(static)
+        for (int m = 0; m < M; m++)
+#pragma omp simd
+            for (int j = 0; j < N; j++) {
+                const size_t i = (size_t)m * N + j;
+                xb[i] = to_bf16(gate ? dy[i] * gate[j] : dy[i]);
+            }
+        src = xb;
+    } else if (gate) {
+        float *g = bw_scratch(fs, n);
+        if (!g) return PI0_ERR_NOMEM;
+#pragma omp parallel for num_threads(ex->num_threads) schedule(static)
+        for (int m = 0; m < M; m++)
+#pragma omp simd
+            for (int j = 0; j < N; j++) g[(size_t)m * N + j] = dy[(size_t)m * N + j] * gate[j];
+        src = g;
+    }
+    const dnnl_data_type_t dt = bf16 ? dnnl_bf16 : dnnl_f32;
+    dnnl_memory_desc_t smd, wmd, dmd;
+    dnnl_dims_t ds = {M, N}, dw = {N, K}, dd = {M, K};
+    dnnl_memory_desc_init_by_tag(&smd, 2, ds, dt, dnnl_ab);
+    dnnl_memory_desc_init_by_tag(&wmd, 2, dw, dt, dnnl_ab);
+    dnnl_memory_desc_init_by_tag(&dmd, 2, dd, dnnl_f32, dnnl_ab);
+    const pi0_epilogue ep = {.accumulate = accumulate};
+    const uint64_t key[KEY_WORDS] = {4, (uint64_t)(uintptr_t)fw, (uint64_t)M, (uint64_t)(accumulate != 0), 0, 0};
+    return run_matmul(fs, key, &smd, src, &wmd, (void *)wei, NULL, NULL, &dmd, dx, &ep, NULL);
+}
+
+/* Per row: g = dy ⊙ factor, r = 1/sqrt(mean(x²) + eps), dx (=|+=) r·g − x·r³·mean(g ⊙ x). */
+static pi0_status fast_rmsnorm_bwd(const pi0_exec *ex, float *dx, const float *dy, const float *x, int M, int D,
+                                   const pi0_vec *wv, const float *mod, float eps, int accumulate) {
+    const float *f = wv ? wv->data : mod;
+#pragma omp parallel for num_threads(ex->num_threads) schedule(static)
+    for (int m = 0; m < M; m++) {
+        const float *xr = x + (size_t)m * D, *dyr = dy + (size_t)m * D;
+        float *dxr = dx + (size_t)m * D;
+        const float r = rms_inv(xr, D, eps);
+        float gx = 0.0f;
+#pragma omp simd reduction(+ : gx)
+        for (int i = 0; i < D; i++) gx += dyr[i] * (1.0f + f[i]) * xr[i];
+        const float c = r * r * r * gx / D, a = accumulate ? 1.0f : 0.0f;
+#pragma omp simd
+        for (int i = 0; i < D; i++) dxr[i] = a * dxr[i] + (r * (dyr[i] * (1.0f + f[i])) - xr[i] * c);
+    }
+    return PI0_OK;
+}
+
+static pi0_status fast_geglu_bwd(const pi0_exec *ex, float *dgu, const float *dm, const float *gu, int M, int F) {
+    const float c = 0.7978845608028654f; /* sqrt(2/pi) */
+#pragma omp parallel for num_threads(ex->num_threads) schedule(static)
+    for (int m = 0; m < M; m++) {
+        const float *g = gu + (size_t)m * 2 * F, *u = g + F, *d = dm + (size_t)m * F;
+        float *dg = dgu + (size_t)m * 2 * F, *du = dg + F;
+#pragma omp simd
+        for (int i = 0; i < F; i++) {
+            const float v = g[i], t = tanhf(c * (v + 0.044715f * v * v * v));
+            /* gelu_tanh(v) = 0.5·v·(1 + t); its derivative: */
+            const float grad = 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * c * (1.0f + 3.0f * 0.044715f * v * v);
+            dg[i] = d[i] * u[i] * grad;
+            du[i] = d[i] * (0.5f * v * (1.0f + t));
+        }
+    }
+    return PI0_OK;
+}
+
+/* silu'(x) = σ(x)·(1 + x·(1 − σ(x))). */
+static pi0_status fast_silu_bwd(const pi0_exec *ex, float *dx, const float *x_in, size_t n) {
+#pragma omp parallel for simd num_threads(ex->num_threads) schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        const float s = 1.0f / (1.0f + expf(-x_in[i]));
+        dx[i] *= s * (1.0f + x_in[i] * (1.0f - s));
+    }
+    return PI0_OK;
+}
+
+static pi0_status fast_rope_bwd(const pi0_exec *ex, float *dx, int M, int n_heads, int hd, const int32_t *pos,
+                                double theta) {
+    return rope_rotate(ex, dx, M, n_heads, hd, pos, theta, -1.0f);
+}
+
+/* One f32 oneDNN matmul dst[B, R, C] = src[B, R, I]·wei[I, C] (one weight matrix for every batch
+ * entry; wei_t: wei given transposed, as [C, I] rows), src and wei dense, dst with row stride ld
+ * (batch stride C). Cached by kind and shape. */
+static pi0_status gemm_f32(fast_session *fs, int kind, int B, int R, int I, int C, const float *src, const float *wei,
+                           int wei_t, float *dst, int ld) {
+    dnnl_memory_desc_t smd, wmd, dmd;
+    dnnl_dims_t sd = {B, R, I}, wd = {1, I, C}, dd = {B, R, C};
+    dnnl_dims_t wstr = {(dnnl_dim_t)I * C, wei_t ? 1 : C, wei_t ? I : 1}, dstr = {C, ld, 1};
+    dnnl_memory_desc_init_by_tag(&smd, 3, sd, dnnl_f32, dnnl_abc);
+    dnnl_memory_desc_init_by_strides(&wmd, 3, wd, dnnl_f32, wstr);
+    dnnl_memory_desc_init_by_strides(&dmd, 3, dd, dnnl_f32, dstr);
+    const uint64_t key[KEY_WORDS] = {(uint64_t)kind, (uint64_t)B, (uint64_t)R, (uint64_t)I, (uint64_t)C, (uint64_t)ld};
+    return run_matmul(fs, key, &smd, (void *)src, &wmd, (void *)wei, NULL, NULL, &dmd, dst, NULL, NULL);
+}
+
+/* Attention's input gradients in f32, per kv head g with its `group` query heads as R = group·M
+ * rows, through oneDNN GEMMs around one threaded pass over the rows:
+ *   S = (q·scale)·kᵀ, dP = dout·vᵀ                       (GEMMs, [R, Nk])
+ *   P = softmax(S masked), dS = P ⊙ (dP − Σ P·dP)·scale, 0 where masked (a masked logit is a
+ *   constant)                                            (the row pass)
+ *   dq = dS·k, dk = dS[:, k0:]ᵀ·q, dv = P[:, k0:]ᵀ·dout   (GEMMs; the suffix's keys only)
+ * Operands are copied to dense scratch first (q scaled and not, dout, this head's k and v) and the
+ * suffix columns of P and dS transposed, so that every GEMM has the plain layouts oneDNN's
+ * optimized kernels take (measured at π0's expert shape, M 51, Nk 867, 8:1 heads, hd 256, one
+ * thread: 5.3 ms, against 41 ms for the same as plain loops). */
+static pi0_status fast_attention_bwd(const pi0_exec *ex, float *dq, float *dk, float *dv, const float *dout,
+                                     const float *q, const float *k, const float *v, int M, int Nk, int k0, int Hq,
+                                     int Hkv, int hd, const uint8_t *allowed, float scale) {
+    fast_session *fs = ex->ctx;
+    if (!fs || M <= 0 || Nk <= 0) return PI0_ERR_UNSUPPORTED;
+    const int group = Hq / Hkv, qw = Hq * hd, kw = Hkv * hd, R = group * M, nk = Nk - k0, T = ex->num_threads;
+    const size_t rh = (size_t)R * hd, kh = (size_t)Nk * hd, rk = (size_t)R * Nk, tk = (size_t)nk * R;
+    float *qs = bw_scratch(fs, 3 * rh + 2 * kh + 2 * rk + 2 * tk);
+    if (!qs) return PI0_ERR_NOMEM;
+    float *qc = qs + rh, *doc = qc + rh, *kc = doc + rh, *vc = kc + kh, *P = vc + kh, *dS = P + rk, *Pt = dS + rk,
+          *dSt = Pt + tk;
+    for (int g = 0; g < Hkv; g++) {
+#pragma omp parallel for num_threads(T) schedule(static)
+        for (int r = 0; r < R; r++) { /* row r: query head g·group + r / M, query row r % M */
+            const size_t src = (size_t)(r % M) * qw + (size_t)(g * group + r / M) * hd, dst = (size_t)r * hd;
+            for (int d = 0; d < hd; d++) {
+                qc[dst + d] = q[src + d];
+                qs[dst + d] = q[src + d] * scale;
+                doc[dst + d] = dout[src + d];
+            }
+        }
+#pragma omp parallel for num_threads(T) schedule(static)
+        for (int j = 0; j < Nk; j++) {
+            memcpy(kc + (size_t)j * hd, k + (size_t)j * kw + (size_t)g * hd, (size_t)hd * sizeof *kc);
+            memcpy(vc + (size_t)j * hd, v + (size_t)j * kw + (size_t)g * hd, (size_t)hd * sizeof *vc);
+        }
+        FORWARD_ERR(gemm_f32(fs, 5, 1, R, hd, Nk, qs, kc, 1, P, Nk));   /* S */
+        FORWARD_ERR(gemm_f32(fs, 5, 1, R, hd, Nk, doc, vc, 1, dS, Nk)); /* dP */
+#pragma omp parallel for num_threads(T) schedule(static)
+        for (int r = 0; r < R; r++) {
+            const uint8_t *ar = allowed ? allowed + (size_t)(r % M) * Nk : NULL;
+            float *p = P + (size_t)r * Nk, *ds = dS + (size_t)r * Nk;
+            float mx = PI0_MASK_LOGIT, sum = 0.0f, pdp = 0.0f;
+            for (int j = 0; j < Nk; j++) {
+                if (ar && !ar[j]) p[j] = PI0_MASK_LOGIT;
+                mx = p[j] > mx ? p[j] : mx;
+            }
+            for (int j = 0; j < Nk; j++) {
+                p[j] = expf(p[j] - mx);
+                sum += p[j];
+            }
+            for (int j = 0; j < Nk; j++) {
+                p[j] /= sum;
+                pdp += p[j] * ds[j];
+            }
+            for (int j = 0; j < Nk; j++) ds[j] = (!ar || ar[j]) ? p[j] * (ds[j] - pdp) * scale : 0.0f;
+        }
+#pragma omp parallel for num_threads(T) schedule(static)
+        for (int j = 0; j < nk; j++)
+            for (int r = 0; r < R; r++) {
+                Pt[(size_t)j * R + r] = P[(size_t)r * Nk + k0 + j];
+                dSt[(size_t)j * R + r] = dS[(size_t)r * Nk + k0 + j];
+            }
+        /* dq[m, (g·group + h)·hd + d] = dS[h, m, :]·k[:, d] */
+        FORWARD_ERR(gemm_f32(fs, 6, group, M, Nk, hd, dS, kc, 0, dq + (size_t)g * group * hd, qw));
+        if (nk > 0) {
+            FORWARD_ERR(gemm_f32(fs, 7, 1, nk, R, hd, dSt, qc, 0, dk + (size_t)g * hd, kw));
+            FORWARD_ERR(gemm_f32(fs, 7, 1, nk, R, hd, Pt, doc, 0, dv + (size_t)g * hd, kw));
         }
     }
     return PI0_OK;
@@ -583,4 +838,10 @@ const pi0_backend pi0_backend_fast = {
     .copy_rows = host_copy_rows,
     .time_embed = host_time_embed,
     .axpy = host_axpy,
+    .matmul_dx = fast_matmul_dx,
+    .rmsnorm_bwd = fast_rmsnorm_bwd,
+    .geglu_bwd = fast_geglu_bwd,
+    .silu_bwd = fast_silu_bwd,
+    .rope_bwd = fast_rope_bwd,
+    .attention_bwd = fast_attention_bwd,
 };

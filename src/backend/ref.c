@@ -6,9 +6,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "host_ops.h"
 
@@ -141,14 +138,14 @@ static pi0_status ref_add(const pi0_exec *ex, float *x, const float *y, size_t n
     return PI0_OK;
 }
 
-static pi0_status ref_rope(const pi0_exec *ex, float *x, int M, int n_heads, int hd, const int32_t *pos,
-                           double theta) {
-    (void)ex;
+/* Rotary embedding in place, split halves; sign −1 rotates by −angle (the transpose, for
+ * rope_bwd). Angles in double; sin·sign is exact, so both directions use the same values. */
+static void rope_rotate(float *x, int M, int n_heads, int hd, const int32_t *pos, double theta, float sign) {
     const int half = hd / 2;
     for (int m = 0; m < M; m++)
         for (int i = 0; i < half; i++) {
             double ang = pos[m] / pow(theta, 2.0 * i / hd);
-            float c = (float)cos(ang), s = (float)sin(ang);
+            float c = (float)cos(ang), s = sign * (float)sin(ang);
             for (int h = 0; h < n_heads; h++) {
                 float *r = x + (size_t)m * n_heads * hd + (size_t)h * hd;
                 float x1 = r[i], x2 = r[i + half];
@@ -156,7 +153,29 @@ static pi0_status ref_rope(const pi0_exec *ex, float *x, int M, int n_heads, int
                 r[i + half] = x2 * c + x1 * s;
             }
         }
+}
+
+static pi0_status ref_rope(const pi0_exec *ex, float *x, int M, int n_heads, int hd, const int32_t *pos,
+                           double theta) {
+    (void)ex;
+    rope_rotate(x, M, n_heads, hd, pos, theta, 1.0f);
     return PI0_OK;
+}
+
+/* One query row's attention probabilities p[Nk] from its scaled query qs[hd] and the keys of its
+ * kv head (kh: row j at kh + j·kw); ar the row's mask (NULL = all allowed). */
+static void softmax_row(float *p, const float *qs, const float *kh, int Nk, int kw, int hd, const uint8_t *ar) {
+    float mx = PI0_MASK_LOGIT;
+    for (int j = 0; j < Nk; j++) {
+        p[j] = (!ar || ar[j]) ? dot(qs, kh + (size_t)j * kw, hd) : PI0_MASK_LOGIT;
+        if (p[j] > mx) mx = p[j];
+    }
+    double sum = 0;
+    for (int j = 0; j < Nk; j++) {
+        p[j] = expf(p[j] - mx);
+        sum += p[j];
+    }
+    for (int j = 0; j < Nk; j++) p[j] = (float)(p[j] / sum);
 }
 
 static pi0_status ref_attention(const pi0_exec *ex, float *out, const float *q, const float *k,
@@ -175,22 +194,11 @@ static pi0_status ref_attention(const pi0_exec *ex, float *out, const float *q, 
         for (int i = 0; i < M; i++) {
             const float *qr = q + (size_t)i * qw + (size_t)h * hd;
             for (int d = 0; d < hd; d++) qs[d] = qr[d] * scale;
-            float mx = PI0_MASK_LOGIT;
-            for (int j = 0; j < Nk; j++) {
-                logit[j] = (!allowed || allowed[(size_t)i * Nk + j])
-                               ? dot(qs, k + (size_t)j * kw + (size_t)kh * hd, hd)
-                               : PI0_MASK_LOGIT;
-                if (logit[j] > mx) mx = logit[j];
-            }
-            double sum = 0;
-            for (int j = 0; j < Nk; j++) {
-                logit[j] = expf(logit[j] - mx);
-                sum += logit[j];
-            }
+            softmax_row(logit, qs, k + (size_t)kh * hd, Nk, kw, hd, allowed ? allowed + (size_t)i * Nk : NULL);
             float *o = out + (size_t)i * qw + (size_t)h * hd;
             for (int d = 0; d < hd; d++) o[d] = 0.0f;
             for (int j = 0; j < Nk; j++) {
-                float p = (float)(logit[j] / sum);
+                float p = logit[j];
                 const float *vr = v + (size_t)j * kw + (size_t)kh * hd;
                 for (int d = 0; d < hd; d++) o[d] += p * vr[d];
             }
@@ -203,47 +211,34 @@ static pi0_status ref_attention(const pi0_exec *ex, float *out, const float *q, 
 
 /* ---------------------------------------------------------------- backward ops */
 
-/* dx[M,K] (=|+=) (dy ⊙ gate)·W: W read in blocks of rows like ref_matmul; each thread owns a
- * range of output columns k, so every dx element is summed by one thread, over n in order. */
+/* dx[M,K] (=|+=) (dy ⊙ gate)·W, summed in double over n in order: W converted to f32 a block of
+ * rows at a time (as ref_matmul reads it), each block's products spread over the rows of dx. */
 static pi0_status ref_matmul_dx(const pi0_exec *ex, float *dx, const float *dy, int M, const pi0_mat *W,
                                 const float *gate, int accumulate) {
     const int N = W->rows, K = W->cols;
-    double *acc = malloc((size_t)M * K * sizeof *acc);
-    if (!acc) return PI0_ERR_NOMEM;
-    int oom = 0;
-#pragma omp parallel num_threads(ex->num_threads)
-    {
-        float *wb = malloc((size_t)REF_BLOCK * K * sizeof *wb);
-        if (!wb) {
-#pragma omp atomic write
-            oom = 1;
-        }
-        /* each thread converts all of W, block by block, and updates its own columns */
-        int nt = 1, t = 0;
-#ifdef _OPENMP
-        nt = omp_get_num_threads();
-        t = omp_get_thread_num();
-#endif
-        const int k0 = (int)((long)K * t / nt), k1 = (int)((long)K * (t + 1) / nt);
-        for (int m = 0; m < M; m++)
-            for (int kk = k0; kk < k1; kk++) acc[(size_t)m * K + kk] = 0.0;
-        for (int n0 = 0; wb && k1 > k0 && n0 < N; n0 += REF_BLOCK) {
-            const int nb = N - n0 < REF_BLOCK ? N - n0 : REF_BLOCK;
-            pi0_mat_rows_f32(wb, W, n0, nb);
-            for (int m = 0; m < M; m++)
-                for (int j = 0; j < nb; j++) {
-                    const float g = dy[(size_t)m * N + n0 + j] * (gate ? gate[n0 + j] : 1.0f);
-                    const float *wr = wb + (size_t)j * K;
-                    double *ar = acc + (size_t)m * K;
-                    for (int kk = k0; kk < k1; kk++) ar[kk] += (double)g * wr[kk];
-                }
-        }
+    float *wb = malloc((size_t)REF_BLOCK * K * sizeof *wb);
+    double *acc = calloc((size_t)M * K, sizeof *acc);
+    if (!wb || !acc) {
         free(wb);
+        free(acc);
+        return PI0_ERR_NOMEM;
     }
-    if (!oom)
-        for (size_t i = 0; i < (size_t)M * K; i++) dx[i] = (float)(accumulate ? dx[i] + acc[i] : acc[i]);
+    for (int n0 = 0; n0 < N; n0 += REF_BLOCK) {
+        const int nb = N - n0 < REF_BLOCK ? N - n0 : REF_BLOCK;
+        pi0_mat_rows_f32(wb, W, n0, nb);
+#pragma omp parallel for num_threads(ex->num_threads) schedule(static)
+        for (int m = 0; m < M; m++)
+            for (int j = 0; j < nb; j++) {
+                const double g = dy[(size_t)m * N + n0 + j] * (gate ? gate[n0 + j] : 1.0f);
+                const float *wr = wb + (size_t)j * K;
+                double *ar = acc + (size_t)m * K;
+                for (int k = 0; k < K; k++) ar[k] += g * wr[k];
+            }
+    }
+    for (size_t i = 0; i < (size_t)M * K; i++) dx[i] = (float)(accumulate ? dx[i] + acc[i] : acc[i]);
+    free(wb);
     free(acc);
-    return oom ? PI0_ERR_NOMEM : PI0_OK;
+    return PI0_OK;
 }
 
 /* Per row: g = dy ⊙ factor, r = 1/sqrt(mean(x²) + eps), dx (=|+=) r·g − x·r³·mean(g ⊙ x). */
@@ -297,22 +292,11 @@ static pi0_status ref_silu_bwd(const pi0_exec *ex, float *dx, const float *x_in,
     return PI0_OK;
 }
 
-/* The transpose of ref_rope's rotation: same angles (computed as ref_rope does), sine negated. */
+/* The transpose of ref_rope's rotation: the same angles, rotated by −angle. */
 static pi0_status ref_rope_bwd(const pi0_exec *ex, float *dx, int M, int n_heads, int hd, const int32_t *pos,
                                double theta) {
     (void)ex;
-    const int half = hd / 2;
-    for (int m = 0; m < M; m++)
-        for (int i = 0; i < half; i++) {
-            double ang = pos[m] / pow(theta, 2.0 * i / hd);
-            float c = (float)cos(ang), s = (float)sin(ang);
-            for (int h = 0; h < n_heads; h++) {
-                float *r = dx + (size_t)m * n_heads * hd + (size_t)h * hd;
-                float g1 = r[i], g2 = r[i + half];
-                r[i] = g1 * c + g2 * s;
-                r[i + half] = g2 * c - g1 * s;
-            }
-        }
+    rope_rotate(dx, M, n_heads, hd, pos, theta, -1.0f);
     return PI0_OK;
 }
 
@@ -338,19 +322,9 @@ static pi0_status ref_attention_bwd(const pi0_exec *ex, float *dq, float *dk, fl
             const float *qr = q + (size_t)i * qw + (size_t)h * hd, *dor = dout + (size_t)i * qw + (size_t)h * hd;
             const uint8_t *ar = allowed ? allowed + (size_t)i * Nk : NULL;
             for (int d = 0; d < hd; d++) qs[d] = qr[d] * scale;
-            float mx = PI0_MASK_LOGIT;
-            for (int j = 0; j < Nk; j++) {
-                p[j] = (!ar || ar[j]) ? dot(qs, k + (size_t)j * kw + (size_t)kh * hd, hd) : PI0_MASK_LOGIT;
-                if (p[j] > mx) mx = p[j];
-            }
-            double sum = 0;
-            for (int j = 0; j < Nk; j++) {
-                p[j] = expf(p[j] - mx);
-                sum += p[j];
-            }
+            softmax_row(p, qs, k + (size_t)kh * hd, Nk, kw, hd, ar);
             double pdp = 0;
             for (int j = 0; j < Nk; j++) {
-                p[j] = (float)(p[j] / sum);
                 const float *vr = v + (size_t)j * kw + (size_t)kh * hd;
                 double dp = 0;
                 for (int d = 0; d < hd; d++) dp += (double)dor[d] * vr[d];
