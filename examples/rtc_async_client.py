@@ -49,6 +49,8 @@ async def run(args, rtc):
                 obs["rtc"] = {"executed": int(executed), "inference_delay": int(delay)}
                 if args.execution_horizon:
                     obs["rtc"]["execution_horizon"] = args.execution_horizon
+                if args.jacobian != "lerobot":
+                    obs["rtc"]["jacobian"] = args.jacobian
             t0 = time.monotonic()
             await ws.send(packb(obs))
             reply = await ws.recv()
@@ -111,6 +113,8 @@ def main():
     ap.add_argument("--latency-ms", type=float, default=100.0, help="least inference latency (default 100)")
     ap.add_argument("--execution-horizon", type=int, default=20,
                     help="rows of the new chunk guided (RTC; must exceed the delay; 0: the server's default)")
+    ap.add_argument("--jacobian", choices=("lerobot", "exact"), default="lerobot",
+                    help="RTC guidance's Jacobian: lerobot's (default) or the exact VJP through the action expert")
     ap.add_argument("--image-key", default="observation.images.top")
     ap.add_argument("--state-key", default="observation.state")
     ap.add_argument("--prompt-key", default="task")
