@@ -51,6 +51,8 @@ async def run(args, rtc):
                 obs["rtc"] = {"executed": int(executed), "inference_delay": "auto" if args.server_delay else int(delay)}
                 if args.execution_horizon:
                     obs["rtc"]["execution_horizon"] = args.execution_horizon
+                if args.jacobian != "lerobot":
+                    obs["rtc"]["jacobian"] = args.jacobian
             t0 = time.monotonic()
             await ws.send(packb(obs))
             reply = await ws.recv()
@@ -121,6 +123,8 @@ def main():
                     help="rows of the new chunk guided (RTC; must exceed the delay; 0: the server's default)")
     ap.add_argument("--server-delay", action="store_true",
                     help='RTC: send "inference_delay": "auto" (pi0 serve --control-hz estimates it)')
+    ap.add_argument("--jacobian", choices=("lerobot", "exact"), default="lerobot",
+                    help="RTC guidance's Jacobian: lerobot's (default) or the exact VJP through the action expert")
     ap.add_argument("--image-key", default="observation.images.top")
     ap.add_argument("--state-key", default="observation.state")
     ap.add_argument("--prompt-key", default="task")

@@ -184,8 +184,12 @@ const char *pi0_session_backend_info(const pi0_session *s);
  *     g(τ) = (1−τ)/τ · ((1−τ)² + τ²)/(1−τ)²       (∞ → max_guidance_weight, as torch.nan_to_num)
  * J is lerobot's Jacobian: lerobot takes v_t before it enables gradients on x_t, so its autograd
  * graph holds only x1 = x_t − time·v_t and the vector-Jacobian product is err itself (the
- * identity). PI0_RTC_JACOBIAN_LEROBOT is that form; the exact VJP through the action expert
- * (the paper's Algorithm 1) is PI0_RTC_JACOBIAN_EXACT (not in this build: PI0_ERR_UNSUPPORTED). */
+ * identity). PI0_RTC_JACOBIAN_LEROBOT is that form. PI0_RTC_JACOBIAN_EXACT is the paper's
+ * Algorithm 1: x_t requires gradients before v_t is computed, so
+ *     J(err) = err − time·(∂v_t/∂x_t)ᵀ·err,
+ * the vector-Jacobian product through the action expert (suffix pass) with the prefix K/V cache
+ * held fixed, by the backends' backward ops (one backward pass per Euler step; guided mode only,
+ * backends ref, fast and those with backward ops). */
 typedef enum { PI0_RTC_ZEROS = 0, PI0_RTC_ONES = 1, PI0_RTC_LINEAR = 2, PI0_RTC_EXP = 3 } pi0_rtc_schedule;
 enum { PI0_RTC_JACOBIAN_LEROBOT = 0, PI0_RTC_JACOBIAN_EXACT = 1 };
 /* GUIDED: the guidance above. TRAINED (training-time RTC, arXiv 2512.05964; checkpoints with
@@ -504,6 +508,8 @@ typedef struct {
                                  [chunk_rows, action_dim] from pi0_policy_raw_actions (a server
                                  keeps one per connection)                                     */
     int chunk_rows;
+    int jacobian;             /* PI0_RTC_JACOBIAN_LEROBOT (default) or PI0_RTC_JACOBIAN_EXACT (the
+                                 VJP through the action expert; see pi0_rtc)                   */
 } pi0_policy_rtc;
 pi0_policy_rtc pi0_policy_rtc_default(void);
 pi0_status pi0_policy_obs_rtc(pi0_policy *p, const pi0_policy_rtc *r);

@@ -286,6 +286,19 @@ static pi0_status rtc_prepare(pi0_session *s, const pi0_rtc *r, int batch, float
     *prev = *w = NULL;
     RETURN_ERR_IF(r->mode != PI0_RTC_GUIDED && r->mode != PI0_RTC_TRAINED, e, PI0_ERR_ARG,
                   "rtc.mode = %d is neither guided (0) nor trained (1)", r->mode);
+    RETURN_ERR_IF(r->jacobian != PI0_RTC_JACOBIAN_LEROBOT && r->jacobian != PI0_RTC_JACOBIAN_EXACT, e, PI0_ERR_ARG,
+                  "rtc.jacobian = %d is neither lerobot (0) nor exact (1)", r->jacobian);
+    if (r->jacobian == PI0_RTC_JACOBIAN_EXACT) {
+        RETURN_ERR_IF(r->mode == PI0_RTC_TRAINED, e, PI0_ERR_ARG,
+                      "rtc.jacobian = exact with rtc.mode = trained: training-time RTC has no guidance to "
+                      "differentiate (use the lerobot Jacobian, or guided mode)");
+        const pi0_backend *be = s->d.be; /* a host-memory backend falls back to ref's backward ops */
+        RETURN_ERR_IF(!be->host_memory && !(be->matmul_dx && be->rmsnorm_bwd && be->geglu_bwd && be->silu_bwd &&
+                                            be->rope_bwd && be->attention_bwd),
+                      e, PI0_ERR_UNSUPPORTED,
+                      "rtc.jacobian = exact: the %s backend has no backward ops (use lerobot, or backend ref/fast)",
+                      be->name);
+    }
     if (r->mode == PI0_RTC_TRAINED) {
         RETURN_ERR_IF(!c->rtc_training_max_delay, e, PI0_ERR_UNSUPPORTED,
                       "rtc.mode = trained: this checkpoint was not trained with real-time chunking "
@@ -297,10 +310,6 @@ static pi0_status rtc_prepare(pi0_session *s, const pi0_rtc *r, int batch, float
                       "rtc.inference_delay = %d but the leftover has only %d rows to freeze", r->inference_delay,
                       r->prev_rows);
     }
-    RETURN_ERR_IF(r->jacobian == PI0_RTC_JACOBIAN_EXACT, e, PI0_ERR_UNSUPPORTED,
-                  "rtc.jacobian = exact: the exact vector-Jacobian product is not in this build (use lerobot)");
-    RETURN_ERR_IF(r->jacobian != PI0_RTC_JACOBIAN_LEROBOT, e, PI0_ERR_ARG, "rtc.jacobian = %d is unknown",
-                  r->jacobian);
     RETURN_ERR_IF(!pi0_rtc_schedule_name(r->schedule), e, PI0_ERR_ARG,
                   "rtc.schedule = %d is none of ZEROS, ONES, LINEAR, EXP", r->schedule);
     RETURN_ERR_IF(!(r->max_guidance_weight > 0) || !isfinite(r->max_guidance_weight), e, PI0_ERR_ARG,
@@ -381,6 +390,7 @@ pi0_status pi0_session_infer_rtc(pi0_session *s, const pi0_inputs *in, const pi0
             .rtc_max_weight = rtc_prev ? rtc->max_guidance_weight : 0.0f,
             .rtc_trained = rtc_prev && rtc->mode == PI0_RTC_TRAINED,
             .rtc_frozen = rtc_prev && rtc->mode == PI0_RTC_TRAINED ? rtc->inference_delay : 0,
+            .rtc_exact = rtc_prev && rtc->mode == PI0_RTC_GUIDED && rtc->jacobian == PI0_RTC_JACOBIAN_EXACT,
         };
         st = pi0_forward(s, &it, actions + b * HA, b == 0 && (s->params.dump || s->params.inject));
         const char *why = st != PI0_OK && s->d.be->last_error ? s->d.be->last_error(&s->d.ex) : NULL;

@@ -71,10 +71,14 @@ async def session(port, obs, rtcs):
 def test(name, model, obs, serve_args=()):
     import pi0
     seq = [None, {"executed": 2, "inference_delay": 1}, {"executed": 1, "inference_delay": 2, "schedule": "EXP",
-                                                          "max_guidance_weight": 3.0, "execution_horizon": 3}, None]
+                                                          "max_guidance_weight": 3.0, "execution_horizon": 3}, None,
+           {"executed": 1, "inference_delay": 2, "jacobian": "exact"}]
     pol = pi0.Policy(model, tokenizer=TOK, seed=7, backend="ref", threads=1)
     want = [pol.infer(obs, rtc=r)["actions"].copy() for r in seq]
     check(not np.array_equal(want[1], want[0]), f"{name}: the binding's RTC call changed the actions")
+    pol = pi0.Policy(model, tokenizer=TOK, seed=7, backend="ref", threads=1)  # the same, lerobot's Jacobian last
+    lr = [pol.infer(obs, rtc=r)["actions"].copy() for r in seq[:4] + [dict(seq[4], jacobian="lerobot")]]
+    check(float(np.abs(lr[4] - want[4]).max()) > 1e-4, f"{name}: jacobian exact and lerobot give the same chunk")
     check(np.array_equal(want[3], want[0]), f"{name}: a call without rtc after RTC calls is a plain one")
     port = free_port()
     srv = subprocess.Popen([PI0, "serve", "--model", model, "--tokenizer", TOK, "--port", str(port), "--host",
@@ -106,7 +110,8 @@ def test(name, model, obs, serve_args=()):
         check(np.array_equal(r, want[1]), f"{name}: a connection's RTC uses its own last chunk")
         for bad, what in (({"inference_delay": 1}, "rtc/executed"), ({"executed": 1, "schedule": "CUBIC"}, "rtc/schedule"),
                           ({"executed": 1, "delay": 2}, "rtc/delay"), ({"executed": 9, "inference_delay": 0}, "executed = 9"),
-                          ({"executed": 1, "max_guidance_weight": -1}, "max_guidance_weight")):
+                          ({"executed": 1, "max_guidance_weight": -1}, "max_guidance_weight"),
+                          ({"executed": 1, "jacobian": "true"}, "rtc/jacobian")):
             g = asyncio.run(session(port, obs, [None, bad]))
             check(len(g) == 2 and isinstance(g[1], str) and what in g[1], f"{name}: rtc {bad} refused naming {what} ({g[-1]})")
     finally:

@@ -4,7 +4,12 @@
  *  - the guided Euler loop against the same formulas applied on the host to the velocities the
  *    forward pass dumps (v_t before guidance), step by step;
  *  - no request (or no leftover) gives pi0_session_infer's actions bit for bit; a leftover changes
- *    them and pulls the guided rows towards it; the request's checks.
+ *    them and pulls the guided rows towards it; the request's checks;
+ *  - the exact Jacobian (jacobian = exact, vjp.c): its correction (the dumped rtc_correction.0,
+ *    lerobot's sign) against central finite differences of the whole step: for directions u,
+ *    correctionᵀu = errᵀ·(∂x1/∂x_t·u) with x1 = x_t − time·v_t at step 0 (x_t = the noise, time 1)
+ *    differentiated by re-running the step at noise ± ε·u; the lerobot form's correction is err
+ *    itself; exact and lerobot actions differ; on fast, its correction and actions against ref's.
  * Usage: test_rtc GOLDEN_CASE_DIR BACKEND */
 #include <stdlib.h>
 
@@ -56,11 +61,13 @@ static void check_weights(void) {
           pi0_rtc_guidance_weight(9, 10, 100.0f), 82.0 / 9);
 }
 
-/* The dump callback keeps v_t.<step> (the velocity before guidance). */
+/* The dump callback keeps v_t.<step> (the velocity before guidance) and, when corr is set,
+ * rtc_correction.<step> (lerobot's correction: err, or Jᵀerr with the exact Jacobian). */
 typedef struct {
     float *v;   /* [steps, H·A] */
     size_t HA;
     int steps;
+    float *corr; /* [steps, H·A] or NULL */
 } vt_log;
 
 static void keep_vt(void *user, const char *name, const float *data, int ndim, const int64_t *shape) {
@@ -68,6 +75,8 @@ static void keep_vt(void *user, const char *name, const float *data, int ndim, c
     (void)ndim, (void)shape;
     int k;
     if (sscanf(name, "v_t.%d", &k) == 1 && k >= 0 && k < l->steps) memcpy(l->v + (size_t)k * l->HA, data, l->HA * sizeof(float));
+    if (l->corr && sscanf(name, "rtc_correction.%d", &k) == 1 && k >= 0 && k < l->steps)
+        memcpy(l->corr + (size_t)k * l->HA, data, l->HA * sizeof(float));
 }
 
 static pi0_status run(pi0_model *m, const char *backend, const pi0_inputs *in, const pi0_rtc *r, float *out,
@@ -85,6 +94,99 @@ static pi0_status run(pi0_model *m, const char *backend, const pi0_inputs *in, c
     snprintf(err, errlen, "%s", pi0_session_error(s));
     pi0_session_free(s);
     return st;
+}
+
+static double dot(const float *a, const float *b, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+/* The exact Jacobian: see the top of the file. */
+static void check_exact(pi0_model *m, const char *backend, const pi0_inputs *in0, const float *prev, int rows,
+                        int dims) {
+    const pi0_config *c = pi0_model_config(m);
+    const int H = c->action_horizon, A = c->action_dim, n = c->num_steps;
+    const size_t HA = (size_t)H * A;
+    char err[512];
+    float *out_l = calloc(HA, sizeof(float)), *out_e = calloc(HA, sizeof(float)), *w = calloc(H, sizeof(float));
+    float *x1 = calloc(HA, sizeof(float)), *e = calloc(HA, sizeof(float)), *u = calloc(HA, sizeof(float));
+    float *xp = calloc(HA, sizeof(float)), *xm = calloc(HA, sizeof(float)), *noise = calloc(HA, sizeof(float));
+    vt_log ll = {calloc((size_t)n * HA, sizeof(float)), HA, n, calloc((size_t)n * HA, sizeof(float))};
+    vt_log le = {calloc((size_t)n * HA, sizeof(float)), HA, n, calloc((size_t)n * HA, sizeof(float))};
+    vt_log lp = {calloc((size_t)n * HA, sizeof(float)), HA, n, NULL};
+    pi0_rtc r = pi0_rtc_default();
+    r.prev = prev, r.prev_rows = rows, r.prev_dims = dims;
+    r.inference_delay = 2, r.execution_horizon = 5, r.schedule = PI0_RTC_LINEAR, r.max_guidance_weight = 4.0f;
+    CHECK(run(m, backend, in0, &r, out_l, &ll, err, sizeof err) == PI0_OK, "lerobot form: %s", err);
+    r.jacobian = PI0_RTC_JACOBIAN_EXACT;
+    CHECK(run(m, backend, in0, &r, out_e, &le, err, sizeof err) == PI0_OK, "exact form: %s", err);
+    float out_g[4096]; /* the same request without dumps (the graph path) gives the same actions */
+    if (HA <= 4096) {
+        CHECK(run(m, backend, in0, &r, out_g, NULL, err, sizeof err) == PI0_OK, "exact form: %s", err);
+        CHECK(!memcmp(out_g, out_e, HA * sizeof(float)), "exact form: actions differ with and without dumps");
+    }
+    /* step 0: x_t = the noise, time = 1: x1 = noise − v_t.0; err = (prev − x1) ⊙ w */
+    pi0_rtc_prefix_weights(PI0_RTC_LINEAR, 2, 5, H, w);
+    for (int i = 0; i < H; i++)
+        for (int j = 0; j < A; j++) {
+            const size_t q = (size_t)i * A + j;
+            x1[q] = in0->noise[q] - le.v[q];
+            e[q] = ((i < rows && j < dims ? prev[i * dims + j] : 0.0f) - x1[q]) * w[i];
+        }
+    cmp_result cl = compare(e, ll.corr, H, A, NULL);
+    printf("  %s lerobot Jacobian: rtc_correction.0 vs err: max |diff| %.3g\n", backend, cl.max_diff);
+    CHECK(cl.max_diff <= 1e-6 * (1 + cl.max_ref), "lerobot form: the correction is not err (max |diff| %g)", cl.max_diff);
+    cmp_result ce = compare(e, le.corr, H, A, NULL);
+    printf("  %s exact Jacobian: rtc_correction.0 vs err: max |diff| %.3g (the expert's VJP)\n", backend, ce.max_diff);
+    CHECK(ce.max_diff > 1e-3, "exact form: the correction is err itself (%g): no VJP", ce.max_diff);
+    cmp_result ca = compare(out_l, out_e, H, A, NULL);
+    printf("  %s exact vs lerobot Jacobian actions: max |diff| %.3g\n", backend, ca.max_diff);
+    CHECK(ca.max_diff > 1e-4, "exact and lerobot forms give the same actions (%g)", ca.max_diff);
+    if (!strcmp(backend, "ref")) {
+        /* directional derivatives by central differences of the whole step (ref: float32 throughout) */
+        pi0_inputs in = *in0;
+        in.noise = noise;
+        const float eps = 1e-2f;
+        for (int dir = 0; dir < 3; dir++) {
+            for (size_t q = 0; q < HA; q++) /* a fixed pseudo-random direction; the last: the correction */
+                u[q] = dir < 2 ? (float)((q * 2654435761u + 97u * dir) % 1000) / 500.0f - 1.0f : le.corr[q];
+            for (int sgn = 0; sgn < 2; sgn++) {
+                for (size_t q = 0; q < HA; q++) noise[q] = in0->noise[q] + (sgn ? -eps : eps) * u[q];
+                CHECK(run(m, backend, &in, NULL, sgn ? xm : xp, &lp, err, sizeof err) == PI0_OK, "fd: %s", err);
+                for (size_t q = 0; q < HA; q++) (sgn ? xm : xp)[q] = noise[q] - lp.v[q]; /* x1 at step 0 */
+            }
+            double fd = 0;
+            for (size_t q = 0; q < HA; q++) fd += (double)e[q] * (xp[q] - xm[q]) / (2.0 * eps);
+            const double an = dot(le.corr, u, HA), rel = fabs(an - fd) / fmax(1e-12, fabs(fd));
+            printf("  ref exact Jacobian, direction %d: correction·u %.7g, errᵀ(J u) by central differences %.7g: "
+                   "rel diff %.3g\n", dir, an, fd, rel);
+            CHECK(fabs(an - fd) <= 2e-3 * fmax(1.0, fabs(fd)), "direction %d: the exact correction's directional derivative %g differs from the "
+                  "finite difference %g (rel %g)", dir, an, fd, rel);
+        }
+    } else {
+        /* this backend's exact correction and actions against ref's */
+        vt_log lr = {calloc((size_t)n * HA, sizeof(float)), HA, n, calloc((size_t)n * HA, sizeof(float))};
+        float *out_r = calloc(HA, sizeof(float));
+        CHECK(run(m, "ref", in0, &r, out_r, &lr, err, sizeof err) == PI0_OK, "ref exact: %s", err);
+        cmp_result cc = compare(lr.corr, le.corr, n * H, A, NULL), co = compare(out_r, out_e, H, A, NULL);
+        /* step 0 reads the same x_t (the noise) on both: its correction differs only by the
+         * backend's forward (bf16 GEMMs on fast); later steps start from x_t that the guidance
+         * (weight up to 4, through the expert's Jacobian) has already moved apart (with
+         * PI0_FAST_F32=1 every step agrees to PCC 1.000000) */
+        cmp_result c0 = compare(lr.corr, le.corr, H, A, NULL);
+        printf("  %s vs ref exact: step-0 correction max |diff| %.3g PCC %.6f; every step's max |diff| %.3g PCC %.6f; "
+               "actions max |diff| %.3g PCC %.6f\n", backend, c0.max_diff, c0.pcc, cc.max_diff, cc.pcc, co.max_diff, co.pcc);
+        CHECK(c0.pcc >= 0.999 && co.pcc >= 0.99, "%s exact vs ref: PCC %g (step-0 correction), %g (actions)", backend,
+              c0.pcc, co.pcc);
+        free(lr.v), free(lr.corr), free(out_r);
+    }
+    /* exact guidance is refused with training-time RTC's frozen rows */
+    r.mode = PI0_RTC_TRAINED;
+    CHECK(run(m, backend, in0, &r, out_e, NULL, err, sizeof err) == PI0_ERR_ARG && strstr(err, "trained"),
+          "exact + trained accepted: '%s'", err);
+    free(out_l), free(out_e), free(w), free(x1), free(e), free(u), free(xp), free(xm), free(noise);
+    free(ll.v), free(ll.corr), free(le.v), free(le.corr), free(lp.v);
 }
 
 static void check_model(const char *dir, const char *backend) {
@@ -108,7 +210,7 @@ static void check_model(const char *dir, const char *backend) {
     const size_t HA = (size_t)H * A;
     float *plain = calloc(HA, sizeof *plain), *out = calloc(HA, sizeof *out), *want = calloc(HA, sizeof *want);
     float *prev = calloc(HA, sizeof *prev), *w = calloc(H, sizeof *w);
-    vt_log log = {calloc((size_t)n * HA, sizeof(float)), HA, n};
+    vt_log log = {calloc((size_t)n * HA, sizeof(float)), HA, n, NULL};
     CHECK(run(m, backend, &buf.in, NULL, plain, NULL, err, sizeof err) == PI0_OK, "plain: %s", err);
 
     /* no leftover: pi0_session_infer's actions, bit for bit */
@@ -170,7 +272,7 @@ static void check_model(const char *dir, const char *backend) {
     bad[2].r.inference_delay = -1, bad[2].what = "inference_delay";
     bad[3].r.max_guidance_weight = 0, bad[3].what = "max_guidance_weight";
     bad[4].r.schedule = 9, bad[4].what = "schedule";
-    bad[5].r.jacobian = PI0_RTC_JACOBIAN_EXACT, bad[5].st = PI0_ERR_UNSUPPORTED, bad[5].what = "jacobian";
+    bad[5].r.jacobian = 7, bad[5].what = "jacobian";
     for (int i = 0; i < 6; i++) {
         pi0_status st = run(m, backend, &buf.in, &bad[i].r, out, NULL, err, sizeof err);
         CHECK(st == bad[i].st && strstr(err, bad[i].what), "bad %s: status %d, '%s'", bad[i].what, st, err);
@@ -180,6 +282,8 @@ static void check_model(const char *dir, const char *backend) {
     r.prev = prev, r.prev_rows = rows, r.prev_dims = dims;
     CHECK(run(m, backend, &buf.in, &r, out, NULL, err, sizeof err) == PI0_ERR_INPUT && strstr(err, "rtc.prev"),
           "a NaN leftover: '%s'", err);
+    prev[1] = 0.5f;
+    check_exact(m, backend, &buf.in, prev, rows, dims);
     free(plain), free(out), free(want), free(prev), free(w), free(log.v);
     inputs_free(&buf);
     pi0_model_free(m);

@@ -228,9 +228,11 @@ static double time_runs(pi0_session *s, const pi0_inputs *in, int runs, double *
 }
 
 /* Real-time chunking's cost per chunk: the denoise stage with guidance (lerobot's Jacobian:
- * five elementwise ops per step) and, for checkpoints trained with RTC, with a frozen prefix,
- * against the plain denoise stage of this run. A leftover of the chunk's rows, delay H/5. */
-static void bench_rtc(pi0_session *s, const pi0_config *c, const pi0_inputs *in, int runs, int gpu, double plain_ms) {
+ * five elementwise ops per step; the exact VJP: a taped step and a backward pass through the
+ * action expert per step) and, for checkpoints trained with RTC, with a frozen prefix,
+ * against the plain denoise stage timed again just before (the same warm state). A leftover
+ * of the chunk's rows, delay H/5. */
+static void bench_rtc(pi0_session *s, const pi0_config *c, const pi0_inputs *in, int runs, int gpu) {
     const size_t HA = (size_t)c->action_horizon * c->action_dim;
     float *prev = malloc(HA * sizeof *prev);
     if (!prev) return;
@@ -240,10 +242,23 @@ static void bench_rtc(pi0_session *s, const pi0_config *c, const pi0_inputs *in,
     r.inference_delay = c->action_horizon / 5, r.execution_horizon = c->action_horizon / 2 > 0 ? c->action_horizon / 2 : 1;
     double stage[3];
     printf("\nreal-time chunking (per chunk; delay %d, horizon %d):\n", r.inference_delay, r.execution_horizon);
+    time_runs_rtc(s, in, NULL, runs, stage, NULL, gpu);
+    const double plain_ms = stage[2];
     time_runs_rtc(s, in, &r, runs, stage, NULL, gpu);
     printf("  %-34s denoise %10.3f ms vs %10.3f plain: %+.3f ms (%+.1f%%)\n", "guided, lerobot Jacobian", stage[2],
            plain_ms, stage[2] - plain_ms, 100.0 * (stage[2] - plain_ms) / plain_ms);
-    printf("  %-34s not in this build\n", "guided, exact VJP");
+    r.jacobian = PI0_RTC_JACOBIAN_EXACT; /* one backward pass through the action expert per step */
+    float *probe = malloc((size_t)in->batch * HA * sizeof *probe);
+    const pi0_status st = probe ? pi0_session_infer_rtc(s, in, &r, probe) : PI0_ERR_NOMEM;
+    free(probe);
+    if (st != PI0_OK) /* e.g. a backend without backward ops: say why */
+        printf("  %-34s %s\n", "guided, exact VJP", pi0_session_error(s));
+    else {
+        time_runs_rtc(s, in, &r, runs, stage, NULL, gpu);
+        printf("  %-34s denoise %10.3f ms vs %10.3f plain: %+.3f ms (%+.1f%%)\n", "guided, exact VJP", stage[2],
+               plain_ms, stage[2] - plain_ms, 100.0 * (stage[2] - plain_ms) / plain_ms);
+    }
+    r.jacobian = PI0_RTC_JACOBIAN_LEROBOT;
     if (c->rtc_training_max_delay > 0) {
         r.mode = PI0_RTC_TRAINED;
         r.inference_delay = c->rtc_training_max_delay;
@@ -316,7 +331,7 @@ int cmd_bench(int argc, char **argv) {
            first_ms);
     if (gpu && pi0_session_measure_device(s, &dev) == PI0_OK)
         printf("GPU memory: %.2f GB in use of %.1f GB\n", dev.mem_used_gb, dev.mem_total_gb);
-    bench_rtc(s, c, &obs.in, o.runs, gpu, stage[2]);
+    bench_rtc(s, c, &obs.in, o.runs, gpu);
     printf("peak RSS:  %ld MB\n", peak_rss_mb());
     synth_free(&obs);
     if (o.small) {

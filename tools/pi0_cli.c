@@ -145,8 +145,19 @@ static const cmd_usage k_usage[] = {
      "  --backend cuda|fast|ref   (default: cuda with a GPU, else fast)\n"
      "  --threads N            1..1024 (default: all cores)\n"
      "  --seed N               noise seed when the inputs hold no noise, 0..18446744073709551615\n"
-     "  --dump                 also write every named intermediate\n"
-     "  --full-prefix          run openpi's padded prefix layout (same actions)\n"},
+     "  --dump                 also write every named intermediate (with RTC: rtc_correction.<step>,\n"
+     "                         lerobot's correction: err, or Jᵀerr with --rtc-jacobian exact)\n"
+     "  --full-prefix          run openpi's padded prefix layout (same actions)\n"
+     "guided real-time chunking (see pi0_rtc in include/pi0.h):\n"
+     "  --rtc-prev FILE        safetensors with a float tensor 'prev' [rows, dims] (or [batch, rows,\n"
+     "                         dims]): the previous chunk's leftover in the model's normalized space;\n"
+     "                         or 'actions' (a previous run's --out file: its whole chunk)\n"
+     "  --rtc-delay N          inference_delay, 0..H (default 0)\n"
+     "  --rtc-horizon N        execution_horizon, >= 1 (default 10)\n"
+     "  --rtc-schedule ZEROS|ONES|LINEAR|EXP   prefix weights (default LINEAR)\n"
+     "  --rtc-weight W         max_guidance_weight, > 0 (default 10)\n"
+     "  --rtc-jacobian lerobot|exact   lerobot's identity (default) or the exact vector-Jacobian\n"
+     "                         product through the action expert\n"},
     {"serve", "--model DIR [--config NAME] [options]",
      "openpi-compatible WebSocket policy server, a drop-in for openpi's scripts/serve_policy.py\n"
      "(GET /healthz answers OK)",
@@ -353,6 +364,9 @@ int cmd_run(int argc, char **argv) {
     pi0_params p = pi0_default_params();
     int dump = 0;
     uint64_t seed = 0;
+    const char *rtc_path = NULL;
+    pi0_rtc rtc = pi0_rtc_default();
+    double rtc_w = rtc.max_guidance_weight;
     for (int i = 0; i < argc; i += 2) { /* an option and its value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (cli_is_help(a)) return cli_help("run");
@@ -364,6 +378,18 @@ int cmd_run(int argc, char **argv) {
         else if (!strcmp(a, "--backend")) p.backend = v;
         else if (!strcmp(a, "--threads")) { if (cli_parse_int("run", a, v, 1, 1024, &p.num_threads)) return 1; }
         else if (!strcmp(a, "--seed")) { if (cli_parse_u64("run", a, v, &seed)) return 1; }
+        else if (!strcmp(a, "--rtc-prev")) rtc_path = v;
+        else if (!strcmp(a, "--rtc-delay")) { if (cli_parse_int("run", a, v, 0, 1 << 20, &rtc.inference_delay)) return 1; }
+        else if (!strcmp(a, "--rtc-horizon")) { if (cli_parse_int("run", a, v, 1, 1 << 20, &rtc.execution_horizon)) return 1; }
+        else if (!strcmp(a, "--rtc-weight")) { if (cli_parse_double("run", a, v, 1e-30, 3e38, &rtc_w)) return 1; }
+        else if (!strcmp(a, "--rtc-schedule")) {
+            if (v && (rtc.schedule = pi0_rtc_schedule_from_name(v)) < 0)
+                return cli_usage_error("run: --rtc-schedule '%s' is none of ZEROS, ONES, LINEAR, EXP", v);
+        } else if (!strcmp(a, "--rtc-jacobian")) {
+            if (v && strcmp(v, "lerobot") && strcmp(v, "exact"))
+                return cli_usage_error("run: --rtc-jacobian '%s' is neither lerobot nor exact", v);
+            rtc.jacobian = v && !strcmp(v, "exact") ? PI0_RTC_JACOBIAN_EXACT : PI0_RTC_JACOBIAN_LEROBOT;
+        }
         else return cli_usage_error("run: unknown option '%s'", a);
         if (!v) return cli_usage_error("run: option '%s' needs a value", a);
     }
@@ -389,7 +415,31 @@ int cmd_run(int argc, char **argv) {
     const size_t HA = (size_t)c->action_horizon * c->action_dim;
     actions = malloc((size_t)batch * HA * sizeof *actions);
     if (!actions) { rc = cli_error(2, "out of memory"); goto done; }
-    if (pi0_session_infer(s, &in.in, actions) != PI0_OK) { rc = cli_error(2, "%s", pi0_session_error(s)); goto done; }
+    float *prev = NULL;
+    if (rtc_path) { /* the leftover: 'prev' [rows, dims] or [batch, rows, dims] */
+        st_file pf;
+        if (st_open(&pf, rtc_path, &e) != PI0_OK) { rc = cli_error(2, "%s", e.msg); goto done; }
+        const st_tensor *t = st_find(&pf, "prev");
+        if (!t) t = st_find(&pf, "actions"); /* a previous `pi0 run --out` file */
+        const int nd = t ? t->ndim : 0;
+        if (!t || (t->dtype != DT_F32 && t->dtype != DT_BF16 && t->dtype != DT_F16) ||
+            !(nd == 2 || (nd == 3 && t->shape[0] == batch)) || t->shape[nd - 2] < 1 || t->shape[nd - 2] > c->action_horizon ||
+            t->shape[nd - 1] < 1 || t->shape[nd - 1] > c->action_dim || (nd == 2 && batch != 1)) {
+            rc = cli_error(2, "--rtc-prev %s: needs a float tensor 'prev' (or 'actions') [rows <= %d, dims <= %d]%s", rtc_path,
+                           c->action_horizon, c->action_dim, batch > 1 ? " per batch item ([batch, rows, dims])" : "");
+            st_close(&pf);
+            goto done;
+        }
+        prev = malloc(t->numel * sizeof *prev);
+        if (prev) convert_to_f32(prev, t->data, t->dtype, t->numel);
+        rtc.prev = prev, rtc.prev_rows = (int)t->shape[nd - 2], rtc.prev_dims = (int)t->shape[nd - 1];
+        rtc.max_guidance_weight = (float)rtc_w;
+        st_close(&pf);
+        if (!prev) { rc = cli_error(2, "out of memory"); goto done; }
+    }
+    const pi0_status ist = pi0_session_infer_rtc(s, &in.in, rtc_path ? &rtc : NULL, actions);
+    free(prev);
+    if (ist != PI0_OK) { rc = cli_error(2, "%s", pi0_session_error(s)); goto done; }
     if (dl.failed) { rc = cli_error(2, "out of memory while collecting --dump tensors"); goto done; }
 
     /* Output: actions first, then the dumps. */

@@ -83,7 +83,7 @@ class _PolicyParams(ctypes.Structure):  # pi0_policy_params
 class _PolicyRTC(ctypes.Structure):  # pi0_policy_rtc
     _fields_ = [("executed", ctypes.c_int), ("inference_delay", ctypes.c_int), ("execution_horizon", ctypes.c_int),
                 ("schedule", ctypes.c_int), ("max_guidance_weight", ctypes.c_float),
-                ("chunk", ctypes.POINTER(ctypes.c_float)), ("chunk_rows", ctypes.c_int)]
+                ("chunk", ctypes.POINTER(ctypes.c_float)), ("chunk_rows", ctypes.c_int), ("jacobian", ctypes.c_int)]
 
 
 class _Inputs(ctypes.Structure):  # pi0_inputs
@@ -94,6 +94,10 @@ class _Inputs(ctypes.Structure):  # pi0_inputs
 
 
 _RTC_SCHEDULES = ("ZEROS", "ONES", "LINEAR", "EXP")
+_RTC_JACOBIANS = ("lerobot", "exact")
+# pi0_dump_fn: (user, name, data, ndim, shape)
+_DUMP_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_float), ctypes.c_int,
+                            ctypes.POINTER(ctypes.c_int64))
 
 
 class _Siglip(ctypes.Structure):  # pi0_siglip_config
@@ -229,15 +233,19 @@ class Policy:
     the ones found in model_dir. seed: None draws fresh noise on every call (as openpi); an
     integer gives the noise of that seed on every call. backend: "cuda", "fast" or "ref";
     threads: CPU threads (None = all cores). pipeline: None (from the checkpoint's files),
-    "openpi" or "lerobot"; lerobot_version: None (detected), "current", "v0.4" or "v1". A lerobot
+    "openpi" or "lerobot"; lerobot_version: None (detected), "current", "v0.4" or "v1".
+    dump: None, or a callable(name, array) given each named intermediate of every infer call (the
+    names of `pi0 run --dump`: "v_t.<step>", "rtc_correction.<step>", ...; a float32 copy). A lerobot
     checkpoint takes lerobot's keys ("observation.images.<cam>", "observation.state", "task"). A
     camera may be given by its short key, as on the command line: "base_0_rgb" for
     "images/base_0_rgb", "top" for "observation.images.top". Parameter mistakes (a missing
     norm_stats file, an unknown config or backend, ...) raise before the weights are read."""
 
     def __init__(self, model_dir, config=None, *, norm_stats=None, tokenizer=None, default_prompt=None, seed=None,
-                 backend=None, threads=None, action_dims=None, adapt_to_pi=None, pipeline=None, lerobot_version=None):
+                 backend=None, threads=None, action_dims=None, adapt_to_pi=None, pipeline=None, lerobot_version=None,
+                 dump=None):
         self._p = None
+        self._dump = None
         pp = _lib.pi0_policy_default_params()
         enc = lambda s: None if s is None else os.fsencode(s) if not isinstance(s, bytes) else s  # noqa: E731
         self._keep = [enc(config), enc(norm_stats), enc(tokenizer), enc(default_prompt), enc(backend), enc(pipeline),
@@ -253,6 +261,13 @@ class Policy:
             pp.adapt_to_pi = 1 if adapt_to_pi else 0
         if seed is not None:
             pp.fixed_seed, pp.seed = 1, int(seed)
+        if dump is not None:
+            def _on_dump(_user, name, data, ndim, shape, _fn=dump):
+                dims = [int(shape[i]) for i in range(ndim)]
+                n = int(np.prod(dims)) if dims else 1
+                _fn(name.decode(), np.ctypeslib.as_array(data, shape=(n,)).reshape(dims).copy())
+            self._dump = _DUMP_FN(_on_dump)  # kept alive as long as the policy
+            pp.model.dump = ctypes.cast(self._dump, ctypes.c_void_p)
         p = _lib.pi0_policy_create()
         if not p:
             raise MemoryError("pi0_policy_create")
@@ -307,7 +322,7 @@ class Policy:
         r = _lib.pi0_policy_rtc_default()
         keep = None
         unknown = set(rtc) - {"executed", "inference_delay", "execution_horizon", "schedule", "max_guidance_weight",
-                              "chunk"}
+                              "chunk", "jacobian"}
         if unknown:
             raise Pi0Error(f"rtc: unknown field(s) {sorted(unknown)}")
         r.executed = int(rtc.get("executed", -1))
@@ -320,6 +335,10 @@ class Policy:
             sched = _RTC_SCHEDULES.index(sched.upper())
         r.schedule = -1 if sched is None else int(sched)
         r.max_guidance_weight = float(rtc.get("max_guidance_weight", 0) or 0)
+        jac = rtc.get("jacobian", "lerobot")
+        if jac not in _RTC_JACOBIANS:
+            raise Pi0Error(f"rtc: jacobian '{jac}' is none of {', '.join(_RTC_JACOBIANS)}")
+        r.jacobian = _RTC_JACOBIANS.index(jac)
         if rtc.get("chunk") is not None:
             keep = _c_array(np.asarray(rtc["chunk"]), np.float32)
             if keep.ndim != 2:
@@ -337,8 +356,10 @@ class Policy:
         executed since it was returned; the rest is the leftover the new chunk is guided towards),
         "inference_delay" (rows of the new chunk executed before it arrives), and optionally
         "execution_horizon", "schedule" ("ZEROS", "ONES", "LINEAR", "EXP"), "max_guidance_weight"
-        (absent: the checkpoint's rtc_config, else lerobot's defaults) and "chunk" (a raw_actions()
-        array to take the leftover from instead of this policy's last chunk)."""
+        (absent: the checkpoint's rtc_config, else lerobot's defaults), "chunk" (a raw_actions()
+        array to take the leftover from instead of this policy's last chunk) and "jacobian"
+        ("lerobot", the default: lerobot's identity; "exact": the vector-Jacobian product through
+        the action expert, the RTC paper's Algorithm 1)."""
         if self._p is None:
             raise Pi0Error("the policy is closed")
         _lib.pi0_policy_obs_clear(self._p)

@@ -65,6 +65,7 @@ void buffers_free(pi0_session *s) {
                    b->state_tok, b->time_emb, b->act_time, b->x_t, b->v_t, b->cond, b->mods,
                    b->rtc_prev, b->rtc_w, b->rtc_err, b->time_emb0, b->cond0, b->mods0};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) be_free(&s->d, dev[i]);
+    vjp_free(s);
     void *host[] = {b->black, b->valid, b->layout_row, b->pos_host, b->ids_host, b->allowed_host,
                     b->dump, b->dump_rows};
     for (size_t i = 0; i < sizeof host / sizeof *host; i++) free(host[i]);
@@ -293,7 +294,7 @@ static pi0_status embed_prefix(pi0_session *s, const pi0_item *it, int *n_rows, 
 /* ---------------------------------------------------------------- Gemma */
 
 /* Row stride of one layer's K/V cache: the prefix rows, then room for the suffix. */
-static float *cache_layer(pi0_session *s, float *cache, int l) {
+float *cache_layer(pi0_session *s, float *cache, int l) {
     const pi0_gemma_config *g = &s->cfg->vlm;
     return cache + (size_t)l * s->b.keys * g->num_kv_heads * g->head_dim;
 }
@@ -340,28 +341,33 @@ static pi0_status gemma_norm(pi0_session *s, float *y, const float *x, int n, co
  *   x += o(attention(q, cache rows [0, k0 + n))); x += mlp(RMSNorm(x)).
  * π0.5's expert passes mod_in / mod_post ([scale | shift | gate], 3D each): adaptive norms, and
  * each residual branch multiplied by its gate. With kv_only, stops after writing K/V (the
- * prefix's last layer: nothing else reaches the actions). */
+ * prefix's last layer: nothing else reaches the actions). With tp (exact RTC guidance, suffix
+ * only), keeps what the backward reads (vjp.c): q and the MLP's input are written into the tape
+ * instead of b->q / b->h (the same ops), the stream is copied at the input and after attention. */
 static pi0_status gemma_block(pi0_session *s, const gemma_layer *L, const pi0_gemma_config *g,
                               int l, float *x, int n, int k0, const uint8_t *allowed, int kv_only,
-                              const float *mod_in, const float *mod_post) {
+                              const float *mod_in, const float *mod_post, const pi0_tape_layer *tp) {
     pi0_dispatch *d = &s->d;
     pi0_buffers *b = &s->b;
     const int D = g->width, kd = g->num_kv_heads * g->head_dim;
     float *kc = cache_layer(s, b->kcache, l), *vc = cache_layer(s, b->vcache, l);
+    float *q = tp ? tp->q : b->q, *h2 = tp ? tp->h2 : b->h;
+    if (tp) FORWARD_ERR(op_copy_rows(d, tp->x_in, D, x, D, n, D));
     FORWARD_ERR(gemma_norm(s, b->h, x, n, g, &L->in_norm, mod_in));
     FORWARD_ERR(op_matmul(d, kc + (size_t)k0 * kd, b->h, n, &L->k, NULL));
     FORWARD_ERR(op_matmul(d, vc + (size_t)k0 * kd, b->h, n, &L->v, NULL));
     FORWARD_ERR(op_rope(d, kc + (size_t)k0 * kd, n, g->num_kv_heads, g->head_dim, b->pos, g->rope_theta));
     if (kv_only) return PI0_OK;
-    FORWARD_ERR(op_matmul(d, b->q, b->h, n, &L->q, NULL));
-    FORWARD_ERR(op_rope(d, b->q, n, g->num_heads, g->head_dim, b->pos, g->rope_theta));
-    FORWARD_ERR(op_attention(d, b->att, b->q, kc, vc, n, k0 + n, g->num_heads, g->num_kv_heads,
+    FORWARD_ERR(op_matmul(d, q, b->h, n, &L->q, NULL));
+    FORWARD_ERR(op_rope(d, q, n, g->num_heads, g->head_dim, b->pos, g->rope_theta));
+    FORWARD_ERR(op_attention(d, b->att, q, kc, vc, n, k0 + n, g->num_heads, g->num_kv_heads,
                              g->head_dim, allowed, 1.0f / sqrtf((float)g->head_dim)));
     /* x += o(att) (·gate) */
     if (mod_in) FORWARD_ERR(matmul_gated(s, x, b->att, n, &L->o, mod_in + 2 * D));
     else FORWARD_ERR(op_matmul(d, x, b->att, n, &L->o, &(pi0_epilogue){.accumulate = 1}));
-    FORWARD_ERR(gemma_norm(s, b->h, x, n, g, &L->post_norm, mod_post));
-    return gemma_mlp(s, L, b->h, n, x, mod_post ? mod_post + 2 * D : NULL);
+    if (tp) FORWARD_ERR(op_copy_rows(d, tp->x_mid, D, x, D, n, D));
+    FORWARD_ERR(gemma_norm(s, h2, x, n, g, &L->post_norm, mod_post));
+    return gemma_mlp(s, L, h2, n, x, mod_post ? mod_post + 2 * D : NULL);
 }
 
 /* pi0.py sample_actions: the prefix pass with the VLM weights, filling the KV cache. */
@@ -387,7 +393,7 @@ static pi0_status prefix_pass_ops(pi0_session *s, int np, const uint8_t *allowed
     s->d.ex.comp = COMP_PREFIX;
     for (int l = 0; l < g->depth; l++) {
         FORWARD_ERR(gemma_block(s, &s->model->w.vlm.layers[l], g, l, s->b.x, np, 0, allowed,
-                                l == g->depth - 1, NULL, NULL));
+                                l == g->depth - 1, NULL, NULL, NULL));
         if (dump && l == 0 && g->depth > 1) FORWARD_ERR(dump_prefix(s, "vlm_layer0", s->b.x, np, g->width));
         if (dump) {
             snprintf(name, sizeof name, "prefix_k.%d", l);
@@ -419,6 +425,7 @@ static pi0_status embed_suffix(pi0_session *s, double t, float *y) {
     }
     FORWARD_ERR(op_copy_rows(d, b->act_time + (size_t)f * 2 * We + We, 2 * We, b->time_emb, 0, H - f, We)); /* then time */
     FORWARD_ERR(op_matmul(d, b->tmp, b->act_time, H, &w->time_in, &(pi0_epilogue){.bias = &w->time_in_b}));
+    if (s->taping) FORWARD_ERR(op_copy_rows(d, s->tape->pre_silu, We, b->tmp, We, H, We)); /* silu's input (vjp.c) */
     FORWARD_ERR(op_silu(d, b->tmp, (size_t)H * We));
     FORWARD_ERR(op_copy_rows(d, y, We, b->state_tok, We, 1, We));
     return op_matmul(d, y + We, b->tmp, H, &w->time_out, &(pi0_epilogue){.bias = &w->time_out_b});
@@ -493,12 +500,14 @@ static pi0_status denoise_step(pi0_session *s, int np, double t, int step, int d
     for (int l = 0; l < g->depth; l++) {
         FORWARD_ERR(gemma_block(s, &w->expert.layers[l], g, l, y, S, np, b->allowed, 0,
                                 mods ? mods + (size_t)(2 * l) * D3 : NULL,
-                                mods ? mods + (size_t)(2 * l + 1) * D3 : NULL));
+                                mods ? mods + (size_t)(2 * l + 1) * D3 : NULL,
+                                s->taping ? &s->tape->layers[l] : NULL));
         if (dump && l == 0) {
             snprintf(name, sizeof name, "expert_layer0.%d", step);
             FORWARD_ERR(dump_tensor(s, name, y, S, We));
         }
     }
+    if (s->taping) FORWARD_ERR(op_copy_rows(&s->d, s->tape->x_out, We, y, We, S, We)); /* the final norm's input */
     /* the final norm (π0.5: adaptive, its gate unused), then action_out_proj on the action rows */
     FORWARD_ERR(gemma_norm(s, b->h, y, S, g, &w->expert.final_norm, mods ? mods + (size_t)2 * g->depth * D3 : NULL));
     FORWARD_ERR(op_matmul(&s->d, b->v_t, b->h + (size_t)first * We, c->action_horizon, &w->action_out,
@@ -512,11 +521,17 @@ static pi0_status denoise_step(pi0_session *s, int np, double t, int step, int d
 
 /* ---------------------------------------------------------------- policy */
 
-/* Guided RTC on the step's velocity (lerobot's RTCProcessor.denoise_step, lerobot's Jacobian:
- * see include/pi0.h), with time = 1 + k·dt in double as lerobot's loop has it:
- *     e = (x_t + (−time)·v_t) − prev = x1 − prev;   e ⊙= w;   v_t += g·e
- * which is v_t − g·(prev − x1)⊙w with every rounding the same (negation is exact). */
-static pi0_status rtc_guide(pi0_session *s, int step, float max_weight) {
+/* Guided RTC on the step's velocity (lerobot's RTCProcessor.denoise_step: see include/pi0.h), with
+ * time = 1 + k·dt in double as lerobot's loop has it. lerobot computes x1 = x_t − time·v_t,
+ * err = (prev − x1)⊙w, correction = autograd.grad(x1, x_t, err), v_t − g·correction; here with
+ * e = −err (negation is exact, so every rounding is lerobot's):
+ *     e = (x_t + (−time)·v_t) − prev = x1 − prev;   e ⊙= w
+ *   lerobot's Jacobian (it takes v_t before enabling gradients on x_t: the VJP is the identity):
+ *     correction = err                                 v_t += g·e
+ *   exact (jacobian = exact; the VJP through the action expert, vjp.c):
+ *     correction = Jᵀerr = err − time·(∂v_t/∂x_t)ᵀ·err  e += (−time)·(∂v_t/∂x_t)ᵀ·e;  v_t += g·e
+ * which is v_t − g·correction. A dump gives lerobot's correction as rtc_correction.k. */
+static pi0_status rtc_guide(pi0_session *s, int np, int step, float max_weight, int exact, int dump) {
     const pi0_config *c = s->cfg;
     pi0_dispatch *d = &s->d;
     pi0_buffers *b = &s->b;
@@ -527,12 +542,23 @@ static pi0_status rtc_guide(pi0_session *s, int step, float max_weight) {
     FORWARD_ERR(op_axpy(d, b->rtc_err, b->v_t, -(float)time, HA));
     FORWARD_ERR(op_axpy(d, b->rtc_err, b->rtc_prev, -1.0f, HA));
     FORWARD_ERR(op_mul(d, b->rtc_err, b->rtc_w, HA));
+    if (exact) {
+        FORWARD_ERR(vjp_backward(s, np, b->rtc_err, s->tape->jt_err));
+        FORWARD_ERR(op_axpy(d, b->rtc_err, s->tape->jt_err, -(float)time, HA));
+    }
+    if (dump) { /* correction = −e: e − 2e (exact) */
+        char name[32];
+        snprintf(name, sizeof name, "rtc_correction.%d", step);
+        FORWARD_ERR(op_copy_rows(d, s->tape->neg, A, b->rtc_err, A, H, A));
+        FORWARD_ERR(op_axpy(d, s->tape->neg, b->rtc_err, -2.0f, HA));
+        FORWARD_ERR(dump_tensor(s, name, s->tape->neg, H, A));
+    }
     return op_axpy(d, b->v_t, b->rtc_err, pi0_rtc_guidance_weight(step, c->num_steps, max_weight), HA);
 }
 
 /* The Euler loop (pi0.py sample_actions): every step's velocity, x_t += dt·v_t. Its op sequence
- * and buffers are the same for every call with the same prefix length (and RTC guidance weight),
- * so a backend may record it once and replay it (CUDA graphs): keyed by both. */
+ * and buffers are the same for every call with the same prefix length (and RTC guidance weight
+ * and Jacobian), so a backend may record it once and replay it (CUDA graphs): keyed by those. */
 static pi0_status denoise(pi0_session *s, int np, const pi0_item *it, int dump) {
     const pi0_config *c = s->cfg;
     pi0_dispatch *d = &s->d;
@@ -540,14 +566,19 @@ static pi0_status denoise(pi0_session *s, int np, const pi0_item *it, int dump) 
     const float dt = -1.0f / (float)c->num_steps;
     const int A = c->action_dim, frozen = it->rtc_prev && it->rtc_trained ? it->rtc_frozen : 0;
     const int rtc = it->rtc_prev != NULL && !it->rtc_trained; /* guided */
+    const int exact = rtc && it->rtc_exact; /* with the exact VJP (never with frozen rows) */
     uint32_t wbits = 0;
     memcpy(&wbits, &it->rtc_max_weight, sizeof wbits);
     /* apart from the prefix graphs' keys (tags 1, 2 in bits 62-63): a guided key has bit 31 (text
-     * rows never reach it), a positive weight's sign bit leaves bit 63 clear, frozen < H */
+     * rows never reach it), a positive weight's sign bit leaves bit 63 clear, frozen < H; the
+     * exact Jacobian bit 29 */
     const uint64_t key = (uint64_t)np | (rtc ? (1ull << 31) | ((uint64_t)wbits << 32) : 0) |
-                         (frozen ? (1ull << 30) | ((uint64_t)frozen << 32) : 0);
+                         (frozen ? (1ull << 30) | ((uint64_t)frozen << 32) : 0) | (exact ? 1ull << 29 : 0);
     int replayed = 0, rerun = 0;
+    if (exact && frozen) return PI0_ERR_ARG; /* refused by the API: frozen rows are not differentiated */
+    if (exact || (rtc && dump)) FORWARD_ERR(vjp_alloc(s)); /* before any graph is recorded */
     s->rtc_frozen = frozen;
+    s->taping = exact;
     if (rtc || frozen) FORWARD_ERR(op_upload(d, s->b.rtc_prev, it->rtc_prev, HA * sizeof(float)));
     if (rtc) FORWARD_ERR(op_upload(d, s->b.rtc_w, it->rtc_w, HA * sizeof(float)));
     if (!dump) FORWARD_ERR(op_graph_begin(d, key, &replayed));
@@ -557,7 +588,7 @@ static pi0_status denoise(pi0_session *s, int np, const pi0_item *it, int dump) 
             const double t = pi0_flow_time(s->params.flow_time, step, c->num_steps); /* double: §6.5 */
             if (frozen) FORWARD_ERR(op_copy_rows(d, s->b.x_t, A, s->b.rtc_prev, A, frozen, A)); /* the prefix */
             FORWARD_ERR(denoise_step(s, np, t, step, dump));
-            if (rtc) FORWARD_ERR(rtc_guide(s, step, it->rtc_max_weight));
+            if (rtc) FORWARD_ERR(rtc_guide(s, np, step, it->rtc_max_weight, exact, dump));
             FORWARD_ERR(op_axpy(d, s->b.x_t, s->b.v_t, dt, HA)); /* x_t + dt·v_t */
         }
         if (frozen) FORWARD_ERR(op_copy_rows(d, s->b.x_t, A, s->b.rtc_prev, A, frozen, A)); /* returned exactly */

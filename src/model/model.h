@@ -65,6 +65,32 @@ typedef struct {
     float *dump_rows;     /* [max_prefix, max width] its rows before scattering           */
 } pi0_buffers;
 
+/* Exact RTC guidance (vjp.c): what one expert layer's forward keeps for the backward [dev]. */
+typedef struct {
+    float *x_in;          /* [S, We] the residual stream at the layer's input            */
+    float *x_mid;         /* [S, We] after the attention branch was added                 */
+    float *h2;            /* [S, We] the post-attention norm's output (the MLP's input)    */
+    float *q;             /* [S, Hq·hd] q after RoPE (the suffix K/V are in the KV cache)  */
+} pi0_tape_layer;
+
+/* The tape of one denoise step plus the backward's scratch, allocated on the first exact-RTC
+ * call of a session (vjp_alloc) through its backend [dev]. S = suffix rows. */
+typedef struct {
+    pi0_tape_layer *layers; /* host array [expert depth]                                  */
+    float *x_out;         /* [S, We] the stream after the last layer (the final norm's input) */
+    float *pre_silu;      /* [H, We] π0: action_time_mlp_in's output before its silu       */
+    float *dx, *dh, *dn;  /* [S, We] d(stream), d(normed input), d(final norm output)      */
+    float *dm;            /* [S, F]  d(gelu(gate) ⊙ up)                                    */
+    float *gu, *dgu;      /* [S, 2F] the recomputed [gate | up] GEMM output, its gradient  */
+    float *datt, *dq;     /* [S, Hq·hd]                                                    */
+    float *dk, *dv;       /* [S, Hkv·hd] the suffix's own K/V rows                         */
+    float *dact;          /* [H, 2We] π0: d(concat[action_in(x_t), time])                  */
+    float *dz;            /* [H, We]  π0: d(action_time_mlp_in output), d(action_in output) */
+    float *zero;          /* [We] zeros (the gradient of rows that do not reach v_t)        */
+    float *jt_err;        /* [H, A] (∂v_t/∂x_t)ᵀ·e                                         */
+    float *neg;           /* [H, A] a dump's sign flip                                     */
+} pi0_tape;
+
 struct pi0_session {
     const pi0_model *model;
     const pi0_config *cfg;
@@ -74,6 +100,8 @@ struct pi0_session {
     pi0_buffers b;
     pi0_timing timing;
     int rtc_frozen;       /* training-time RTC in this forward: suffix action rows given flow time 0 */
+    pi0_tape *tape;       /* exact RTC guidance: allocated on first use (vjp_alloc), else NULL */
+    int taping;           /* this denoise step records its tape (exact RTC guidance)      */
     pi0_err err;
 };
 
@@ -92,11 +120,21 @@ typedef struct {
     float rtc_max_weight;
     int rtc_trained;      /* training-time RTC (rtc_w unused): rtc_frozen rows of x_t frozen to rtc_prev */
     int rtc_frozen;
+    int rtc_exact;        /* guided RTC with the exact vector-Jacobian product (vjp.c)      */
 } pi0_item;
 
 pi0_status pi0_forward(pi0_session *s, const pi0_item *it, float *actions, int dump);
 /* Allocates every buffer through the session's backend (s->d must be set up). */
 pi0_status buffers_alloc(pi0_session *s);
 void buffers_free(pi0_session *s);
+/* Row 0 of layer l's K or V cache. */
+float *cache_layer(pi0_session *s, float *cache, int l);
+
+/* Exact RTC guidance (vjp.c). vjp_alloc: the tape and scratch, once per session (no-op when
+ * already there); vjp_free: releases them. vjp_backward: after a taped denoise step, dxt[H, A] =
+ * (∂v_t/∂x_t)ᵀ·dvt through the action expert with the prefix K/V held fixed. */
+pi0_status vjp_alloc(pi0_session *s);
+void vjp_free(pi0_session *s);
+pi0_status vjp_backward(pi0_session *s, int np, const float *dvt, float *dxt);
 
 #endif

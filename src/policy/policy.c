@@ -263,7 +263,8 @@ pi0_status pi0_policy_obs_noise(pi0_policy *p, const float *noise, int rows, int
 
 pi0_policy_rtc pi0_policy_rtc_default(void) {
     return (pi0_policy_rtc){.executed = -1, .inference_delay = 0, .execution_horizon = 0, .schedule = -1,
-                            .max_guidance_weight = 0.0f, .chunk = NULL, .chunk_rows = 0};
+                            .max_guidance_weight = 0.0f, .chunk = NULL, .chunk_rows = 0,
+                            .jacobian = PI0_RTC_JACOBIAN_LEROBOT};
 }
 
 pi0_policy_rtc pi0_policy_last_rtc(const pi0_policy *p) {
@@ -295,6 +296,8 @@ pi0_status pi0_policy_obs_rtc(pi0_policy *p, const pi0_policy_rtc *r) {
                   "rtc max_guidance_weight = %g (must be positive and finite)", (double)q.max_guidance_weight);
     RETURN_ERR_IF(q.inference_delay < 0 || q.inference_delay > H, &p->err, PI0_ERR_INPUT,
                   "rtc inference_delay = %d (0..%d: the chunk's rows)", q.inference_delay, H);
+    RETURN_ERR_IF(q.jacobian != PI0_RTC_JACOBIAN_LEROBOT && q.jacobian != PI0_RTC_JACOBIAN_EXACT, &p->err,
+                  PI0_ERR_INPUT, "rtc jacobian = %d is neither lerobot (0) nor exact (1)", q.jacobian);
     int rows = H;
     if (q.chunk) {
         RETURN_ERR_IF(q.chunk_rows < 1 || q.chunk_rows > H, &p->err, PI0_ERR_INPUT,
@@ -364,6 +367,7 @@ static pi0_status infer(pi0_policy *p, void *actions, int f64, size_t cap, int *
         rtc.prev = p->rtc_prev, rtc.prev_rows = left, rtc.prev_dims = p->rtc_dims;
         rtc.inference_delay = p->rtc.inference_delay, rtc.execution_horizon = p->rtc.execution_horizon;
         rtc.schedule = p->rtc.schedule, rtc.max_guidance_weight = p->rtc.max_guidance_weight;
+        rtc.jacobian = p->rtc.jacobian;
         /* a checkpoint trained with RTC conditions on the frozen prefix instead of being guided */
         rtc.mode = pi0_model_config(p->model)->rtc_training_max_delay > 0 ? PI0_RTC_TRAINED : PI0_RTC_GUIDED;
         p->last_rtc = p->rtc;

@@ -336,7 +336,7 @@ static pi0_status decode_rtc(const msgpack_object *o, serve_rtc *r, char *err, s
         return PI0_ERR_INPUT;
     }
     static const char *known[] = {"executed", "inference_delay", "execution_horizon", "schedule",
-                                  "max_guidance_weight"};
+                                  "max_guidance_weight", "jacobian"};
     for (uint32_t i = 0; i < o->via.map.size; i++) {
         int ok = 0;
         for (size_t k = 0; k < sizeof known / sizeof *known; k++) ok |= key_is(&o->via.map.ptr[i].key, known[k]);
@@ -345,7 +345,7 @@ static pi0_status decode_rtc(const msgpack_object *o, serve_rtc *r, char *err, s
             size_t kn;
             if (!get_bytes(&o->via.map.ptr[i].key, &k, &kn)) k = "?", kn = 1;
             snprintf(err, errlen, "'rtc/%.*s' is unknown (rtc takes executed, inference_delay, execution_horizon, "
-                     "schedule, max_guidance_weight)", (int)(kn < 64 ? kn : 64), k);
+                     "schedule, max_guidance_weight, jacobian)", (int)(kn < 64 ? kn : 64), k);
             return PI0_ERR_INPUT;
         }
     }
@@ -387,6 +387,17 @@ static pi0_status decode_rtc(const msgpack_object *o, serve_rtc *r, char *err, s
             return PI0_ERR_INPUT;
         }
         r->req.max_guidance_weight = (float)v[0];
+    }
+    const msgpack_object *jac = map_get(o, "jacobian");
+    if (jac) {
+        const char *jp;
+        size_t jn;
+        if (get_bytes(jac, &jp, &jn) && jn == 7 && !memcmp(jp, "lerobot", 7)) r->req.jacobian = PI0_RTC_JACOBIAN_LEROBOT;
+        else if (get_bytes(jac, &jp, &jn) && jn == 5 && !memcmp(jp, "exact", 5)) r->req.jacobian = PI0_RTC_JACOBIAN_EXACT;
+        else {
+            snprintf(err, errlen, "'rtc/jacobian' must be \"lerobot\" or \"exact\"");
+            return PI0_ERR_INPUT;
+        }
     }
     return PI0_OK;
 }

@@ -30,7 +30,8 @@ pi0_status serve_decode_observation(pi0_policy *p, const char *msg, size_t len, 
 /* The request's real-time chunking fields, a top-level map "rtc" (pi0.c's extension of
  * openpi's protocol; see README): {"executed": rows of the chunk this connection was last sent
  * that were executed since, "inference_delay": d, and optionally "execution_horizon",
- * "schedule" ("ZEROS" | "ONES" | "LINEAR" | "EXP"), "max_guidance_weight"}. "inference_delay"
+ * "schedule" ("ZEROS" | "ONES" | "LINEAR" | "EXP"), "max_guidance_weight", "jacobian" ("lerobot"
+ * (default) | "exact": the vector-Jacobian product through the action expert)}. "inference_delay"
  * may be "auto" or left out: the server estimates d when it was given a control rate
  * (`pi0 serve --control-hz`); left out without one, d is 0. */
 enum { SERVE_DELAY_GIVEN = 0, SERVE_DELAY_ABSENT = 1, SERVE_DELAY_AUTO = 2 };

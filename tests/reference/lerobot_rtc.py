@@ -17,6 +17,16 @@ case takes schedule, weight and horizon from the checkpoint's rtc_config (pi0.c 
 Criteria: ref max |diff| <= 1e-4 * max(1, max |lerobot|); fast PCC >= 0.999; and the guided
 chunk differs from the plain one (the comparison can fail).
 
+The exact Jacobian (pi0.c's jacobian = "exact"): lerobot's RTCProcessor.denoise_step replaced on
+its policy by the RTC paper's Algorithm 1 in torch: x_t.requires_grad_(True) BEFORE lerobot's own
+denoise step computes v_t (the same prefix K/V cache, computed without gradients, hence held
+fixed; the same time), x1 = x_t - time * v_t, err = (prev - x1) * w with lerobot's own prefix
+weights, correction = torch.autograd.grad(x1, x_t, err), v_t - g * correction with lerobot's
+guidance weight formula. Against pi0.c through its binding (rtc={"jacobian": "exact"}), whose
+dump callback gives each step's correction (rtc_correction.<step>, lerobot's sign): per step
+max |diff| and PCC (ref >= 0.9999), and the guided actions (ref <= 1e-4 relative; fast PCC
+>= 0.999).
+
 Also what lerobot's guidance differentiates: it takes v_t before it enables gradients on x_t,
 so autograd sees only x1 = x_t - time * v_t: its "correction" is the weighted error itself
 (identity Jacobian), which pi0.c's "lerobot" Jacobian reproduces. Checked on lerobot's
@@ -73,6 +83,34 @@ def jacobian_form():
     check(d_true > 1e-3, "lerobot's correction equals the true VJP: the identity claim is untested")
     v = f(x).detach()
     check(torch.allclose(out, v - st.guidance_weight * st.err), "lerobot's result is not v - g * err")
+
+
+def exact_denoise_step(proc, log):
+    """A stand-in for proc.denoise_step (same arguments) computing the exact VJP; appends each
+    step's correction [T, A] (numpy) to log."""
+    def step(x_t, prev_chunk_left_over, inference_delay, time, original_denoise_step_partial, execution_horizon=None):
+        if prev_chunk_left_over is None:
+            return original_denoise_step_partial(x_t)
+        horizon = proc.rtc_config.execution_horizon if execution_horizon is None else execution_horizon
+        horizon = min(horizon, prev_chunk_left_over.shape[1])
+        B, T, A = x_t.shape
+        prev = torch.zeros(B, T, A)
+        prev[:, :prev_chunk_left_over.shape[1], :prev_chunk_left_over.shape[2]] = prev_chunk_left_over
+        w = proc.get_prefix_weights(inference_delay, horizon, T)[None, :, None]
+        with torch.enable_grad():
+            x = x_t.detach().clone().requires_grad_(True)  # before v_t: autograd sees the network
+            v = original_denoise_step_partial(x)
+            x1 = x - time * v
+            err = ((prev - x1) * w).detach()
+            corr = torch.autograd.grad(x1, x, err)[0]
+        tau = torch.as_tensor(1 - time)
+        mx = torch.as_tensor(proc.rtc_config.max_guidance_weight)
+        inv_r2 = ((1 - tau) ** 2 + tau ** 2) / (1 - tau) ** 2
+        c = torch.nan_to_num((1 - tau) / tau, posinf=mx)
+        g = torch.minimum(torch.nan_to_num(c * inv_r2, posinf=mx), mx)
+        log.append(corr[0].detach().float().numpy().copy())
+        return v.detach() - g * corr
+    return step
 
 
 def with_rtc_config(ckpt, sched, weight, horizon):
@@ -140,6 +178,65 @@ def run_model(pi05):
         moved = float(np.abs(want - plain).max())
         check(moved > 1e-3, f"{label}: guidance changed lerobot's chunk by only {moved:.3g}")
     for p in pols.values():
+        p.close()
+    # the exact Jacobian: torch.autograd through lerobot's model vs pi0.c's jacobian = "exact"
+    proc = ref.policy.model.rtc_processor
+    dumps = {}
+
+    def keeper(backend):
+        def keep(n, a):
+            if n.startswith("rtc_correction."):
+                dumps[backend][n] = a
+        return keep
+
+    dpols = {b: pi0.Policy(ckpt, tokenizer=TOK, backend=b, dump=keeper(b)) for b in ("ref", "fast")}
+    for sched, delay in (("LINEAR", 1), ("EXP", 3)):
+        left = torch.from_numpy(chunk[1:, :A].copy())[None]
+        rc.prefix_attention_schedule = type(rc.prefix_attention_schedule)(sched)
+        rc.max_guidance_weight = 5.0
+        torch_corr = []
+        proc.denoise_step = exact_denoise_step(proc, torch_corr)
+        ref.policy.reset()
+        try:
+            with torch.no_grad():
+                want = ref.policy.predict_action_chunk(lr_batch, noise=torch.from_numpy(n2)[None], inference_delay=delay,
+                                                       prev_chunk_left_over=left, execution_horizon=4)
+        finally:
+            del proc.denoise_step  # lerobot's own method again
+        want = want[0].float().numpy()
+        req = {"executed": 1, "inference_delay": delay, "chunk": chunk, "schedule": sched, "max_guidance_weight": 5.0,
+               "execution_horizon": 4}
+        label = f"{name} exact {sched} delay {delay}"
+        for backend, p in dpols.items():
+            dumps[backend] = {}
+            p.infer(obs, noise=n2, rtc=dict(req, jacobian="exact"))
+            got = p.raw_actions()[:, :A]
+            check(len(torch_corr) > 0 and all(f"rtc_correction.{k}" in dumps[backend] for k in range(len(torch_corr))),
+                  f"{label} {backend}: a step's correction is missing")
+            for k, tc in enumerate(torch_corr):
+                gc = dumps[backend].get(f"rtc_correction.{k}")
+                if gc is None:
+                    continue
+                d, mx, pcc = L.compare(gc[:, :A], tc[:, :A])
+                print(f"  {label:28s} {backend:4s} step {k} correction vs torch.autograd.grad: max |diff| {d:.3g} "
+                      f"(max |torch| {mx:.3g}), PCC {pcc:.7f}", flush=True)
+                if backend == "ref":
+                    check(pcc >= 0.9999, f"{label} step {k}: correction PCC {pcc:.6f} < 0.9999")
+                elif k == 0:
+                    check(pcc >= 0.999, f"{label} fast step 0: correction PCC {pcc:.6f} < 0.999")
+            d, mx, pcc = L.compare(got, want)
+            print(f"  {label:28s} {backend:4s}: guided actions vs lerobot + autograd: max |diff| {d:.3g} "
+                  f"(max |lerobot| {mx:.3g}), PCC {pcc:.7f}", flush=True)
+            if backend == "ref":
+                check(d <= 1e-4 * max(1.0, mx), f"{label} ref: max |diff| {d:.3g} > 1e-4 relative")
+            else:
+                check(pcc >= 0.999, f"{label} fast: PCC {pcc:.6f} < 0.999")
+        p = dpols["ref"]
+        p.infer(obs, noise=n2, rtc=req)
+        moved = float(np.abs(p.raw_actions()[:, :A] - want).max())
+        print(f"  {label:28s}: exact vs lerobot's Jacobian, guided actions differ by {moved:.3g}", flush=True)
+        check(moved > 1e-3, f"{label}: the exact Jacobian changed the chunk by only {moved:.3g}")
+    for p in dpols.values():
         p.close()
 
 
