@@ -317,8 +317,8 @@ static pi0_status matmul_gated(pi0_session *s, float *y, const float *x, int n, 
 
 static pi0_status gemma_mlp(pi0_session *s, const gemma_layer *L, const float *h, int n, float *x,
                             const float *gate) {
-    FORWARD_ERR(op_matmul(&s->d, s->b.mlp2, h, n, &L->up, NULL));
-    FORWARD_ERR(op_matmul(&s->d, s->b.mlp1, h, n, &L->gate, &(pi0_epilogue){.gelu = 1, .mul = s->b.mlp2}));
+    /* gate and up as one GEMM over the stacked [gate; up] matrix, the GeGLU product fused */
+    FORWARD_ERR(op_matmul(&s->d, s->b.mlp1, h, n, &L->gate_up, &(pi0_epilogue){.geglu = 1}));
     return matmul_gated(s, x, s->b.mlp1, n, &L->down, gate);
 }
 

@@ -224,7 +224,10 @@ static pi0_status cuda_session_init(pi0_exec *ex, const pi0_config *c, pi0_err *
     cs->att_kv_cap = n_img * c->vision.width > rows * c->vlm.num_kv_heads * c->vlm.head_dim
                          ? n_img * c->vision.width : rows * c->vlm.num_kv_heads * c->vlm.head_dim;
     cs->att_s_cap = n_img * vh * keys_v > rows * gh * keys ? n_img * vh * keys_v : rows * gh * keys;
-    cs->tmp_cap = rows * wide;
+    /* the GEMM output before an unfused epilogue: up to rows × the widest N, or × 2F for the
+     * stacked [gate; up] GEMM of GeGLU */
+    const size_t gu = 2u * (size_t)(c->vlm.mlp_dim > c->expert.mlp_dim ? c->vlm.mlp_dim : c->expert.mlp_dim);
+    cs->tmp_cap = rows * (gu > wide ? gu : wide);
     cs->workspace_bytes = 32u << 20;
     int dev = 0, smem = 0;
     cudaError_t ce = cudaGetDevice(&dev);

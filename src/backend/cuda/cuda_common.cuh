@@ -83,7 +83,7 @@ struct cuda_session {
      * layout of the attention's Q when there is one kv head (Gemma), so its pack pass is skipped */
     const float *att_q_src;
     size_t att_q_n;
-    float *tmp;          /* GEMM output before an epilogue the library does not fuse */
+    float *tmp;          /* GEMM output before an epilogue the library does not fuse ([M, 2F] for GeGLU) */
     size_t tmp_cap;
     cuda_gemm_plan *plans;
     /* attention on tensor cores: Q, K, V as bf16 per kv head, the logits (f32) and the
@@ -168,6 +168,10 @@ pi0_status cuda_to_bf16(const pi0_exec *ex, __nv_bfloat16 *dst, const float *src
 /* y (=|+=) ... as the epilogue; yb (or NULL) receives bf16(y) too. */
 pi0_status cuda_epilogue(const pi0_exec *ex, float *y, __nv_bfloat16 *yb, const float *t, const float *bias,
                          int gelu, const float *mul, const float *gate, int accumulate, int M, int N);
+/* GeGLU after the stacked [gate; up] GEMM: y [M, F] (=|+=) (gelu_tanh(t[:, :F]) ⊙ t[:, F:]) ⊙ gate
+ * from t [M, 2F]; yb (or NULL) receives bf16(y) too. */
+pi0_status cuda_geglu(const pi0_exec *ex, float *y, __nv_bfloat16 *yb, const float *t, const float *gate,
+                      int accumulate, int M, int F);
 /* Attention's pieces (cuda_kernels.cu) for the tensor-core path in cuda_matmul.cu. */
 pi0_status cuda_pack_heads(const pi0_exec *ex, __nv_bfloat16 *dst, const float *src, int rows, int G, int Hkv,
                            int hd);

@@ -2,7 +2,9 @@
  * through cuBLASLt, bf16 operands (the activations rounded by the op that wrote them, or once for
  * all the GEMMs that read them: see xb in cuda_common.cuh), float32 accumulation and output. The bias, GELU(tanh) and the residual add (beta = 1, C = D = y) run in cuBLASLt's
  * epilogue; the GeGLU product and π0.5's gate are not cuBLASLt epilogues, so those calls write
- * to a scratch and one elementwise kernel finishes them.
+ * to a scratch and one elementwise kernel finishes them (GeGLU: one GEMM over the stacked
+ * [gate; up] matrix into the scratch [M, 2F], then the GeGLU kernel writes y and the down
+ * projection's bf16 input).
  *
  * Layout: cuBLASLt is column-major. The row-major y [M, N] is the column-major N×M matrix
  * D = W·xᵀ, with W (row-major [N, K] = column-major K×N, ld K) transposed and xᵀ (row-major
@@ -122,15 +124,20 @@ pi0_status gemm_run(const pi0_exec *ex, cuda_gemm_plan *p, float *y, const __nv_
     return PI0_OK;
 }
 
-/* The epilogue kernel after a GEMM (which has read xb by now, in stream order): y is also written
- * as bf16 into xb for the GEMM that reads it next (the GeGLU product → down). */
-pi0_status epilogue_to(const pi0_exec *ex, float *y, const float *t, const float *bias, int gelu, const float *mul,
-                       const float *gate, int acc, int M, int N) {
-    cuda_session *cs = cuda_ctx(ex);
-    const size_t n = (size_t)M * N;
+/* An elementwise kernel after a GEMM (which has read xb by now, in stream order) writes y [n]
+ * also as bf16 into xb, for the GEMM that reads it next (the GeGLU product → down): xb then
+ * holds y, or nothing when y does not fit. */
+__nv_bfloat16 *xb_claim(cuda_session *cs, const float *y, size_t n) {
     __nv_bfloat16 *yb = n <= cs->xb_cap ? cs->xb : nullptr;
     cs->xb_src = yb ? y : nullptr;
     cs->xb_n = n;
+    return yb;
+}
+
+/* The epilogue kernel after a GEMM, y also in xb (xb_claim). */
+pi0_status epilogue_to(const pi0_exec *ex, float *y, const float *t, const float *bias, int gelu, const float *mul,
+                       const float *gate, int acc, int M, int N) {
+    __nv_bfloat16 *yb = xb_claim(cuda_ctx(ex), y, (size_t)M * N);
     return cuda_epilogue(ex, y, yb, t, bias, gelu, mul, gate, acc, M, N);
 }
 
@@ -141,7 +148,8 @@ pi0_status cuda_matmul(const pi0_exec *ex, float *y, const float *x, int M, cons
     const cuda_mat *w = cuda_mat_of(W);
     if (!cs || !w) return PI0_ERR_UNSUPPORTED;
     if (M <= 0) return PI0_OK;
-    const int N = W->rows, K = W->cols;
+    const int N = W->rows, K = W->cols, geglu = ep && ep->geglu;
+    if (geglu && !pi0_geglu_valid(ep, W)) return PI0_ERR_ARG;
     if ((size_t)M * K > cs->xb_cap || (size_t)M * N > cs->tmp_cap) {
         char why[128];
         snprintf(why, sizeof why, "matmul [%d x %d] x [%d x %d]ᵀ exceeds the session's scratch", M, K, N, K);
@@ -155,14 +163,19 @@ pi0_status cuda_matmul(const pi0_exec *ex, float *y, const float *x, int M, cons
         cs->xb_src = x;
         cs->xb_n = (size_t)M * K;
     }
-    cuda_xb_wrote(cs, y, (size_t)M * N * sizeof *y);
+    cuda_xb_wrote(cs, y, (size_t)M * (geglu ? N / 2 : N) * sizeof *y);
+    cuda_gemm_plan *p;
+    if (geglu) { /* [gate | up] = x·[gate; up]ᵀ into scratch, then the GeGLU kernel */
+        FORWARD_ERR(plan_for(ex, M, w, CUBLASLT_EPILOGUE_DEFAULT, cs->tmp, &p));
+        FORWARD_ERR(gemm_run(ex, p, cs->tmp, cs->xb, w, nullptr, 0.0f));
+        return cuda_geglu(ex, y, xb_claim(cs, y, (size_t)M * (N / 2)), cs->tmp, ep->gate, ep->accumulate, M, N / 2);
+    }
     const float *bias = ep && ep->bias ? cuda_vec_of(ep->bias) : nullptr;
     const int gelu = ep && ep->gelu, acc = ep && ep->accumulate;
     const cublasLtEpilogue_t epi = gelu ? (bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU)
                                         : (bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT);
     /* cuBLASLt applies GELU after adding beta·C, so a GELU result added to y goes the scratch way too */
     const int scratch = ep && (ep->mul || ep->gate || (gelu && acc));
-    cuda_gemm_plan *p;
     FORWARD_ERR(plan_for(ex, M, w, epi, scratch ? (const void *)cs->tmp : (const void *)y, &p));
     if (!p->fused) { /* no algorithm for the fused epilogue: plain GEMM, then the epilogue kernel */
         FORWARD_ERR(plan_for(ex, M, w, CUBLASLT_EPILOGUE_DEFAULT, cs->tmp, &p));
