@@ -4,6 +4,8 @@
  *  - on BACKEND, the geglu epilogue (plain, with π0.5's gate, accumulated) against ref's, and ref's
  *    against gelu_tanh(gate half) ⊙ up half of ref's plain GEMM over the stack (exactly equal);
  *  - the plain GEMM over the stack (what the backward pass recomputes) against ref;
+ *  - a geglu output marked gemm_input read by a down projection, all rows at once and in two
+ *    row ranges (π0.5's frozen rows), against ref;
  *  - a geglu epilogue with a bias, GELU or mul is refused.
  * Exit 77 when BACKEND is not built here or has no device. */
 #include <sys/mman.h>
@@ -64,8 +66,14 @@ int main(int argc, char **argv) {
     pi0_mat gu = {.dtype = DT_F32, .rows = 2 * F, .cols = K, .name = "gate_up", .parts = parts, .nparts = 2};
     pi0_mat rgu = gu;
     rgu.parts = rparts;
-    pi0_mat *mats[1] = {&gu};
-    pi0_weight_list wl = {.mats = mats, .nmats = 1};
+    const int D = 24; /* a down projection [D, F] */
+    float *wd = mapped((size_t)D * F, 6, 1.0f / sqrtf((float)F));
+    float *cd = malloc((size_t)D * F * sizeof *cd);
+    memcpy(cd, wd, (size_t)D * F * sizeof *cd);
+    pi0_mat down = {.data = wd, .dtype = DT_F32, .rows = D, .cols = F, .name = "down"}, rdown = down;
+    rdown.data = cd;
+    pi0_mat *mats[2] = {&gu, &down};
+    pi0_weight_list wl = {.mats = mats, .nmats = 2};
 
     pi0_err e = {0};
     void *handle = NULL;
@@ -124,6 +132,29 @@ int main(int argc, char **argv) {
         printf("%s %-26s max|diff| %.3e  PCC %.9f\n", be->name, what[variant], r.max_diff, r.pcc);
         CHECK(!r.nan && r.pcc >= min_pcc, "%s: PCC %.9f", what[variant], r.pcc);
     }
+    /* gemm_input: the backend may keep the geglu output only as the down projection's operand */
+    float *dz = be_alloc(&d, (size_t)M * D * sizeof *dz), *z = malloc((size_t)M * D * sizeof *z),
+          *zr = malloc((size_t)M * D * sizeof *zr);
+    CHECK(pi0_backend_ref.matmul(&rex, want, x, M, &rgu, &(pi0_epilogue){.geglu = 1}) == PI0_OK, "ref geglu");
+    CHECK(pi0_backend_ref.matmul(&rex, zr, want, M, &rdown, NULL) == PI0_OK, "ref down");
+    for (int split = 0; split < 2; split++) {
+        const int f = split ? 5 : M; /* rows of the first down call */
+        CHECK(op_matmul(&d, dy, dx, M, &gu, &(pi0_epilogue){.geglu = 1, .gemm_input = 1}) == PI0_OK, "geglu: %s",
+              e.msg);
+        CHECK(op_matmul(&d, dz, dy, f, &down, NULL) == PI0_OK, "down: %s", e.msg);
+        if (f < M)
+            CHECK(op_matmul(&d, dz + (size_t)f * D, dy + (size_t)f * F, M - f, &down, NULL) == PI0_OK, "down: %s",
+                  e.msg);
+        op_download(&d, z, dz, (size_t)M * D * sizeof *z);
+        r = compare(zr, z, M, D, NULL);
+        printf("%s geglu (gemm_input) -> down%s  max|diff| %.3e  PCC %.9f\n", be->name,
+               split ? " in 2 row ranges" : "", r.max_diff, r.pcc);
+        CHECK(!r.nan && r.pcc >= min_pcc, "geglu (gemm_input) -> down: PCC %.9f", r.pcc);
+    }
+    be_free(&d, dz);
+    free(z);
+    free(zr);
+
     const pi0_epilogue bad[] = {{.geglu = 1, .gelu = 1}, {.geglu = 1, .mul = dy}};
     for (int i = 0; i < 2; i++)
         CHECK(op_matmul(&d, dy, dx, M, &gu, &bad[i]) == PI0_ERR_ARG, "geglu with %s not refused",
@@ -136,6 +167,8 @@ int main(int argc, char **argv) {
     if (be->release) be->release(handle, &wl);
     munmap(wg, nw * sizeof *wg);
     munmap(wu, nw * sizeof *wu);
+    munmap(wd, (size_t)D * F * sizeof *wd);
+    free(cd);
     free(cg); free(cu); free(x); free(gate); free(y0); free(got); free(want); free(plain);
     pi0_model_free(model);
     return test_summary();

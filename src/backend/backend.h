@@ -106,6 +106,11 @@ typedef struct {
     const float *gate;    /* [N] factor broadcast over the rows (π0.5 gated residual), or NULL */
     int accumulate;       /* 1: y += result (residual); 0: y = result */
     int geglu;            /* W = [gate; up]: y = gelu_tanh(x·gateᵀ) ⊙ (x·upᵀ), see above */
+    /* 1: until y is written again, it is read only as the x of later matmuls (all of it, or row
+     * ranges of it), never by another op or the host. A backend may then keep y only as its GEMM
+     * operand (cuda: bf16) and leave the float32 y unwritten; ref and fast ignore it. Not with
+     * accumulate (that reads y). */
+    int gemm_input;
 } pi0_epilogue;
 
 /* A geglu epilogue's preconditions: no bias, GELU or mul, and W's rows split in two halves. */

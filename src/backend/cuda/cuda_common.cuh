@@ -134,9 +134,13 @@ static inline void cuda_xb_wrote(cuda_session *cs, const void *p, size_t bytes) 
 static inline void cuda_xb_forget(cuda_session *cs) {
     if (cs) cs->xb_src = cs->att_q_src = nullptr;
 }
-/* The bf16 copy of x [n] for a GEMM's input, or NULL when xb does not hold it. */
+/* The bf16 copy of x [n] for a GEMM's input (x may be a range of what xb holds: rows of it),
+ * or NULL when xb does not hold it. */
 static inline const __nv_bfloat16 *cuda_xb_of(const cuda_session *cs, const float *x, size_t n) {
-    return cs->xb_src == x && cs->xb_n == n ? cs->xb : nullptr;
+    const uintptr_t a = (uintptr_t)x, b = (uintptr_t)cs->xb_src;
+    if (!cs->xb_src || a < b || (a - b) % sizeof(float)) return nullptr;
+    const size_t off = (a - b) / sizeof(float);
+    return off <= cs->xb_n && n <= cs->xb_n - off ? cs->xb + off : nullptr;
 }
 static inline unsigned blocks_for(size_t n, unsigned threads) { return (unsigned)((n + threads - 1) / threads); }
 
@@ -169,7 +173,7 @@ pi0_status cuda_to_bf16(const pi0_exec *ex, __nv_bfloat16 *dst, const float *src
 pi0_status cuda_epilogue(const pi0_exec *ex, float *y, __nv_bfloat16 *yb, const float *t, const float *bias,
                          int gelu, const float *mul, const float *gate, int accumulate, int M, int N);
 /* GeGLU after the stacked [gate; up] GEMM: y [M, F] (=|+=) (gelu_tanh(t[:, :F]) ⊙ t[:, F:]) ⊙ gate
- * from t [M, 2F]; yb (or NULL) receives bf16(y) too. */
+ * from t [M, 2F]; yb (or NULL) receives bf16(y) too; y NULL (not accumulating): only yb. */
 pi0_status cuda_geglu(const pi0_exec *ex, float *y, __nv_bfloat16 *yb, const float *t, const float *gate,
                       int accumulate, int M, int F);
 /* Attention's pieces (cuda_kernels.cu) for the tensor-core path in cuda_matmul.cu. */

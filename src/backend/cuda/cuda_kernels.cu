@@ -147,8 +147,10 @@ __global__ void geglu_kernel(float *y, __nv_bfloat16 *yb, const float *t, const 
     const float *tr = t + (i / F) * 2 * F;
     float v = gelu_tanh1(tr[n]) * tr[F + n];
     if (gate) v *= gate[n];
-    v = accumulate ? y[i] + v : v;
-    y[i] = v;
+    if (y) {
+        v = accumulate ? y[i] + v : v;
+        y[i] = v;
+    }
     if (yb) yb[i] = __float2bfloat16_rn(v);
 }
 

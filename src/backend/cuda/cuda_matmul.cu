@@ -33,14 +33,17 @@ void plan_clear(cuda_gemm_plan *p) {
     memset(p, 0, sizeof *p);
 }
 
-/* Asks cuBLASLt's heuristic for one algorithm for the plan's descriptors. */
-cublasStatus_t plan_algo(cuda_session *cs, cuda_gemm_plan *p, unsigned align_y) {
+/* Asks cuBLASLt's heuristic for one algorithm for the plan's descriptors, for outputs aligned to
+ * align_y bytes and the activation operand (B) to align_x (a GEMM may read rows of xb from an
+ * offset: see cuda_xb_of). */
+cublasStatus_t plan_algo(cuda_session *cs, cuda_gemm_plan *p, unsigned align_y, unsigned align_x = 256) {
     cublasLtMatmulPreference_t pref;
     cublasStatus_t st = cublasLtMatmulPreferenceCreate(&pref);
     if (st != CUBLAS_STATUS_SUCCESS) return st;
-    const uint32_t al = align_y;
+    const uint32_t al = align_y, alx = align_x;
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cs->workspace_bytes,
                                          sizeof cs->workspace_bytes);
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &alx, sizeof alx);
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al, sizeof al);
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al, sizeof al);
     cublasLtMatmulHeuristicResult_t best;
@@ -57,7 +60,7 @@ cublasStatus_t plan_algo(cuda_session *cs, cuda_gemm_plan *p, unsigned align_y) 
  * (fused = 0), the caller finishes with the epilogue kernel, and the model's describe() counts
  * the shape so that `pi0 verify` shows it. */
 pi0_status plan_create(const pi0_exec *ex, cuda_gemm_plan *p, int M, int N, int K, cublasLtEpilogue_t epi,
-                       unsigned align_y) {
+                       unsigned align_y, unsigned align_x) {
     cuda_session *cs = cuda_ctx(ex);
     const cublasOperation_t trans = CUBLAS_OP_T;
     LT_TRY(ex, cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
@@ -67,11 +70,11 @@ pi0_status plan_create(const pi0_exec *ex, cuda_gemm_plan *p, int M, int N, int 
     LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->b, CUDA_R_16BF, K, M, K));
     LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, N, M, N));
     p->fused = 1;
-    cublasStatus_t st = plan_algo(cs, p, align_y);
+    cublasStatus_t st = plan_algo(cs, p, align_y, align_x);
     if (st != CUBLAS_STATUS_SUCCESS && epi != CUBLASLT_EPILOGUE_DEFAULT) {
         const cublasLtEpilogue_t plain = CUBLASLT_EPILOGUE_DEFAULT;
         LT_TRY(ex, cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &plain, sizeof plain));
-        st = plan_algo(cs, p, align_y);
+        st = plan_algo(cs, p, align_y, align_x);
         if (st == CUBLAS_STATUS_SUCCESS) {
             p->fused = 0;
             cuda_weights *cw = (cuda_weights *)ex->weights; /* allocated non-const by prepare */
@@ -93,17 +96,17 @@ pi0_status plan_create(const pi0_exec *ex, cuda_gemm_plan *p, int M, int N, int 
 
 /* The plan for (M, W, epilogue, alignment of the output), from the cache or made now. */
 pi0_status plan_for(const pi0_exec *ex, int M, const cuda_mat *W, cublasLtEpilogue_t epi, const void *out,
-                    cuda_gemm_plan **plan) {
+                    const void *in, cuda_gemm_plan **plan) {
     cuda_session *cs = cuda_ctx(ex);
-    const unsigned al = alignment(out);
+    const unsigned al = alignment(out), alx = alignment(in);
     const unsigned long long key[4] = {(unsigned long long)M, (unsigned long long)W->N << 32 | (unsigned)W->K,
-                                       (unsigned long long)epi, al};
+                                       (unsigned long long)epi, (unsigned long long)alx << 32 | al};
     unsigned long long h = 1469598103934665603ull;
     for (int i = 0; i < 4; i++) h = (h ^ key[i]) * 1099511628211ull;
     cuda_gemm_plan *p = &cs->plans[(h ^ (h >> 29)) % CUDA_GEMM_SLOTS];
     if (!p->used || memcmp(p->key, key, sizeof key) != 0) {
         plan_clear(p);
-        pi0_status st = plan_create(ex, p, M, W->N, W->K, epi, al);
+        pi0_status st = plan_create(ex, p, M, W->N, W->K, epi, al, alx);
         if (st != PI0_OK) { plan_clear(p); return st; }
         memcpy(p->key, key, sizeof key);
         p->used = 1;
@@ -156,19 +159,25 @@ pi0_status cuda_matmul(const pi0_exec *ex, float *y, const float *x, int M, cons
         return cuda_fail(ex, W->name, why);
     }
     /* x in bf16: already in xb when the op that wrote x (a norm, an unfused epilogue) or the last
-     * GEMM reading the same x put it there; otherwise converted now and kept for the next GEMM */
-    if (!cuda_xb_of(cs, x, (size_t)M * K)) {
+     * GEMM reading the same x put it there (x may be rows of what it holds); otherwise converted
+     * now and kept for the next GEMM */
+    const __nv_bfloat16 *xb = cuda_xb_of(cs, x, (size_t)M * K);
+    if (!xb) {
         cs->xb_src = nullptr;
         FORWARD_ERR(cuda_to_bf16(ex, cs->xb, x, (size_t)M * K));
         cs->xb_src = x;
         cs->xb_n = (size_t)M * K;
+        xb = cs->xb;
     }
     cuda_xb_wrote(cs, y, (size_t)M * (geglu ? N / 2 : N) * sizeof *y);
     cuda_gemm_plan *p;
     if (geglu) { /* [gate | up] = x·[gate; up]ᵀ into scratch, then the GeGLU kernel */
-        FORWARD_ERR(plan_for(ex, M, w, CUBLASLT_EPILOGUE_DEFAULT, cs->tmp, &p));
-        FORWARD_ERR(gemm_run(ex, p, cs->tmp, cs->xb, w, nullptr, 0.0f));
-        return cuda_geglu(ex, y, xb_claim(cs, y, (size_t)M * (N / 2)), cs->tmp, ep->gate, ep->accumulate, M, N / 2);
+        FORWARD_ERR(plan_for(ex, M, w, CUBLASLT_EPILOGUE_DEFAULT, cs->tmp, xb, &p));
+        FORWARD_ERR(gemm_run(ex, p, cs->tmp, xb, w, nullptr, 0.0f));
+        __nv_bfloat16 *yb = xb_claim(cs, y, (size_t)M * (N / 2));
+        /* read only by GEMMs (the down projection): its bf16 copy is all they read */
+        const int only_bf16 = yb && ep->gemm_input && !ep->accumulate;
+        return cuda_geglu(ex, only_bf16 ? nullptr : y, yb, cs->tmp, ep->gate, ep->accumulate, M, N / 2);
     }
     const float *bias = ep && ep->bias ? cuda_vec_of(ep->bias) : nullptr;
     const int gelu = ep && ep->gelu, acc = ep && ep->accumulate;
@@ -176,17 +185,17 @@ pi0_status cuda_matmul(const pi0_exec *ex, float *y, const float *x, int M, cons
                                         : (bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT);
     /* cuBLASLt applies GELU after adding beta·C, so a GELU result added to y goes the scratch way too */
     const int scratch = ep && (ep->mul || ep->gate || (gelu && acc));
-    FORWARD_ERR(plan_for(ex, M, w, epi, scratch ? (const void *)cs->tmp : (const void *)y, &p));
+    FORWARD_ERR(plan_for(ex, M, w, epi, scratch ? (const void *)cs->tmp : (const void *)y, xb, &p));
     if (!p->fused) { /* no algorithm for the fused epilogue: plain GEMM, then the epilogue kernel */
-        FORWARD_ERR(plan_for(ex, M, w, CUBLASLT_EPILOGUE_DEFAULT, cs->tmp, &p));
-        FORWARD_ERR(gemm_run(ex, p, cs->tmp, cs->xb, w, nullptr, 0.0f));
+        FORWARD_ERR(plan_for(ex, M, w, CUBLASLT_EPILOGUE_DEFAULT, cs->tmp, xb, &p));
+        FORWARD_ERR(gemm_run(ex, p, cs->tmp, xb, w, nullptr, 0.0f));
         return epilogue_to(ex, y, cs->tmp, bias, gelu, ep->mul, ep->gate, acc, M, N);
     }
     if (scratch) { /* GEMM + bias (+ GELU) to scratch, then ⊙ mul ⊙ gate (+ y) */
-        FORWARD_ERR(gemm_run(ex, p, cs->tmp, cs->xb, w, bias, 0.0f));
+        FORWARD_ERR(gemm_run(ex, p, cs->tmp, xb, w, bias, 0.0f));
         return epilogue_to(ex, y, cs->tmp, nullptr, 0, ep->mul, ep->gate, acc, M, N);
     }
-    return gemm_run(ex, p, y, cs->xb, w, bias, acc ? 1.0f : 0.0f);
+    return gemm_run(ex, p, y, xb, w, bias, acc ? 1.0f : 0.0f);
 }
 
 void cuda_plans_free(cuda_gemm_plan *plans, int n) {
