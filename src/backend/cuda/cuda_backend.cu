@@ -193,6 +193,7 @@ static void cuda_session_free(pi0_exec *ex) {
     cudaFree(cs->att_p);
     cudaFree(cs->workspace);
     cudaFree(cs->xb);
+    cudaFree(cs->yb);
     cudaFree(cs->tmp);
     if (cs->lt) cublasLtDestroy(cs->lt);
     if (cs->stream) cudaStreamDestroy(cs->stream);
@@ -228,6 +229,8 @@ static pi0_status cuda_session_init(pi0_exec *ex, const pi0_config *c, pi0_err *
      * stacked [gate; up] GEMM of GeGLU */
     const size_t gu = 2u * (size_t)(c->vlm.mlp_dim > c->expert.mlp_dim ? c->vlm.mlp_dim : c->expert.mlp_dim);
     cs->tmp_cap = rows * (gu > wide ? gu : wide);
+    /* GEMM outputs kept only in bf16 (gemm_input): SigLIP's fc1 [image tokens, vision mlp] */
+    cs->yb_cap = n_img * c->vision.mlp_dim;
     cs->workspace_bytes = 32u << 20;
     int dev = 0, smem = 0;
     cudaError_t ce = cudaGetDevice(&dev);
@@ -237,6 +240,7 @@ static pi0_status cuda_session_init(pi0_exec *ex, const pi0_config *c, pi0_err *
     if (ce == cudaSuccess) ce = cudaMalloc(&cs->workspace, cs->workspace_bytes);
     if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->xb, cs->xb_cap * sizeof *cs->xb);
     if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->tmp, cs->tmp_cap * sizeof *cs->tmp);
+    if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->yb, cs->yb_cap * sizeof *cs->yb);
     if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->att_q, cs->att_q_cap * sizeof *cs->att_q);
     if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->att_k, cs->att_kv_cap * sizeof *cs->att_k);
     if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->att_v, cs->att_kv_cap * sizeof *cs->att_v);

@@ -83,6 +83,12 @@ struct cuda_session {
      * layout of the attention's Q when there is one kv head (Gemma), so its pack pass is skipped */
     const float *att_q_src;
     size_t att_q_n;
+    /* a GEMM output that only GEMMs read (epilogue gemm_input), written by cuBLASLt in bf16 only:
+     * yb holds bf16(yb_src[0, yb_n)), the float32 yb_src is never written; tracked as xb */
+    __nv_bfloat16 *yb;
+    size_t yb_cap;
+    const float *yb_src;
+    size_t yb_n;
     float *tmp;          /* GEMM output before an epilogue the library does not fuse ([M, 2F] for GeGLU) */
     size_t tmp_cap;
     cuda_gemm_plan *plans;
@@ -126,21 +132,29 @@ static inline const float *cuda_vec_of(const pi0_vec *v) {
 /* An op is about to write [p, p + bytes): the bf16 copy of an overlapping activation is stale. */
 static inline void cuda_xb_wrote(cuda_session *cs, const void *p, size_t bytes) {
     if (!cs) return;
-    const uintptr_t a = (uintptr_t)p, b = (uintptr_t)cs->xb_src, c = (uintptr_t)cs->att_q_src;
+    const uintptr_t a = (uintptr_t)p, b = (uintptr_t)cs->xb_src, c = (uintptr_t)cs->att_q_src,
+                    d = (uintptr_t)cs->yb_src;
     if (cs->xb_src && a < b + cs->xb_n * sizeof(float) && b < a + bytes) cs->xb_src = nullptr;
     if (cs->att_q_src && a < c + cs->att_q_n * sizeof(float) && c < a + bytes) cs->att_q_src = nullptr;
+    if (cs->yb_src && a < d + cs->yb_n * sizeof(float) && d < a + bytes) cs->yb_src = nullptr;
 }
-/* Neither bf16 copy is known to hold anything (graph boundaries, failures, alloc/free). */
+/* No bf16 copy is known to hold anything (graph boundaries, failures, alloc/free). */
 static inline void cuda_xb_forget(cuda_session *cs) {
-    if (cs) cs->xb_src = cs->att_q_src = nullptr;
+    if (cs) cs->xb_src = cs->att_q_src = cs->yb_src = nullptr;
 }
-/* The bf16 copy of x [n] for a GEMM's input (x may be a range of what xb holds: rows of it),
- * or NULL when xb does not hold it. */
-static inline const __nv_bfloat16 *cuda_xb_of(const cuda_session *cs, const float *x, size_t n) {
-    const uintptr_t a = (uintptr_t)x, b = (uintptr_t)cs->xb_src;
-    if (!cs->xb_src || a < b || (a - b) % sizeof(float)) return nullptr;
+/* buf + the offset of x [n] in src [src_n] (x may be rows of it), or NULL when it is not inside. */
+static inline const __nv_bfloat16 *cuda_bf16_range(const __nv_bfloat16 *buf, const float *src, size_t src_n,
+                                                   const float *x, size_t n) {
+    const uintptr_t a = (uintptr_t)x, b = (uintptr_t)src;
+    if (!src || a < b || (a - b) % sizeof(float)) return nullptr;
     const size_t off = (a - b) / sizeof(float);
-    return off <= cs->xb_n && n <= cs->xb_n - off ? cs->xb + off : nullptr;
+    return off <= src_n && n <= src_n - off ? buf + off : nullptr;
+}
+/* The bf16 copy of x [n] for a GEMM's input (x may be a range of what xb or yb holds: rows of
+ * it), or NULL when neither holds it. */
+static inline const __nv_bfloat16 *cuda_xb_of(const cuda_session *cs, const float *x, size_t n) {
+    const __nv_bfloat16 *p = cuda_bf16_range(cs->xb, cs->xb_src, cs->xb_n, x, n);
+    return p ? p : cuda_bf16_range(cs->yb, cs->yb_src, cs->yb_n, x, n);
 }
 static inline unsigned blocks_for(size_t n, unsigned threads) { return (unsigned)((n + threads - 1) / threads); }
 

@@ -58,19 +58,30 @@ cublasStatus_t plan_algo(cuda_session *cs, cuda_gemm_plan *p, unsigned align_y, 
 /* A plan for D = epi(W·xᵀ). The heuristic may find no algorithm for a fused epilogue (NVIDIA
  * documents no guarantee for any epilogue on any shape): the plan then has the plain GEMM
  * (fused = 0), the caller finishes with the epilogue kernel, and the model's describe() counts
- * the shape so that `pi0 verify` shows it. */
+ * the shape so that `pi0 verify` shows it. out_bf16: D (and C) in bf16 (a GEMM output only GEMMs
+ * read); without an algorithm for that the plan is left unfused and the caller takes the float32
+ * way. */
 pi0_status plan_create(const pi0_exec *ex, cuda_gemm_plan *p, int M, int N, int K, cublasLtEpilogue_t epi,
-                       unsigned align_y, unsigned align_x) {
+                       unsigned align_y, unsigned align_x, int out_bf16) {
     cuda_session *cs = cuda_ctx(ex);
     const cublasOperation_t trans = CUBLAS_OP_T;
     LT_TRY(ex, cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     LT_TRY(ex, cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &trans, sizeof trans));
     LT_TRY(ex, cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+    if (out_bf16) { /* C = D in bf16; the bias stays float32 (the scale type; the default is D's type) */
+        const int32_t bias_type = CUDA_R_32F;
+        LT_TRY(ex, cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
+                                                  sizeof bias_type));
+    }
     LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->a, CUDA_R_16BF, K, N, K));
     LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->b, CUDA_R_16BF, K, M, K));
-    LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, N, M, N));
+    LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->c, out_bf16 ? CUDA_R_16BF : CUDA_R_32F, N, M, N));
     p->fused = 1;
     cublasStatus_t st = plan_algo(cs, p, align_y, align_x);
+    if (st != CUBLAS_STATUS_SUCCESS && out_bf16) { /* not fused: the caller writes float32 instead */
+        p->fused = 0;
+        return PI0_OK;
+    }
     if (st != CUBLAS_STATUS_SUCCESS && epi != CUBLASLT_EPILOGUE_DEFAULT) {
         const cublasLtEpilogue_t plain = CUBLASLT_EPILOGUE_DEFAULT;
         LT_TRY(ex, cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &plain, sizeof plain));
@@ -94,19 +105,21 @@ pi0_status plan_create(const pi0_exec *ex, cuda_gemm_plan *p, int M, int N, int 
     return PI0_OK;
 }
 
-/* The plan for (M, W, epilogue, alignment of the output), from the cache or made now. */
+/* The plan for (M, W, epilogue, alignments of the output and input, output type), from the cache
+ * or made now. */
 pi0_status plan_for(const pi0_exec *ex, int M, const cuda_mat *W, cublasLtEpilogue_t epi, const void *out,
-                    const void *in, cuda_gemm_plan **plan) {
+                    const void *in, cuda_gemm_plan **plan, int out_bf16 = 0) {
     cuda_session *cs = cuda_ctx(ex);
     const unsigned al = alignment(out), alx = alignment(in);
     const unsigned long long key[4] = {(unsigned long long)M, (unsigned long long)W->N << 32 | (unsigned)W->K,
-                                       (unsigned long long)epi, (unsigned long long)alx << 32 | al};
+                                       (unsigned long long)out_bf16 << 32 | (unsigned)epi,
+                                       (unsigned long long)alx << 32 | al};
     unsigned long long h = 1469598103934665603ull;
     for (int i = 0; i < 4; i++) h = (h ^ key[i]) * 1099511628211ull;
     cuda_gemm_plan *p = &cs->plans[(h ^ (h >> 29)) % CUDA_GEMM_SLOTS];
     if (!p->used || memcmp(p->key, key, sizeof key) != 0) {
         plan_clear(p);
-        pi0_status st = plan_create(ex, p, M, W->N, W->K, epi, al, alx);
+        pi0_status st = plan_create(ex, p, M, W->N, W->K, epi, al, alx, out_bf16);
         if (st != PI0_OK) { plan_clear(p); return st; }
         memcpy(p->key, key, sizeof key);
         p->used = 1;
@@ -115,8 +128,9 @@ pi0_status plan_for(const pi0_exec *ex, int M, const cuda_mat *W, cublasLtEpilog
     return PI0_OK;
 }
 
-/* D[N, M] (col-major) = plan's epilogue(W·xᵀ) (+ beta·D); bias only for a fused bias epilogue. */
-pi0_status gemm_run(const pi0_exec *ex, cuda_gemm_plan *p, float *y, const __nv_bfloat16 *xb, const cuda_mat *W,
+/* D[N, M] (col-major) = plan's epilogue(W·xᵀ) (+ beta·D); bias only for a fused bias epilogue;
+ * y float32, or bf16 for a plan made with out_bf16. */
+pi0_status gemm_run(const pi0_exec *ex, cuda_gemm_plan *p, void *y, const __nv_bfloat16 *xb, const cuda_mat *W,
                     const float *bias, float beta) {
     cuda_session *cs = cuda_ctx(ex);
     if (bias)
@@ -185,6 +199,19 @@ pi0_status cuda_matmul(const pi0_exec *ex, float *y, const float *x, int M, cons
                                         : (bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT);
     /* cuBLASLt applies GELU after adding beta·C, so a GELU result added to y goes the scratch way too */
     const int scratch = ep && (ep->mul || ep->gate || (gelu && acc));
+    /* read only by GEMMs: cuBLASLt writes it in bf16 into yb, the float32 y stays unwritten (when
+     * there is no algorithm for that, the float32 way below) */
+    const int x_in_yb = cuda_bf16_range(cs->yb, cs->yb_src, cs->yb_n, x, (size_t)M * K) != nullptr;
+    if (ep && ep->gemm_input && !scratch && !acc && !x_in_yb && (size_t)M * N <= cs->yb_cap) {
+        FORWARD_ERR(plan_for(ex, M, w, epi, cs->yb, xb, &p, 1));
+        if (p->fused) {
+            cs->yb_src = nullptr; /* yb is rewritten now */
+            FORWARD_ERR(gemm_run(ex, p, cs->yb, xb, w, bias, 0.0f));
+            cs->yb_src = y;
+            cs->yb_n = (size_t)M * N;
+            return PI0_OK;
+        }
+    }
     FORWARD_ERR(plan_for(ex, M, w, epi, scratch ? (const void *)cs->tmp : (const void *)y, xb, &p));
     if (!p->fused) { /* no algorithm for the fused epilogue: plain GEMM, then the epilogue kernel */
         FORWARD_ERR(plan_for(ex, M, w, CUBLASLT_EPILOGUE_DEFAULT, cs->tmp, xb, &p));
