@@ -191,6 +191,7 @@ static void cuda_session_free(pi0_exec *ex) {
     cudaFree(cs->att_v);
     cudaFree(cs->att_s);
     cudaFree(cs->att_p);
+    cudaFree(cs->kv_pool);
     cudaFree(cs->workspace);
     cudaFree(cs->xb);
     cudaFree(cs->yb);
@@ -231,6 +232,11 @@ static pi0_status cuda_session_init(pi0_exec *ex, const pi0_config *c, pi0_err *
     cs->tmp_cap = rows * (gu > wide ? gu : wide);
     /* GEMM outputs kept only in bf16 (gemm_input): SigLIP's fc1 [image tokens, vision mlp] */
     cs->yb_cap = n_img * c->vision.mlp_dim;
+    /* bf16 K and V of one-kv-head attentions, per source (a layer's K or V cache: 2 per layer),
+     * each [keys, hd] rounded up to 256 bytes (full π0, 3 cameras: 36 × 872·256·2 B = 16 MB) */
+    const int depth = c->vlm.depth > c->expert.depth ? c->vlm.depth : c->expert.depth;
+    cs->n_kv = c->vlm.num_kv_heads == 1 && 2 * depth <= CUDA_KV_MIRRORS ? 2 * depth : 0;
+    cs->kv_cap = (keys * c->vlm.head_dim + 127) & ~(size_t)127;
     cs->workspace_bytes = 32u << 20;
     int dev = 0, smem = 0;
     cudaError_t ce = cudaGetDevice(&dev);
@@ -241,6 +247,9 @@ static pi0_status cuda_session_init(pi0_exec *ex, const pi0_config *c, pi0_err *
     if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->xb, cs->xb_cap * sizeof *cs->xb);
     if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->tmp, cs->tmp_cap * sizeof *cs->tmp);
     if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->yb, cs->yb_cap * sizeof *cs->yb);
+    if (ce == cudaSuccess && cs->n_kv)
+        ce = cudaMalloc((void **)&cs->kv_pool, (size_t)cs->n_kv * cs->kv_cap * sizeof *cs->kv_pool);
+    for (int i = 0; i < cs->n_kv && ce == cudaSuccess; i++) cs->kv[i].buf = cs->kv_pool + (size_t)i * cs->kv_cap;
     if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->att_q, cs->att_q_cap * sizeof *cs->att_q);
     if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->att_k, cs->att_kv_cap * sizeof *cs->att_k);
     if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->att_v, cs->att_kv_cap * sizeof *cs->att_v);

@@ -59,6 +59,19 @@ struct cuda_graph {
 };
 enum { CUDA_GRAPHS = 16 };
 
+/* bf16 copy of a K or V an attention with one kv head reads (the packed layout is then the
+ * source's own, [rows, hd]), kept per source buffer (a layer's cache) so that rows converted once
+ * are not converted again: rows [0, valid) of buf hold bf16 of the source's rows. A write into
+ * the source truncates valid to the rows before it (cuda_xb_wrote); graph boundaries, failures
+ * and alloc/free set it to 0. */
+struct cuda_kv_mirror {
+    const float *src;
+    size_t row;          /* floats per row (hd) */
+    size_t valid;        /* rows of buf that hold bf16(src rows) */
+    __nv_bfloat16 *buf;
+};
+enum { CUDA_KV_MIRRORS = 128 };
+
 struct cuda_session {
     cudaStream_t stream;
     cudaEvent_t marks[PI0_MARKS];
@@ -83,6 +96,10 @@ struct cuda_session {
      * layout of the attention's Q when there is one kv head (Gemma), so its pack pass is skipped */
     const float *att_q_src;
     size_t att_q_n;
+    cuda_kv_mirror kv[CUDA_KV_MIRRORS];
+    int n_kv, next_kv;   /* mirrors allocated (kv_pool), the next one to reuse */
+    size_t kv_cap;       /* elements of each mirror */
+    __nv_bfloat16 *kv_pool;
     /* a GEMM output that only GEMMs read (epilogue gemm_input), written by cuBLASLt in bf16 only:
      * yb holds bf16(yb_src[0, yb_n)), the float32 yb_src is never written; tracked as xb */
     __nv_bfloat16 *yb;
@@ -137,10 +154,17 @@ static inline void cuda_xb_wrote(cuda_session *cs, const void *p, size_t bytes) 
     if (cs->xb_src && a < b + cs->xb_n * sizeof(float) && b < a + bytes) cs->xb_src = nullptr;
     if (cs->att_q_src && a < c + cs->att_q_n * sizeof(float) && c < a + bytes) cs->att_q_src = nullptr;
     if (cs->yb_src && a < d + cs->yb_n * sizeof(float) && d < a + bytes) cs->yb_src = nullptr;
+    for (int i = 0; i < cs->n_kv; i++) {
+        cuda_kv_mirror *m = &cs->kv[i];
+        const uintptr_t s = (uintptr_t)m->src, rb = m->row * sizeof(float);
+        if (m->src && m->valid && a < s + m->valid * rb && s < a + bytes) m->valid = a <= s ? 0 : (a - s) / rb;
+    }
 }
 /* No bf16 copy is known to hold anything (graph boundaries, failures, alloc/free). */
 static inline void cuda_xb_forget(cuda_session *cs) {
-    if (cs) cs->xb_src = cs->att_q_src = cs->yb_src = nullptr;
+    if (!cs) return;
+    cs->xb_src = cs->att_q_src = cs->yb_src = nullptr;
+    for (int i = 0; i < cs->n_kv; i++) cs->kv[i].valid = 0;
 }
 /* buf + the offset of x [n] in src [src_n] (x may be rows of it), or NULL when it is not inside. */
 static inline const __nv_bfloat16 *cuda_bf16_range(const __nv_bfloat16 *buf, const float *src, size_t src_n,

@@ -298,6 +298,35 @@ out:
     return st;
 }
 
+/* K or V [Nk, Hkv·hd] in bf16 for the attention's GEMMs: with one kv head, the source's mirror
+ * (cuda_kv_mirror), converting only the rows it does not hold yet (a denoise step: the suffix's
+ * own rows, not the cached prefix's); otherwise packed into the scratch `pack`. */
+pi0_status kv_bf16(const pi0_exec *ex, const float *src, int Nk, int Hkv, int hd, __nv_bfloat16 *pack,
+                   const __nv_bfloat16 **out) {
+    cuda_session *cs = cuda_ctx(ex);
+    const size_t n = (size_t)Nk * hd;
+    if (Hkv != 1 || cs->n_kv == 0 || n > cs->kv_cap) {
+        *out = pack;
+        return cuda_pack_heads(ex, pack, src, Nk, 1, Hkv, hd);
+    }
+    cuda_kv_mirror *m = nullptr;
+    for (int i = 0; i < cs->n_kv && !m; i++)
+        if (cs->kv[i].src == src && cs->kv[i].row == (size_t)hd) m = &cs->kv[i];
+    if (!m) { /* a new source takes the next mirror (round robin) */
+        m = &cs->kv[cs->next_kv++ % cs->n_kv];
+        m->src = src;
+        m->row = (size_t)hd;
+        m->valid = 0;
+    }
+    if (m->valid < (size_t)Nk) {
+        const size_t r0 = m->valid;
+        FORWARD_ERR(cuda_to_bf16(ex, m->buf + r0 * hd, src + r0 * hd, n - r0 * hd));
+        m->valid = (size_t)Nk;
+    }
+    *out = m->buf;
+    return PI0_OK;
+}
+
 } // namespace
 
 pi0_status cuda_attention(const pi0_exec *ex, float *out, const float *q, const float *k, const float *v, int M,
@@ -323,13 +352,14 @@ pi0_status cuda_attention(const pi0_exec *ex, float *out, const float *q, const 
         FORWARD_ERR(cuda_pack_heads(ex, cs->att_q, q, M, G, Hkv, hd));
     }
     cs->att_q_src = nullptr; /* att_q is the attention's scratch from here on */
-    FORWARD_ERR(cuda_pack_heads(ex, cs->att_k, k, Nk, 1, Hkv, hd));
-    FORWARD_ERR(cuda_pack_heads(ex, cs->att_v, v, Nk, 1, Hkv, hd));
+    const __nv_bfloat16 *kb, *vb;
+    FORWARD_ERR(kv_bf16(ex, k, Nk, Hkv, hd, cs->att_k, &kb));
+    FORWARD_ERR(kv_bf16(ex, v, Nk, Hkv, hd, cs->att_v, &vb));
     const float zero = 0.0f, one = 1.0f;
-    LT_TRY(ex, cublasLtMatmul(cs->lt, qk->desc, &scale, cs->att_k, qk->a, cs->att_q, qk->b, &zero, cs->att_s, qk->c,
+    LT_TRY(ex, cublasLtMatmul(cs->lt, qk->desc, &scale, kb, qk->a, cs->att_q, qk->b, &zero, cs->att_s, qk->c,
                               cs->att_s, qk->c, &qk->algo, cs->workspace, cs->workspace_bytes, cs->stream));
     FORWARD_ERR(cuda_mask_softmax(ex, cs->att_p, cs->att_s, Hkv * R, R, G, Nk, ld, allowed));
-    LT_TRY(ex, cublasLtMatmul(cs->lt, pv->desc, &one, cs->att_v, pv->a, cs->att_p, pv->b, &zero, out, pv->c, out,
+    LT_TRY(ex, cublasLtMatmul(cs->lt, pv->desc, &one, vb, pv->a, cs->att_p, pv->b, &zero, out, pv->c, out,
                               pv->c, &pv->algo, cs->workspace, cs->workspace_bytes, cs->stream));
     return PI0_OK;
 }
