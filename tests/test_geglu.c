@@ -1,6 +1,6 @@
 /* test_geglu MODEL_DIR BACKEND — Gemma's gate·up as one GEMM over the stacked [gate; up] matrix:
- *  - the model hands backends each layer's gate_up and never gate or up on their own (each weight
- *    prepared once);
+ *  - the model hands backends each layer's gate_up and never gate or up on their own, and a
+ *    backend's prepare of the stack keeps no copy of the parts (each weight prepared once);
  *  - on BACKEND, the geglu epilogue (plain, with π0.5's gate, accumulated) against ref's, and ref's
  *    against gelu_tanh(gate half) ⊙ up half of ref's plain GEMM over the stack (exactly equal);
  *  - the plain GEMM over the stack (what the backward pass recomputes) against ref;
@@ -82,6 +82,10 @@ int main(int argc, char **argv) {
         pi0_model_free(model);
         return 77;
     }
+    /* the stack is prepared from its parts; the parts get no copy of their own */
+    CHECK(!be->prepare || (gu.prepared[be->slot] && !g.prepared[be->slot] && !u.prepared[be->slot]),
+          "%s prepare: stack %p, gate %p, up %p", be->name, gu.prepared[be->slot], g.prepared[be->slot],
+          u.prepared[be->slot]);
     pi0_dispatch d = {.be = be, .err = &e};
     d.ex.num_threads = 2;
     d.ex.weights = handle;
