@@ -55,7 +55,7 @@ static pi0_status write_tensor(st_writer *w, const st_decl *d, char kind, int fa
     size_t n = st_decl_nbytes(d) / dtype_size(d->dtype);
     float scale = 1.0f, shift = 0.0f;
     switch (kind) {
-    case 'm': case 't': scale = 1.0f / sqrtf((float)fan_in); break;
+    case 'm': case 'p': case 't': scale = 1.0f / sqrtf((float)fan_in); break;
     case 'd': scale = 0.1f / sqrtf((float)fan_in); break; /* adaRMS dense: small modulations */
     case 'e': scale = 1.0f; break;
     case 'b': scale = 0.05f; break;

@@ -94,14 +94,29 @@ typedef struct {
     pi0_stats *stats;     /* NULL = not collected */
 } pi0_exec;
 
-/* Fused epilogue of a matmul: y (=|+=) (act(x·Wᵀ + bias) ⊙ mul) ⊙ gate. */
+/* Fused epilogue of a matmul: y (=|+=) (act(x·Wᵀ + bias) ⊙ mul) ⊙ gate.
+ * With geglu (Gemma's MLP), W is a stacked [gate (F rows); up (F rows)] matrix (2F rows) and
+ * the product of its two halves replaces act(x·Wᵀ + bias): y [M, F] (=|+=)
+ * (gelu_tanh(x·gateᵀ) ⊙ (x·upᵀ)) ⊙ gate — one GEMM for both projections. bias, gelu and mul must
+ * be unset then (PI0_ERR_ARG otherwise), N in the fields below is F. */
 typedef struct {
     const pi0_vec *bias;  /* [N] or NULL */
     int gelu;             /* GELU(tanh) after the bias */
     const float *mul;     /* [M, N] elementwise factor after the activation, or NULL */
     const float *gate;    /* [N] factor broadcast over the rows (π0.5 gated residual), or NULL */
     int accumulate;       /* 1: y += result (residual); 0: y = result */
+    int geglu;            /* W = [gate; up]: y = gelu_tanh(x·gateᵀ) ⊙ (x·upᵀ), see above */
+    /* 1: until y is written again, it is read only as the x of later matmuls (all of it, or row
+     * ranges of it), never by another op or the host. A backend may then keep y only as its GEMM
+     * operand (cuda: bf16) and leave the float32 y unwritten; ref and fast ignore it. Not with
+     * accumulate (that reads y). */
+    int gemm_input;
 } pi0_epilogue;
+
+/* A geglu epilogue's preconditions: no bias, GELU or mul, and W's rows split in two halves. */
+static inline int pi0_geglu_valid(const pi0_epilogue *ep, const pi0_mat *W) {
+    return !ep->bias && !ep->gelu && !ep->mul && W->rows > 0 && W->rows % 2 == 0;
+}
 
 /* Activation pointers (float *, int32_t *, uint8_t *) below are buffers from the backend's
  * alloc(); weights are handles. Sizes are element counts unless named `bytes`. */
@@ -142,7 +157,8 @@ typedef struct pi0_backend {
                           double *mem_used_bytes, double *mem_total_bytes);
 
     /* ---- ops ---- */
-    /* y[M,N] (=|+=) epilogue(x[M,K]·Wᵀ); W is [N, K]. y may not alias x, ep->mul or ep->gate. */
+    /* y[M,N] (=|+=) epilogue(x[M,K]·Wᵀ); W is [N, K] (with ep->geglu: W [2N, K], see
+     * pi0_epilogue). y may not alias x, ep->mul or ep->gate. */
     pi0_status (*matmul)(const pi0_exec *ex, float *y, const float *x, int M, const pi0_mat *W,
                          const pi0_epilogue *ep);
     /* y = (x − mean)/sqrt(var + eps)·w + b, per row of width D. y may equal x. */

@@ -2,8 +2,10 @@
  *
  * GEMMs run through oneDNN (Debian libdnnl): weights are reordered once per model into the
  * blocked layout oneDNN's matmul prefers, as bf16 on CPUs with AVX512-BF16 (activations are
- * rounded to bf16, accumulation is f32) and as f32 elsewhere; bias, GELU(tanh), the GeGLU
- * product and the residual add run as post-ops inside the GEMM. Attention is two batched oneDNN
+ * rounded to bf16, accumulation is f32) and as f32 elsewhere; bias, GELU(tanh), π0.5's gate and
+ * the residual add run as post-ops inside the GEMM. Gemma's gate and up projections are one GEMM
+ * over the stacked [gate; up] matrix into a [M, 2F] float32 scratch, then one pass computes
+ * gelu_tanh(gate) ⊙ up (no oneDNN post-op combines two column ranges of the output). Attention is two batched oneDNN
  * matmuls (q·kᵀ, p·v, all query heads of a KV head at once) around an f32 masked softmax.
  * Norms, RoPE, softmax and elementwise ops are f32 loops, threaded with OpenMP and written for
  * the compiler to vectorize. The reordered copy replaces the checkpoint pages (released with
@@ -46,6 +48,8 @@ typedef struct {
     size_t xb_cap;
     uint16_t *qb, *kb, *vb, *pb; /* attention operands in bf16 */
     float *sc;               /* attention scores [heads, M, Nk] */
+    float *gu;               /* GeGLU: the stacked [gate | up] GEMM's output [rows, 2F] */
+    size_t gu_cap;
     size_t att_cap, kv_cap, q_cap;
     float *inv_freq;         /* RoPE frequencies, [head_dim / 2] */
     float *bw;               /* backward ops' f32 scratch (grown on demand) */
@@ -236,7 +240,8 @@ static void fast_session_free(pi0_exec *ex) {
     free(fs->prims);
     if (fs->stream) dnnl_stream_destroy(fs->stream);
     if (fs->eng) dnnl_engine_destroy(fs->eng);
-    free(fs->xb); free(fs->qb); free(fs->kb); free(fs->vb); free(fs->pb); free(fs->sc); free(fs->inv_freq); free(fs->bw);
+    free(fs->xb); free(fs->qb); free(fs->kb); free(fs->vb); free(fs->pb); free(fs->sc); free(fs->gu); free(fs->inv_freq);
+    free(fs->bw);
     free(fs);
     ex->ctx = NULL;
 }
@@ -258,15 +263,17 @@ static pi0_status fast_session_init(pi0_exec *ex, const pi0_config *c, pi0_err *
     fs->att_cap = heads * rows * keys;
     fs->kv_cap = keys * hd;
     fs->q_cap = heads * rows * hd;
+    fs->gu_cap = rows * 2 * (size_t)(c->vlm.mlp_dim > c->expert.mlp_dim ? c->vlm.mlp_dim : c->expert.mlp_dim);
     fs->xb = malloc(fs->xb_cap * 2);
     fs->qb = malloc(fs->q_cap * 2);
     fs->kb = malloc(fs->kv_cap * 2);
     fs->vb = malloc(fs->kv_cap * 2);
     fs->pb = malloc(fs->att_cap * 2);
     fs->sc = malloc(fs->att_cap * 4);
+    fs->gu = malloc(fs->gu_cap * 4);
     fs->inv_freq = malloc((size_t)c->vlm.head_dim * sizeof(float));
     fs->prims = calloc(PRIM_SLOTS, sizeof *fs->prims);
-    RETURN_ERR_IF(!fs->xb || !fs->qb || !fs->kb || !fs->vb || !fs->pb || !fs->sc || !fs->inv_freq || !fs->prims, e,
+    RETURN_ERR_IF(!fs->xb || !fs->qb || !fs->kb || !fs->vb || !fs->pb || !fs->sc || !fs->gu || !fs->inv_freq || !fs->prims, e,
                   PI0_ERR_NOMEM, "fast backend: out of memory for scratch buffers");
     RETURN_ERR_IF(!DNNL_OK(dnnl_engine_create(&fs->eng, dnnl_cpu, 0)) ||
                   !DNNL_OK(dnnl_stream_create(&fs->stream, fs->eng, dnnl_stream_default_flags)),
@@ -354,11 +361,43 @@ static pi0_status run_matmul(fast_session *fs, const uint64_t key[KEY_WORDS], co
     return PI0_OK;
 }
 
+static inline float gelu_tanh1(float v) {
+    return 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+}
+
+static pi0_status fast_matmul(const pi0_exec *ex, float *y, const float *x, int M, const pi0_mat *W,
+                              const pi0_epilogue *ep);
+
+/* GeGLU: the plain GEMM over the stacked [gate; up] W into the scratch gu [M, 2F], then
+ * y = (gelu_tanh(gate) ⊙ up) ⊙ gate-factor (+ y) in one pass. */
+static pi0_status fast_geglu(const pi0_exec *ex, float *y, const float *x, int M, const pi0_mat *W,
+                             const pi0_epilogue *ep) {
+    fast_session *fs = ex->ctx;
+    if (!pi0_geglu_valid(ep, W)) return PI0_ERR_ARG;
+    if ((size_t)M * W->rows > fs->gu_cap) return PI0_ERR_UNSUPPORTED;
+    FORWARD_ERR(fast_matmul(ex, fs->gu, x, M, W, NULL));
+    const int F = W->rows / 2;
+    const float *g = ep->gate;
+    const int acc = ep->accumulate;
+#pragma omp parallel for num_threads(ex->num_threads) schedule(static)
+    for (int m = 0; m < M; m++) {
+        const float *gr = fs->gu + (size_t)m * 2 * F, *ur = gr + F;
+        float *yr = y + (size_t)m * F;
+#pragma omp simd
+        for (int n = 0; n < F; n++) {
+            const float v = gelu_tanh1(gr[n]) * ur[n] * (g ? g[n] : 1.0f);
+            yr[n] = acc ? yr[n] + v : v;
+        }
+    }
+    return PI0_OK;
+}
+
 static pi0_status fast_matmul(const pi0_exec *ex, float *y, const float *x, int M, const pi0_mat *W,
                               const pi0_epilogue *ep) {
     fast_session *fs = ex->ctx;
     const fast_mat *fw = W->prepared[PI0_SLOT_FAST];
     if (!fs || !fw || M <= 0) return PI0_ERR_UNSUPPORTED; /* not prepared: ref runs it */
+    if (ep && ep->geglu) return fast_geglu(ex, y, x, M, W, ep);
     const int N = W->rows, K = W->cols;
     void *src = (void *)x;
     if (fs->bf16) {
@@ -509,10 +548,7 @@ static pi0_status fast_rmsnorm_mod(const pi0_exec *ex, float *y, const float *x,
 
 static pi0_status fast_gelu(const pi0_exec *ex, float *x, size_t n) {
 #pragma omp parallel for simd num_threads(ex->num_threads) schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        const float v = x[i];
-        x[i] = 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
-    }
+    for (size_t i = 0; i < n; i++) x[i] = gelu_tanh1(x[i]);
     return PI0_OK;
 }
 

@@ -38,13 +38,19 @@ static void store(float *y, float acc, const pi0_epilogue *ep, size_t idx, int n
     else y[idx] = v;
 }
 
+/* y = epilogue(x·Wᵀ). With geglu, each block converts its rows of both halves of the stacked
+ * [gate; up] W, and each output element takes the same two dot products as a gate GEMM and an
+ * up GEMM would: gelu_tanh(gate) ⊙ up is the same as computing them apart. */
 static pi0_status ref_matmul(const pi0_exec *ex, float *y, const float *x, int M, const pi0_mat *W,
                              const pi0_epilogue *ep) {
-    const int N = W->rows, K = W->cols, nblocks = (N + REF_BLOCK - 1) / REF_BLOCK;
+    const int geglu = ep && ep->geglu;
+    if (geglu && !pi0_geglu_valid(ep, W)) return PI0_ERR_ARG;
+    const int N = geglu ? W->rows / 2 : W->rows, K = W->cols, nblocks = (N + REF_BLOCK - 1) / REF_BLOCK;
+    const size_t up = (size_t)REF_BLOCK * K; /* where a block's up rows start in wb */
     int oom = 0;
 #pragma omp parallel num_threads(ex->num_threads)
     {
-        float *wb = malloc((size_t)REF_BLOCK * K * sizeof *wb);
+        float *wb = malloc((geglu ? 2 : 1) * up * sizeof *wb);
         if (!wb) {
 #pragma omp atomic write
             oom = 1;
@@ -54,9 +60,14 @@ static pi0_status ref_matmul(const pi0_exec *ex, float *y, const float *x, int M
             int n0 = blk * REF_BLOCK, nb = N - n0 < REF_BLOCK ? N - n0 : REF_BLOCK;
             if (!wb) continue; /* out of memory: reported after the loop */
             pi0_mat_rows_f32(wb, W, n0, nb);
+            if (geglu) pi0_mat_rows_f32(wb + up, W, N + n0, nb);
             for (int m = 0; m < M; m++)
-                for (int j = 0; j < nb; j++)
-                    store(y, dot(x + (size_t)m * K, wb + (size_t)j * K, K), ep, (size_t)m * N + n0 + j, n0 + j);
+                for (int j = 0; j < nb; j++) {
+                    const float *xr = x + (size_t)m * K, *wr = wb + (size_t)j * K;
+                    float acc = dot(xr, wr, K);
+                    if (geglu) acc = gelu_tanh1(acc) * dot(xr, wr + up, K);
+                    store(y, acc, ep, (size_t)m * N + n0 + j, n0 + j);
+                }
         }
         free(wb);
     }

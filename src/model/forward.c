@@ -146,7 +146,7 @@ static pi0_status siglip_block(pi0_session *s, const siglip_layer *L, float *x, 
     FORWARD_ERR(op_matmul(d, x, b->att, n, &L->o, &(pi0_epilogue){.bias = &L->o_b, .accumulate = 1}));
     FORWARD_ERR(op_layernorm(d, b->h, x, n, W, &L->ln2_w, &L->ln2_b, v->norm_eps));
     /* x += fc2(gelu_tanh(fc1(h))) */
-    FORWARD_ERR(op_matmul(d, b->mlp1, b->h, n, &L->fc1, &(pi0_epilogue){.bias = &L->fc1_b, .gelu = 1}));
+    FORWARD_ERR(op_matmul(d, b->mlp1, b->h, n, &L->fc1, &(pi0_epilogue){.bias = &L->fc1_b, .gelu = 1, .gemm_input = 1}));
     return op_matmul(d, x, b->mlp1, n, &L->fc2, &(pi0_epilogue){.bias = &L->fc2_b, .accumulate = 1});
 }
 
@@ -318,8 +318,9 @@ static pi0_status matmul_gated(pi0_session *s, float *y, const float *x, int n, 
 
 static pi0_status gemma_mlp(pi0_session *s, const gemma_layer *L, const float *h, int n, float *x,
                             const float *gate) {
-    FORWARD_ERR(op_matmul(&s->d, s->b.mlp2, h, n, &L->up, NULL));
-    FORWARD_ERR(op_matmul(&s->d, s->b.mlp1, h, n, &L->gate, &(pi0_epilogue){.gelu = 1, .mul = s->b.mlp2}));
+    /* gate and up as one GEMM over the stacked [gate; up] matrix, the GeGLU product fused; its
+     * output is read only by the down projection (gemm_input) */
+    FORWARD_ERR(op_matmul(&s->d, s->b.mlp1, h, n, &L->gate_up, &(pi0_epilogue){.geglu = 1, .gemm_input = 1}));
     return matmul_gated(s, x, s->b.mlp1, n, &L->down, gate);
 }
 

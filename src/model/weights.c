@@ -13,10 +13,11 @@
 
 /* kind: 'm' matrix (a GEMM operand), 't' matrix only indexed by rows (the token embedding),
  * 'd' π0.5 adaRMS dense matrix (a GEMM operand only as part of the per-step stack, see
- * weights.h), 'e' table converted to f32, 'l' LayerNorm scale, 'n' RMSNorm scale, 'b' bias /
- * LayerNorm shift, 'g' adaRMS dense bias (scale, shift, gate). dst is a pi0_mat* for 'm', 't'
- * and 'd', a pi0_vec* otherwise. */
-static int is_matrix(char kind) { return kind == 'm' || kind == 't' || kind == 'd'; }
+ * weights.h), 'p' matrix that is a GEMM operand only as part of a stack (Gemma's gate and
+ * up: gate_up, see weights.h), 'e' table converted to f32, 'l' LayerNorm scale, 'n' RMSNorm
+ * scale, 'b' bias / LayerNorm shift, 'g' adaRMS dense bias (scale, shift, gate). dst is a
+ * pi0_mat* for 'm', 't', 'd' and 'p', a pi0_vec* otherwise. */
+static int is_matrix(char kind) { return kind == 'm' || kind == 't' || kind == 'd' || kind == 'p'; }
 
 typedef struct walker walker;
 struct walker {
@@ -55,8 +56,8 @@ static pi0_status walk_gemma(walker *wk, gemma_weights *g, const pi0_gemma_confi
         } else {
             N("post_attention_layernorm.weight"); T(&L->post_norm, 'n', 0, D);
         }
-        N("mlp.gate_proj.weight"); T(&L->gate, 'm', D, F, D);
-        N("mlp.up_proj.weight"); T(&L->up, 'm', D, F, D);
+        N("mlp.gate_proj.weight"); T(&L->gate, 'p', D, F, D);
+        N("mlp.up_proj.weight"); T(&L->up, 'p', D, F, D);
         N("mlp.down_proj.weight"); T(&L->down, 'm', F, D, F);
 #undef N
     }
@@ -364,7 +365,9 @@ static pi0_status list_tensor(walker *wk, void *dst, const char *name, int ndim,
     (void)name; (void)ndim; (void)shape; (void)fan_in;
     lister *l = (lister *)wk;
     pi0_weight_list *wl = l->wl;
-    if (kind == 'd' || kind == 'g') return PI0_OK; /* used through the stack (stack_modulations) */
+    /* used only through a stack (stack_modulations, stack_gate_up), listed below: a backend
+     * prepares each weight once */
+    if (kind == 'd' || kind == 'g' || kind == 'p') return PI0_OK;
     if (kind == 't') {
         if (wl->ntables == (int)(sizeof wl->tables / sizeof *wl->tables)) return PI0_ERR_ARG;
         wl->tables[wl->ntables++] = dst;

@@ -37,7 +37,8 @@ typedef struct {                 /* <gemma>.layers.i.                           
     pi0_mat in_mod, post_mod;    /* {input,post_attention}_layernorm.dense.weight (3D, D) */
     pi0_vec in_mod_b, post_mod_b;/* .dense.bias (3D)                             */
     /* gate and up as one stacked matrix [gate; up] (2F, D): one GEMM gives both halves, row m of
-     * its output is [gate(h_m) | up(h_m)]. Its parts point at gate and up. */
+     * its output is [gate(h_m) | up(h_m)]. Its parts point at gate and up; backends are given
+     * only the stack to prepare (weights_list), so gate and up are GEMM operands only through it. */
     pi0_mat gate_up;
     const pi0_mat *gate_up_parts[2];
 } gemma_layer;
@@ -89,7 +90,7 @@ void weights_list_free(pi0_weight_list *wl);
 
 /* Canonical key i of the released layout (for the generator): calls fn for every tensor with
  * its name, shape and kind ('m' matrix, 't' row-indexed table (token embedding), 'd' adaRMS
- * dense matrix, 'l' LayerNorm scale, 'n' RMSNorm scale, 'b' bias or LayerNorm shift, 'g' adaRMS
+ * dense matrix, 'p' matrix used as part of a stack (Gemma's gate and up), 'l' LayerNorm scale, 'n' RMSNorm scale, 'b' bias or LayerNorm shift, 'g' adaRMS
  * dense bias (scale, shift, gate thirds), 'e' position table). */
 typedef void (*weights_visit_fn)(void *user, const char *name, int ndim, const int64_t *shape,
                                  char kind, int fan_in);

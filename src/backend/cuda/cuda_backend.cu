@@ -193,8 +193,10 @@ static void cuda_session_free(pi0_exec *ex) {
     cudaFree(cs->att_v);
     cudaFree(cs->att_s);
     cudaFree(cs->att_p);
+    cudaFree(cs->kv_pool);
     cudaFree(cs->workspace);
     cudaFree(cs->xb);
+    cudaFree(cs->yb);
     cudaFree(cs->tmp);
     if (cs->lt) cublasLtDestroy(cs->lt);
     if (cs->stream) cudaStreamDestroy(cs->stream);
@@ -226,7 +228,17 @@ static pi0_status cuda_session_init(pi0_exec *ex, const pi0_config *c, pi0_err *
     cs->att_kv_cap = n_img * c->vision.width > rows * c->vlm.num_kv_heads * c->vlm.head_dim
                          ? n_img * c->vision.width : rows * c->vlm.num_kv_heads * c->vlm.head_dim;
     cs->att_s_cap = n_img * vh * keys_v > rows * gh * keys ? n_img * vh * keys_v : rows * gh * keys;
-    cs->tmp_cap = rows * wide;
+    /* the GEMM output before an unfused epilogue: up to rows × the widest N, or × 2F for the
+     * stacked [gate; up] GEMM of GeGLU */
+    const size_t gu = 2u * (size_t)(c->vlm.mlp_dim > c->expert.mlp_dim ? c->vlm.mlp_dim : c->expert.mlp_dim);
+    cs->tmp_cap = rows * (gu > wide ? gu : wide);
+    /* GEMM outputs kept only in bf16 (gemm_input): SigLIP's fc1 [image tokens, vision mlp] */
+    cs->yb_cap = n_img * c->vision.mlp_dim;
+    /* bf16 K and V of one-kv-head attentions, per source (a layer's K or V cache: 2 per layer),
+     * each [keys, hd] rounded up to 256 bytes (full π0, 3 cameras: 36 × 872·256·2 B = 16 MB) */
+    const int depth = c->vlm.depth > c->expert.depth ? c->vlm.depth : c->expert.depth;
+    cs->n_kv = c->vlm.num_kv_heads == 1 && 2 * depth <= CUDA_KV_MIRRORS ? 2 * depth : 0;
+    cs->kv_cap = (keys * c->vlm.head_dim + 127) & ~(size_t)127;
     cs->workspace_bytes = 32u << 20;
     int dev = 0, smem = 0;
     cudaError_t ce = cudaGetDevice(&dev);
@@ -236,6 +248,10 @@ static pi0_status cuda_session_init(pi0_exec *ex, const pi0_config *c, pi0_err *
     if (ce == cudaSuccess) ce = cudaMalloc(&cs->workspace, cs->workspace_bytes);
     if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->xb, cs->xb_cap * sizeof *cs->xb);
     if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->tmp, cs->tmp_cap * sizeof *cs->tmp);
+    if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->yb, cs->yb_cap * sizeof *cs->yb);
+    if (ce == cudaSuccess && cs->n_kv)
+        ce = cudaMalloc((void **)&cs->kv_pool, (size_t)cs->n_kv * cs->kv_cap * sizeof *cs->kv_pool);
+    for (int i = 0; i < cs->n_kv && ce == cudaSuccess; i++) cs->kv[i].buf = cs->kv_pool + (size_t)i * cs->kv_cap;
     if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->att_q, cs->att_q_cap * sizeof *cs->att_q);
     if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->att_k, cs->att_kv_cap * sizeof *cs->att_k);
     if (ce == cudaSuccess) ce = cudaMalloc((void **)&cs->att_v, cs->att_kv_cap * sizeof *cs->att_v);

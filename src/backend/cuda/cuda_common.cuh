@@ -59,6 +59,19 @@ struct cuda_graph {
 };
 enum { CUDA_GRAPHS = 16 };
 
+/* bf16 copy of a K or V an attention with one kv head reads (the packed layout is then the
+ * source's own, [rows, hd]), kept per source buffer (a layer's cache) so that rows converted once
+ * are not converted again: rows [0, valid) of buf hold bf16 of the source's rows. A write into
+ * the source truncates valid to the rows before it (cuda_xb_wrote); graph boundaries, failures
+ * and alloc/free set it to 0. */
+struct cuda_kv_mirror {
+    const float *src;
+    size_t row;          /* floats per row (hd) */
+    size_t valid;        /* rows of buf that hold bf16(src rows) */
+    __nv_bfloat16 *buf;
+};
+enum { CUDA_KV_MIRRORS = 128 };
+
 struct cuda_session {
     cudaStream_t stream;
     cudaEvent_t marks[PI0_MARKS];
@@ -83,7 +96,17 @@ struct cuda_session {
      * layout of the attention's Q when there is one kv head (Gemma), so its pack pass is skipped */
     const float *att_q_src;
     size_t att_q_n;
-    float *tmp;          /* GEMM output before an epilogue the library does not fuse */
+    cuda_kv_mirror kv[CUDA_KV_MIRRORS];
+    int n_kv, next_kv;   /* mirrors allocated (kv_pool), the next one to reuse */
+    size_t kv_cap;       /* elements of each mirror */
+    __nv_bfloat16 *kv_pool;
+    /* a GEMM output that only GEMMs read (epilogue gemm_input), written by cuBLASLt in bf16 only:
+     * yb holds bf16(yb_src[0, yb_n)), the float32 yb_src is never written; tracked as xb */
+    __nv_bfloat16 *yb;
+    size_t yb_cap;
+    const float *yb_src;
+    size_t yb_n;
+    float *tmp;          /* GEMM output before an epilogue the library does not fuse ([M, 2F] for GeGLU) */
     size_t tmp_cap;
     cuda_gemm_plan *plans;
     /* attention on tensor cores: Q, K, V as bf16 per kv head, the logits (f32) and the
@@ -127,17 +150,36 @@ static inline const float *cuda_vec_of(const pi0_vec *v) {
 /* An op is about to write [p, p + bytes): the bf16 copy of an overlapping activation is stale. */
 static inline void cuda_xb_wrote(cuda_session *cs, const void *p, size_t bytes) {
     if (!cs) return;
-    const uintptr_t a = (uintptr_t)p, b = (uintptr_t)cs->xb_src, c = (uintptr_t)cs->att_q_src;
+    const uintptr_t a = (uintptr_t)p, b = (uintptr_t)cs->xb_src, c = (uintptr_t)cs->att_q_src,
+                    d = (uintptr_t)cs->yb_src;
     if (cs->xb_src && a < b + cs->xb_n * sizeof(float) && b < a + bytes) cs->xb_src = nullptr;
     if (cs->att_q_src && a < c + cs->att_q_n * sizeof(float) && c < a + bytes) cs->att_q_src = nullptr;
+    if (cs->yb_src && a < d + cs->yb_n * sizeof(float) && d < a + bytes) cs->yb_src = nullptr;
+    for (int i = 0; i < cs->n_kv; i++) {
+        cuda_kv_mirror *m = &cs->kv[i];
+        const uintptr_t s = (uintptr_t)m->src, rb = m->row * sizeof(float);
+        if (m->src && m->valid && a < s + m->valid * rb && s < a + bytes) m->valid = a <= s ? 0 : (a - s) / rb;
+    }
 }
-/* Neither bf16 copy is known to hold anything (graph boundaries, failures, alloc/free). */
+/* No bf16 copy is known to hold anything (graph boundaries, failures, alloc/free). */
 static inline void cuda_xb_forget(cuda_session *cs) {
-    if (cs) cs->xb_src = cs->att_q_src = nullptr;
+    if (!cs) return;
+    cs->xb_src = cs->att_q_src = cs->yb_src = nullptr;
+    for (int i = 0; i < cs->n_kv; i++) cs->kv[i].valid = 0;
 }
-/* The bf16 copy of x [n] for a GEMM's input, or NULL when xb does not hold it. */
+/* buf + the offset of x [n] in src [src_n] (x may be rows of it), or NULL when it is not inside. */
+static inline const __nv_bfloat16 *cuda_bf16_range(const __nv_bfloat16 *buf, const float *src, size_t src_n,
+                                                   const float *x, size_t n) {
+    const uintptr_t a = (uintptr_t)x, b = (uintptr_t)src;
+    if (!src || a < b || (a - b) % sizeof(float)) return nullptr;
+    const size_t off = (a - b) / sizeof(float);
+    return off <= src_n && n <= src_n - off ? buf + off : nullptr;
+}
+/* The bf16 copy of x [n] for a GEMM's input (x may be a range of what xb or yb holds: rows of
+ * it), or NULL when neither holds it. */
 static inline const __nv_bfloat16 *cuda_xb_of(const cuda_session *cs, const float *x, size_t n) {
-    return cs->xb_src == x && cs->xb_n == n ? cs->xb : nullptr;
+    const __nv_bfloat16 *p = cuda_bf16_range(cs->xb, cs->xb_src, cs->xb_n, x, n);
+    return p ? p : cuda_bf16_range(cs->yb, cs->yb_src, cs->yb_n, x, n);
 }
 static inline unsigned blocks_for(size_t n, unsigned threads) { return (unsigned)((n + threads - 1) / threads); }
 
@@ -184,6 +226,10 @@ pi0_status cuda_gate_to_bf16(const pi0_exec *ex, __nv_bfloat16 *dst, const float
 /* y (=|+=) ... as the epilogue; yb (or NULL) receives bf16(y) too. */
 pi0_status cuda_epilogue(const pi0_exec *ex, float *y, __nv_bfloat16 *yb, const float *t, const float *bias,
                          int gelu, const float *mul, const float *gate, int accumulate, int M, int N);
+/* GeGLU after the stacked [gate; up] GEMM: y [M, F] (=|+=) (gelu_tanh(t[:, :F]) ⊙ t[:, F:]) ⊙ gate
+ * from t [M, 2F]; yb (or NULL) receives bf16(y) too; y NULL (not accumulating): only yb. */
+pi0_status cuda_geglu(const pi0_exec *ex, float *y, __nv_bfloat16 *yb, const float *t, const float *gate,
+                      int accumulate, int M, int F);
 /* Attention's pieces (cuda_kernels.cu) for the tensor-core path in cuda_matmul.cu. */
 pi0_status cuda_pack_heads(const pi0_exec *ex, __nv_bfloat16 *dst, const float *src, int rows, int G, int Hkv,
                            int hd);

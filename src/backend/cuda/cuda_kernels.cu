@@ -138,6 +138,22 @@ __global__ void epilogue_kernel(float *y, __nv_bfloat16 *yb, const float *t, con
     if (yb) yb[i] = __float2bfloat16_rn(v);
 }
 
+/* GeGLU over the stacked GEMM's output t [M, 2F] (row m: [gate | up]), as epilogue_kernel. */
+__global__ void geglu_kernel(float *y, __nv_bfloat16 *yb, const float *t, const float *gate, int accumulate, int M,
+                             int F) {
+    const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (size_t)M * F) return;
+    const int n = (int)(i % F);
+    const float *tr = t + (i / F) * 2 * F;
+    float v = gelu_tanh1(tr[n]) * tr[F + n];
+    if (gate) v *= gate[n];
+    if (y) {
+        v = accumulate ? y[i] + v : v;
+        y[i] = v;
+    }
+    if (yb) yb[i] = __float2bfloat16_rn(v);
+}
+
 /* ---------------------------------------------------------------- RoPE */
 
 /* One thread per (row, head, i < hd/2); the angle pos / θ^(2i/hd) in double, as ref. sign −1: the
@@ -533,6 +549,10 @@ pi0_status cuda_to_bf16(const pi0_exec *ex, __nv_bfloat16 *dst, const float *src
 pi0_status cuda_epilogue(const pi0_exec *ex, float *y, __nv_bfloat16 *yb, const float *t, const float *bias,
                          int gelu, const float *mul, const float *gate, int accumulate, int M, int N) {
     ELEMENTWISE(epilogue_kernel, (size_t)M * N, y, yb, t, bias, gelu, mul, gate, accumulate, M, N);
+}
+pi0_status cuda_geglu(const pi0_exec *ex, float *y, __nv_bfloat16 *yb, const float *t, const float *gate,
+                      int accumulate, int M, int F) {
+    ELEMENTWISE(geglu_kernel, (size_t)M * F, y, yb, t, gate, accumulate, M, F);
 }
 
 pi0_status cuda_rope(const pi0_exec *ex, float *x, int M, int n_heads, int hd, const int32_t *pos, double theta) {

@@ -2,7 +2,9 @@
  * through cuBLASLt, bf16 operands (the activations rounded by the op that wrote them, or once for
  * all the GEMMs that read them: see xb in cuda_common.cuh), float32 accumulation and output. The bias, GELU(tanh) and the residual add (beta = 1, C = D = y) run in cuBLASLt's
  * epilogue; the GeGLU product and π0.5's gate are not cuBLASLt epilogues, so those calls write
- * to a scratch and one elementwise kernel finishes them.
+ * to a scratch and one elementwise kernel finishes them (GeGLU: one GEMM over the stacked
+ * [gate; up] matrix into the scratch [M, 2F], then the GeGLU kernel writes y and the down
+ * projection's bf16 input).
  *
  * Layout: cuBLASLt is column-major. The row-major y [M, N] is the column-major N×M matrix
  * D = W·xᵀ, with W (row-major [N, K] = column-major K×N, ld K) transposed and xᵀ (row-major
@@ -31,14 +33,17 @@ void plan_clear(cuda_gemm_plan *p) {
     memset(p, 0, sizeof *p);
 }
 
-/* Asks cuBLASLt's heuristic for one algorithm for the plan's descriptors. */
-cublasStatus_t plan_algo(cuda_session *cs, cuda_gemm_plan *p, unsigned align_y) {
+/* Asks cuBLASLt's heuristic for one algorithm for the plan's descriptors, for outputs aligned to
+ * align_y bytes and the activation operand (B) to align_x (a GEMM may read rows of xb from an
+ * offset: see cuda_xb_of). */
+cublasStatus_t plan_algo(cuda_session *cs, cuda_gemm_plan *p, unsigned align_y, unsigned align_x = 256) {
     cublasLtMatmulPreference_t pref;
     cublasStatus_t st = cublasLtMatmulPreferenceCreate(&pref);
     if (st != CUBLAS_STATUS_SUCCESS) return st;
-    const uint32_t al = align_y;
+    const uint32_t al = align_y, alx = align_x;
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cs->workspace_bytes,
                                          sizeof cs->workspace_bytes);
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &alx, sizeof alx);
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al, sizeof al);
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al, sizeof al);
     cublasLtMatmulHeuristicResult_t best;
@@ -54,23 +59,34 @@ cublasStatus_t plan_algo(cuda_session *cs, cuda_gemm_plan *p, unsigned align_y) 
  * matrix untransposed, K × N with ld K; dyᵀ column-major N × M; D column-major K × M). The heuristic may find no algorithm for a fused epilogue (NVIDIA
  * documents no guarantee for any epilogue on any shape): the plan then has the plain GEMM
  * (fused = 0), the caller finishes with the epilogue kernel, and the model's describe() counts
- * the shape so that `pi0 verify` shows it. */
+ * the shape so that `pi0 verify` shows it. out_bf16: D (and C) in bf16 (a GEMM output only GEMMs
+ * read); without an algorithm for that the plan is left unfused and the caller takes the float32
+ * way. */
 pi0_status plan_create(const pi0_exec *ex, cuda_gemm_plan *p, int M, int N, int K, cublasLtEpilogue_t epi,
-                       unsigned align_y, int dx) {
+                       unsigned align_y, unsigned align_x, int out_bf16, int dx) {
     cuda_session *cs = cuda_ctx(ex);
     const cublasOperation_t trans = dx ? CUBLAS_OP_N : CUBLAS_OP_T;
     LT_TRY(ex, cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     LT_TRY(ex, cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &trans, sizeof trans));
     LT_TRY(ex, cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+    if (out_bf16) { /* C = D in bf16; the bias stays float32 (the scale type; the default is D's type) */
+        const int32_t bias_type = CUDA_R_32F;
+        LT_TRY(ex, cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
+                                                  sizeof bias_type));
+    }
     LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->a, CUDA_R_16BF, K, N, K));
     LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->b, CUDA_R_16BF, dx ? N : K, M, dx ? N : K));
-    LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, dx ? K : N, M, dx ? K : N));
+    LT_TRY(ex, cublasLtMatrixLayoutCreate(&p->c, out_bf16 ? CUDA_R_16BF : CUDA_R_32F, dx ? K : N, M, dx ? K : N));
     p->fused = 1;
-    cublasStatus_t st = plan_algo(cs, p, align_y);
+    cublasStatus_t st = plan_algo(cs, p, align_y, align_x);
+    if (st != CUBLAS_STATUS_SUCCESS && out_bf16) { /* not fused: the caller writes float32 instead */
+        p->fused = 0;
+        return PI0_OK;
+    }
     if (st != CUBLAS_STATUS_SUCCESS && epi != CUBLASLT_EPILOGUE_DEFAULT) {
         const cublasLtEpilogue_t plain = CUBLASLT_EPILOGUE_DEFAULT;
         LT_TRY(ex, cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &plain, sizeof plain));
-        st = plan_algo(cs, p, align_y);
+        st = plan_algo(cs, p, align_y, align_x);
         if (st == CUBLAS_STATUS_SUCCESS) {
             p->fused = 0;
             cuda_weights *cw = (cuda_weights *)ex->weights; /* allocated non-const by prepare */
@@ -90,19 +106,21 @@ pi0_status plan_create(const pi0_exec *ex, cuda_gemm_plan *p, int M, int N, int 
     return PI0_OK;
 }
 
-/* The plan for (M, W, epilogue, alignment of the output, forward or dx), from the cache or made now. */
+/* The plan for (M, W, epilogue, alignments of the output and input, output type, forward or dx),
+ * from the cache or made now. */
 pi0_status plan_for(const pi0_exec *ex, int M, const cuda_mat *W, cublasLtEpilogue_t epi, const void *out,
-                    cuda_gemm_plan **plan, int dx = 0) {
+                    const void *in, cuda_gemm_plan **plan, int out_bf16 = 0, int dx = 0) {
     cuda_session *cs = cuda_ctx(ex);
-    const unsigned al = alignment(out);
+    const unsigned al = alignment(out), alx = alignment(in);
     const unsigned long long key[4] = {(unsigned long long)M, (unsigned long long)W->N << 32 | (unsigned)W->K,
-                                       (unsigned long long)epi | (unsigned long long)dx << 32, al};
+                                       (unsigned long long)dx << 33 | (unsigned long long)out_bf16 << 32 | (unsigned)epi,
+                                       (unsigned long long)alx << 32 | al};
     unsigned long long h = 1469598103934665603ull;
     for (int i = 0; i < 4; i++) h = (h ^ key[i]) * 1099511628211ull;
     cuda_gemm_plan *p = &cs->plans[(h ^ (h >> 29)) % CUDA_GEMM_SLOTS];
     if (!p->used || memcmp(p->key, key, sizeof key) != 0) {
         plan_clear(p);
-        pi0_status st = plan_create(ex, p, M, W->N, W->K, epi, al, dx);
+        pi0_status st = plan_create(ex, p, M, W->N, W->K, epi, al, alx, out_bf16, dx);
         if (st != PI0_OK) { plan_clear(p); return st; }
         memcpy(p->key, key, sizeof key);
         p->used = 1;
@@ -111,8 +129,9 @@ pi0_status plan_for(const pi0_exec *ex, int M, const cuda_mat *W, cublasLtEpilog
     return PI0_OK;
 }
 
-/* D[N, M] (col-major) = plan's epilogue(W·xᵀ) (+ beta·D); bias only for a fused bias epilogue. */
-pi0_status gemm_run(const pi0_exec *ex, cuda_gemm_plan *p, float *y, const __nv_bfloat16 *xb, const cuda_mat *W,
+/* D[N, M] (col-major) = plan's epilogue(W·xᵀ) (+ beta·D); bias only for a fused bias epilogue;
+ * y float32, or bf16 for a plan made with out_bf16. */
+pi0_status gemm_run(const pi0_exec *ex, cuda_gemm_plan *p, void *y, const __nv_bfloat16 *xb, const cuda_mat *W,
                     const float *bias, float beta) {
     cuda_session *cs = cuda_ctx(ex);
     if (bias)
@@ -123,15 +142,20 @@ pi0_status gemm_run(const pi0_exec *ex, cuda_gemm_plan *p, float *y, const __nv_
     return PI0_OK;
 }
 
-/* The epilogue kernel after a GEMM (which has read xb by now, in stream order): y is also written
- * as bf16 into xb for the GEMM that reads it next (the GeGLU product → down). */
-pi0_status epilogue_to(const pi0_exec *ex, float *y, const float *t, const float *bias, int gelu, const float *mul,
-                       const float *gate, int acc, int M, int N) {
-    cuda_session *cs = cuda_ctx(ex);
-    const size_t n = (size_t)M * N;
+/* An elementwise kernel after a GEMM (which has read xb by now, in stream order) writes y [n]
+ * also as bf16 into xb, for the GEMM that reads it next (the GeGLU product → down): xb then
+ * holds y, or nothing when y does not fit. */
+__nv_bfloat16 *xb_claim(cuda_session *cs, const float *y, size_t n) {
     __nv_bfloat16 *yb = n <= cs->xb_cap ? cs->xb : nullptr;
     cs->xb_src = yb ? y : nullptr;
     cs->xb_n = n;
+    return yb;
+}
+
+/* The epilogue kernel after a GEMM, y also in xb (xb_claim). */
+pi0_status epilogue_to(const pi0_exec *ex, float *y, const float *t, const float *bias, int gelu, const float *mul,
+                       const float *gate, int acc, int M, int N) {
+    __nv_bfloat16 *yb = xb_claim(cuda_ctx(ex), y, (size_t)M * N);
     return cuda_epilogue(ex, y, yb, t, bias, gelu, mul, gate, acc, M, N);
 }
 
@@ -142,39 +166,64 @@ pi0_status cuda_matmul(const pi0_exec *ex, float *y, const float *x, int M, cons
     const cuda_mat *w = cuda_mat_of(W);
     if (!cs || !w) return PI0_ERR_UNSUPPORTED;
     if (M <= 0) return PI0_OK;
-    const int N = W->rows, K = W->cols;
+    const int N = W->rows, K = W->cols, geglu = ep && ep->geglu;
+    if (geglu && !pi0_geglu_valid(ep, W)) return PI0_ERR_ARG;
     if ((size_t)M * K > cs->xb_cap || (size_t)M * N > cs->tmp_cap) {
         char why[128];
         snprintf(why, sizeof why, "matmul [%d x %d] x [%d x %d]ᵀ exceeds the session's scratch", M, K, N, K);
         return cuda_fail(ex, W->name, why);
     }
     /* x in bf16: already in xb when the op that wrote x (a norm, an unfused epilogue) or the last
-     * GEMM reading the same x put it there; otherwise converted now and kept for the next GEMM */
-    if (!cuda_xb_of(cs, x, (size_t)M * K)) {
+     * GEMM reading the same x put it there (x may be rows of what it holds); otherwise converted
+     * now and kept for the next GEMM */
+    const __nv_bfloat16 *xb = cuda_xb_of(cs, x, (size_t)M * K);
+    if (!xb) {
         cs->xb_src = nullptr;
         FORWARD_ERR(cuda_to_bf16(ex, cs->xb, x, (size_t)M * K));
         cs->xb_src = x;
         cs->xb_n = (size_t)M * K;
+        xb = cs->xb;
     }
-    cuda_xb_wrote(cs, y, (size_t)M * N * sizeof *y);
+    cuda_xb_wrote(cs, y, (size_t)M * (geglu ? N / 2 : N) * sizeof *y);
+    cuda_gemm_plan *p;
+    if (geglu) { /* [gate | up] = x·[gate; up]ᵀ into scratch, then the GeGLU kernel */
+        FORWARD_ERR(plan_for(ex, M, w, CUBLASLT_EPILOGUE_DEFAULT, cs->tmp, xb, &p));
+        FORWARD_ERR(gemm_run(ex, p, cs->tmp, xb, w, nullptr, 0.0f));
+        __nv_bfloat16 *yb = xb_claim(cs, y, (size_t)M * (N / 2));
+        /* read only by GEMMs (the down projection): its bf16 copy is all they read */
+        const int only_bf16 = yb && ep->gemm_input && !ep->accumulate;
+        return cuda_geglu(ex, only_bf16 ? nullptr : y, yb, cs->tmp, ep->gate, ep->accumulate, M, N / 2);
+    }
     const float *bias = ep && ep->bias ? cuda_vec_of(ep->bias) : nullptr;
     const int gelu = ep && ep->gelu, acc = ep && ep->accumulate;
     const cublasLtEpilogue_t epi = gelu ? (bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU)
                                         : (bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT);
     /* cuBLASLt applies GELU after adding beta·C, so a GELU result added to y goes the scratch way too */
     const int scratch = ep && (ep->mul || ep->gate || (gelu && acc));
-    cuda_gemm_plan *p;
-    FORWARD_ERR(plan_for(ex, M, w, epi, scratch ? (const void *)cs->tmp : (const void *)y, &p));
+    /* read only by GEMMs: cuBLASLt writes it in bf16 into yb, the float32 y stays unwritten (when
+     * there is no algorithm for that, the float32 way below) */
+    const int x_in_yb = cuda_bf16_range(cs->yb, cs->yb_src, cs->yb_n, x, (size_t)M * K) != nullptr;
+    if (ep && ep->gemm_input && !scratch && !acc && !x_in_yb && (size_t)M * N <= cs->yb_cap) {
+        FORWARD_ERR(plan_for(ex, M, w, epi, cs->yb, xb, &p, 1));
+        if (p->fused) {
+            cs->yb_src = nullptr; /* yb is rewritten now */
+            FORWARD_ERR(gemm_run(ex, p, cs->yb, xb, w, bias, 0.0f));
+            cs->yb_src = y;
+            cs->yb_n = (size_t)M * N;
+            return PI0_OK;
+        }
+    }
+    FORWARD_ERR(plan_for(ex, M, w, epi, scratch ? (const void *)cs->tmp : (const void *)y, xb, &p));
     if (!p->fused) { /* no algorithm for the fused epilogue: plain GEMM, then the epilogue kernel */
-        FORWARD_ERR(plan_for(ex, M, w, CUBLASLT_EPILOGUE_DEFAULT, cs->tmp, &p));
-        FORWARD_ERR(gemm_run(ex, p, cs->tmp, cs->xb, w, nullptr, 0.0f));
+        FORWARD_ERR(plan_for(ex, M, w, CUBLASLT_EPILOGUE_DEFAULT, cs->tmp, xb, &p));
+        FORWARD_ERR(gemm_run(ex, p, cs->tmp, xb, w, nullptr, 0.0f));
         return epilogue_to(ex, y, cs->tmp, bias, gelu, ep->mul, ep->gate, acc, M, N);
     }
     if (scratch) { /* GEMM + bias (+ GELU) to scratch, then ⊙ mul ⊙ gate (+ y) */
-        FORWARD_ERR(gemm_run(ex, p, cs->tmp, cs->xb, w, bias, 0.0f));
+        FORWARD_ERR(gemm_run(ex, p, cs->tmp, xb, w, bias, 0.0f));
         return epilogue_to(ex, y, cs->tmp, nullptr, 0, ep->mul, ep->gate, acc, M, N);
     }
-    return gemm_run(ex, p, y, cs->xb, w, bias, acc ? 1.0f : 0.0f);
+    return gemm_run(ex, p, y, xb, w, bias, acc ? 1.0f : 0.0f);
 }
 
 /* dx[M, K] (=|+=) (dy[M, N] ⊙ gate)·W: the same prepared bf16 W as the forward, untransposed
@@ -196,7 +245,7 @@ pi0_status cuda_matmul_dx(const pi0_exec *ex, float *dx, const float *dy, int M,
     cuda_xb_wrote(cs, dx, (size_t)M * K * sizeof *dx);
     FORWARD_ERR(cuda_gate_to_bf16(ex, cs->xb, dy, gate, M, N));
     cuda_gemm_plan *p;
-    FORWARD_ERR(plan_for(ex, M, w, CUBLASLT_EPILOGUE_DEFAULT, dx, &p, 1));
+    FORWARD_ERR(plan_for(ex, M, w, CUBLASLT_EPILOGUE_DEFAULT, dx, cs->xb, &p, 0, 1));
     return gemm_run(ex, p, dx, cs->xb, w, nullptr, accumulate ? 1.0f : 0.0f);
 }
 
@@ -273,6 +322,35 @@ out:
     return st;
 }
 
+/* K or V [Nk, Hkv·hd] in bf16 for the attention's GEMMs: with one kv head, the source's mirror
+ * (cuda_kv_mirror), converting only the rows it does not hold yet (a denoise step: the suffix's
+ * own rows, not the cached prefix's); otherwise packed into the scratch `pack`. */
+pi0_status kv_bf16(const pi0_exec *ex, const float *src, int Nk, int Hkv, int hd, __nv_bfloat16 *pack,
+                   const __nv_bfloat16 **out) {
+    cuda_session *cs = cuda_ctx(ex);
+    const size_t n = (size_t)Nk * hd;
+    if (Hkv != 1 || cs->n_kv == 0 || n > cs->kv_cap) {
+        *out = pack;
+        return cuda_pack_heads(ex, pack, src, Nk, 1, Hkv, hd);
+    }
+    cuda_kv_mirror *m = nullptr;
+    for (int i = 0; i < cs->n_kv && !m; i++)
+        if (cs->kv[i].src == src && cs->kv[i].row == (size_t)hd) m = &cs->kv[i];
+    if (!m) { /* a new source takes the next mirror (round robin) */
+        m = &cs->kv[cs->next_kv++ % cs->n_kv];
+        m->src = src;
+        m->row = (size_t)hd;
+        m->valid = 0;
+    }
+    if (m->valid < (size_t)Nk) {
+        const size_t r0 = m->valid;
+        FORWARD_ERR(cuda_to_bf16(ex, m->buf + r0 * hd, src + r0 * hd, n - r0 * hd));
+        m->valid = (size_t)Nk;
+    }
+    *out = m->buf;
+    return PI0_OK;
+}
+
 } // namespace
 
 pi0_status cuda_attention(const pi0_exec *ex, float *out, const float *q, const float *k, const float *v, int M,
@@ -298,13 +376,14 @@ pi0_status cuda_attention(const pi0_exec *ex, float *out, const float *q, const 
         FORWARD_ERR(cuda_pack_heads(ex, cs->att_q, q, M, G, Hkv, hd));
     }
     cs->att_q_src = nullptr; /* att_q is the attention's scratch from here on */
-    FORWARD_ERR(cuda_pack_heads(ex, cs->att_k, k, Nk, 1, Hkv, hd));
-    FORWARD_ERR(cuda_pack_heads(ex, cs->att_v, v, Nk, 1, Hkv, hd));
+    const __nv_bfloat16 *kb, *vb;
+    FORWARD_ERR(kv_bf16(ex, k, Nk, Hkv, hd, cs->att_k, &kb));
+    FORWARD_ERR(kv_bf16(ex, v, Nk, Hkv, hd, cs->att_v, &vb));
     const float zero = 0.0f, one = 1.0f;
-    LT_TRY(ex, cublasLtMatmul(cs->lt, qk->desc, &scale, cs->att_k, qk->a, cs->att_q, qk->b, &zero, cs->att_s, qk->c,
+    LT_TRY(ex, cublasLtMatmul(cs->lt, qk->desc, &scale, kb, qk->a, cs->att_q, qk->b, &zero, cs->att_s, qk->c,
                               cs->att_s, qk->c, &qk->algo, cs->workspace, cs->workspace_bytes, cs->stream));
     FORWARD_ERR(cuda_mask_softmax(ex, cs->att_p, cs->att_s, Hkv * R, R, G, Nk, ld, allowed));
-    LT_TRY(ex, cublasLtMatmul(cs->lt, pv->desc, &one, cs->att_v, pv->a, cs->att_p, pv->b, &zero, out, pv->c, out,
+    LT_TRY(ex, cublasLtMatmul(cs->lt, pv->desc, &one, vb, pv->a, cs->att_p, pv->b, &zero, out, pv->c, out,
                               pv->c, &pv->algo, cs->workspace, cs->workspace_bytes, cs->stream));
     return PI0_OK;
 }
