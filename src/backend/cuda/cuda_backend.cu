@@ -204,41 +204,83 @@ static void cuda_session_free(pi0_exec *ex) {
     ex->ctx = nullptr;
 }
 
+/* The scratch every op shares, sized by the largest use the forward (src/model/forward.c) and the
+ * exact-RTC backward (vjp.c) make of each buffer, stage by stage: SigLIP runs one camera at a time
+ * (n_img rows), the prefix pass P = cameras·n_img + max_token_len rows, the suffix S = horizon
+ * (+ the state row, π0) rows against P + S keys, and the flow-time MLP and π0.5's modulation
+ * stack one row each (that stack, (2·depth + 1)·3·We wide, is an output of one row, not a width
+ * of every stage). Each op still checks its shape against these capacities and fails clearly
+ * (or takes its fallback) past them. Full π0, 3 cameras: 188 MB in all (xb 27 MB, tmp 107 MB:
+ * the prefix's [gate | up] [816, 2·16384] f32); full π0.5, 3 cameras: 230 MB. */
+namespace {
+struct gemm_shape {
+    size_t M, K, N, Y; /* x [M, K]·Wᵀ [K, N] → y [M, Y] (Y = N/2 after the GeGLU of [gate; up]) */
+};
+size_t max_of(size_t a, size_t b) { return a > b ? a : b; }
+size_t round8(size_t n) { return (n + 7) & ~(size_t)7; }
+} // namespace
+
+static void cuda_scratch_size(const pi0_config *c, cuda_session *cs) {
+    const pi0_siglip_config *V = &c->vision;
+    const pi0_gemma_config *G = &c->vlm, *E = &c->expert;
+    const size_t n_img = (size_t)pi0_config_image_tokens(c), P = (size_t)c->num_cameras * n_img + c->max_token_len;
+    const size_t H = c->action_horizon, S = H + (c->pi05 ? 0 : 1), keys = P + S;
+    const size_t Vw = V->width, Vf = V->mlp_dim, Gw = G->width, Gf = G->mlp_dim, Ew = E->width, Ef = E->mlp_dim;
+    const size_t qg = (size_t)G->num_heads * G->head_dim, kg = (size_t)G->num_kv_heads * G->head_dim;
+    const size_t qe = (size_t)E->num_heads * E->head_dim, ke = (size_t)E->num_kv_heads * E->head_dim;
+    const size_t A = c->action_dim, mods = (2 * (size_t)E->depth + 1) * 3 * Ew;
+    const size_t h0 = c->pi05 ? 0 : H, one0 = c->pi05 ? 0 : 1, one5 = c->pi05 ? 1 : 0; /* π0 / π0.5 only */
+    const gemm_shape gemms[] = {
+        /* SigLIP, one camera: patch embedding, q k v o, fc1, fc2, the projector */
+        {n_img, 3 * (size_t)V->patch_size * V->patch_size, Vw, Vw}, {n_img, Vw, Vw, Vw}, {n_img, Vw, Vf, Vf},
+        {n_img, Vf, Vw, Vw}, {n_img, Vw, Gw, Gw},
+        /* prefix layers: k v, q, o, [gate; up], down */
+        {P, Gw, kg, kg}, {P, Gw, qg, qg}, {P, qg, Gw, Gw}, {P, Gw, 2 * Gf, Gf}, {P, Gf, Gw, Gw},
+        /* expert layers over the suffix (the backward recomputes [gate; up] into its own buffer) */
+        {S, Ew, ke, ke}, {S, Ew, qe, qe}, {S, qe, Ew, Ew}, {S, Ew, 2 * Ef, 2 * Ef}, {S, Ef, Ew, Ew},
+        /* the suffix embedding and action_out: action_in; π0's time_in on [action | time], time_out and
+         * state_proj; π0.5's time MLP and modulation stack on the one condition row */
+        {H, A, Ew, Ew}, {h0, 2 * Ew, Ew, Ew}, {h0, Ew, Ew, Ew}, {one0, (size_t)c->state_dim, Ew, Ew},
+        {one5, Ew, Ew, Ew}, {one5, Ew, mods, mods}, {H, Ew, A, A},
+    };
+    /* xb (bf16): a GEMM's input, a norm's output, an output an epilogue kernel also writes in bf16
+     * (GeGLU → down), and matmul_dx's dy [S, N] over the expert's and suffix embedding's weights;
+     * tmp (f32): a GEMM's output before an epilogue kernel ([M, 2F] for GeGLU), which the matmul
+     * requires of every GEMM (the no-heuristic fallback may need it) */
+    size_t xb = 0, tmp = 0;
+    for (const gemm_shape &g : gemms) {
+        xb = max_of(xb, g.M * max_of(g.K, g.Y));
+        tmp = max_of(tmp, g.M * g.N);
+    }
+    xb = max_of(xb, S * max_of(max_of(2 * Ef, Ew), max_of(qe, ke)));
+    xb = max_of(xb, H * max_of(A, Ew));
+    /* attention (cuda_attention): packed Q [rows, heads·hd] (RoPE's bf16 q too), K and V
+     * [keys, kv heads·hd], logits [heads·rows, keys rounded to 8] (f32 in att_s, bf16 in att_p):
+     * SigLIP, the prefix (P keys), the suffix (P + S keys) */
+    const size_t vh = V->num_heads, gh = G->num_heads, eh = E->num_heads;
+    cs->att_q_cap = max_of(n_img * Vw, max_of(P * qg, S * qe));
+    cs->att_kv_cap = max_of(n_img * Vw, max_of(P * kg, keys * ke));
+    cs->att_s_cap = max_of(vh * n_img * round8(n_img), max_of(gh * P * round8(P), eh * S * round8(keys)));
+    /* the attention backward (suffix only): S in att_s (the logits' shape above); dP [S·heads, keys
+     * rounded] and the suffix columns of dS and P [S·heads, S rounded] ×2 in tmp (the kernels-only
+     * way: P and dS [heads, S, keys] in att_s and tmp, no larger) */
+    tmp = max_of(tmp, eh * S * (round8(keys) + 2 * round8(S)));
+    cs->xb_cap = xb;
+    cs->tmp_cap = tmp;
+    /* GEMM outputs kept only in bf16 (gemm_input): SigLIP's fc1 [image tokens, vision mlp] */
+    cs->yb_cap = n_img * Vf;
+    /* bf16 K and V of one-kv-head attentions, per source (a layer's K or V cache: 2 per layer),
+     * each [keys, hd] rounded up to 256 bytes (full π0, 3 cameras: 36 × 867·256·2 B = 16 MB) */
+    const int depth = G->depth > E->depth ? G->depth : E->depth;
+    cs->n_kv = G->num_kv_heads == 1 && 2 * depth <= CUDA_KV_MIRRORS ? 2 * depth : 0;
+    cs->kv_cap = (keys * G->head_dim + 127) & ~(size_t)127;
+}
+
 static pi0_status cuda_session_init(pi0_exec *ex, const pi0_config *c, pi0_err *e) {
     cuda_session *cs = (cuda_session *)calloc(1, sizeof *cs);
     RETURN_ERR_IF(!cs, e, PI0_ERR_NOMEM, "out of memory");
     ex->ctx = cs;
-    /* The largest GEMM operands of any stage: rows × the widest K and N. */
-    const size_t n_img = (size_t)pi0_config_image_tokens(c);
-    const size_t rows = (size_t)c->num_cameras * n_img + c->max_token_len + 1 + c->action_horizon;
-    size_t wide = 0;
-    const size_t dims[] = {(size_t)c->vision.mlp_dim, (size_t)c->vlm.mlp_dim, (size_t)c->expert.mlp_dim,
-                           (size_t)c->vision.width, (size_t)c->vlm.width, (size_t)c->expert.width,
-                           (size_t)c->vlm.num_heads * c->vlm.head_dim, 3u * c->vision.patch_size * c->vision.patch_size,
-                           2u * c->expert.width, (size_t)c->state_dim, (size_t)c->action_dim,
-                           (2u * c->expert.depth + 1) * 3u * c->expert.width};
-    for (size_t d : dims) wide = d > wide ? d : wide;
-    cs->xb_cap = rows * wide;
-    /* attention: SigLIP (image tokens × heads) or the prefix + suffix (rows × query heads); the
-     * logits [rows·Hq, keys rounded up to 8] in f32 + bf16 (full π0: 867·8·872 → 24 + 12 MB) */
-    const size_t vh = (size_t)c->vision.num_heads, gh = (size_t)c->vlm.num_heads;
-    const size_t keys_v = (n_img + 7) & ~(size_t)7, keys = (rows + 7) & ~(size_t)7;
-    cs->att_q_cap = n_img * c->vision.width > rows * gh * c->vlm.head_dim ? n_img * c->vision.width
-                                                                          : rows * gh * c->vlm.head_dim;
-    cs->att_kv_cap = n_img * c->vision.width > rows * c->vlm.num_kv_heads * c->vlm.head_dim
-                         ? n_img * c->vision.width : rows * c->vlm.num_kv_heads * c->vlm.head_dim;
-    cs->att_s_cap = n_img * vh * keys_v > rows * gh * keys ? n_img * vh * keys_v : rows * gh * keys;
-    /* the GEMM output before an unfused epilogue: up to rows × the widest N, or × 2F for the
-     * stacked [gate; up] GEMM of GeGLU */
-    const size_t gu = 2u * (size_t)(c->vlm.mlp_dim > c->expert.mlp_dim ? c->vlm.mlp_dim : c->expert.mlp_dim);
-    cs->tmp_cap = rows * (gu > wide ? gu : wide);
-    /* GEMM outputs kept only in bf16 (gemm_input): SigLIP's fc1 [image tokens, vision mlp] */
-    cs->yb_cap = n_img * c->vision.mlp_dim;
-    /* bf16 K and V of one-kv-head attentions, per source (a layer's K or V cache: 2 per layer),
-     * each [keys, hd] rounded up to 256 bytes (full π0, 3 cameras: 36 × 872·256·2 B = 16 MB) */
-    const int depth = c->vlm.depth > c->expert.depth ? c->vlm.depth : c->expert.depth;
-    cs->n_kv = c->vlm.num_kv_heads == 1 && 2 * depth <= CUDA_KV_MIRRORS ? 2 * depth : 0;
-    cs->kv_cap = (keys * c->vlm.head_dim + 127) & ~(size_t)127;
+    cuda_scratch_size(c, cs);
     cs->workspace_bytes = 32u << 20;
     int dev = 0, smem = 0;
     cudaError_t ce = cudaGetDevice(&dev);
