@@ -172,6 +172,25 @@ static pi0_status siglip_dense(openpi_orbax *m, const char *dst, int src, int bi
     return PI0_OK;
 }
 
+/* Every Gemma layer's `norm` (input_layernorm or post_attention_layernorm) under `prefix`: its
+ * RMSNorm scale (layer l of `src`, D values), or with adaptive (π0.5's expert) its adaRMS dense
+ * weight (layer l of `src`, [D, 3D] per layer, transposed) and then every layer's bias (layer l
+ * of `bias_src`, 3D values): each source array read once, front to back. */
+static pi0_status gemma_norm_ops(openpi_orbax *m, const char *prefix, const char *norm, int src, int bias_src,
+                                 int64_t L, int64_t D, int adaptive, pi0_err *e) {
+    char nm[192];
+    for (int64_t l = 0; l < L; l++) {
+        snprintf(nm, sizeof nm, "%slayers.%lld.%s.%s", prefix, (long long)l, norm, adaptive ? "dense.weight" : "weight");
+        if (adaptive) FORWARD_ERR(op_tr(m, nm, src, D, 3 * D, l * 3 * D * D, e));
+        else FORWARD_ERR(op_copy(m, nm, src, 1, (const int64_t[]){D}, l * D, e));
+    }
+    for (int64_t l = 0; adaptive && l < L; l++) {
+        snprintf(nm, sizeof nm, "%slayers.%lld.%s.dense.bias", prefix, (long long)l, norm);
+        FORWARD_ERR(op_copy(m, nm, bias_src, 1, (const int64_t[]){3 * D}, l * 3 * D, e));
+    }
+    return PI0_OK;
+}
+
 #define SRC(path, idx, ...)                                                                             \
     FORWARD_ERR(src_add(m, path, (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)),      \
                         (const int64_t[]){__VA_ARGS__}, &idx, e))
@@ -312,29 +331,8 @@ static pi0_status plan_gemma(openpi_orbax *m, const pi0_gemma_config *g, const c
         NM("mlp.up_proj.weight"); FORWARD_ERR(op_tr(m, nm, gate, D, F, (l * 2 + 1) * D * F, e));
     }
     for (int64_t l = 0; l < L; l++) { NM("mlp.down_proj.weight"); FORWARD_ERR(op_tr(m, nm, lin, F, D, l * F * D, e)); }
-    for (int64_t l = 0; l < L; l++) {
-        if (adaptive) {
-            NM("input_layernorm.dense.weight"); FORWARD_ERR(op_tr(m, nm, n1, D, 3 * D, l * 3 * D * D, e));
-        } else {
-            NM("input_layernorm.weight"); FORWARD_ERR(op_copy(m, nm, n1, 1, (const int64_t[]){D}, l * D, e));
-        }
-    }
-    if (adaptive)
-        for (int64_t l = 0; l < L; l++) {
-            NM("input_layernorm.dense.bias"); FORWARD_ERR(op_copy(m, nm, n1b, 1, (const int64_t[]){3 * D}, l * 3 * D, e));
-        }
-    for (int64_t l = 0; l < L; l++) {
-        if (adaptive) {
-            NM("post_attention_layernorm.dense.weight"); FORWARD_ERR(op_tr(m, nm, n2, D, 3 * D, l * 3 * D * D, e));
-        } else {
-            NM("post_attention_layernorm.weight"); FORWARD_ERR(op_copy(m, nm, n2, 1, (const int64_t[]){D}, l * D, e));
-        }
-    }
-    if (adaptive)
-        for (int64_t l = 0; l < L; l++) {
-            NM("post_attention_layernorm.dense.bias");
-            FORWARD_ERR(op_copy(m, nm, n2b, 1, (const int64_t[]){3 * D}, l * 3 * D, e));
-        }
+    FORWARD_ERR(gemma_norm_ops(m, prefix, "input_layernorm", n1, n1b, L, D, adaptive, e));
+    FORWARD_ERR(gemma_norm_ops(m, prefix, "post_attention_layernorm", n2, n2b, L, D, adaptive, e));
 #undef NM
     if (adaptive) {
         snprintf(nm, sizeof nm, "%snorm.dense.weight", prefix);
