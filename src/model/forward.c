@@ -547,14 +547,14 @@ static pi0_status rtc_guide(pi0_session *s, int np, int step, float max_weight, 
         FORWARD_ERR(vjp_backward(s, np, b->rtc_err, s->tape->jt_err));
         FORWARD_ERR(op_axpy(d, b->rtc_err, s->tape->jt_err, -(float)time, HA));
     }
-    if (dump) { /* correction = −e: e − 2e (exact) */
+    const float g = pi0_rtc_guidance_weight(step, c->num_steps, max_weight);
+    if (dump) { /* the correction −e, in place (e − 2e: exact); then v_t += (−g)·(−e), the same bits */
         char name[32];
         snprintf(name, sizeof name, "rtc_correction.%d", step);
-        FORWARD_ERR(op_copy_rows(d, s->tape->neg, A, b->rtc_err, A, H, A));
-        FORWARD_ERR(op_axpy(d, s->tape->neg, b->rtc_err, -2.0f, HA));
-        FORWARD_ERR(dump_tensor(s, name, s->tape->neg, H, A));
+        FORWARD_ERR(op_axpy(d, b->rtc_err, b->rtc_err, -2.0f, HA));
+        FORWARD_ERR(dump_tensor(s, name, b->rtc_err, H, A));
     }
-    return op_axpy(d, b->v_t, b->rtc_err, pi0_rtc_guidance_weight(step, c->num_steps, max_weight), HA);
+    return op_axpy(d, b->v_t, b->rtc_err, dump ? -g : g, HA);
 }
 
 /* The Euler loop (pi0.py sample_actions): every step's velocity, x_t += dt·v_t. Its op sequence
@@ -577,7 +577,7 @@ static pi0_status denoise(pi0_session *s, int np, const pi0_item *it, int dump) 
                          (frozen ? (1ull << 30) | ((uint64_t)frozen << 32) : 0) | (exact ? 1ull << 29 : 0);
     int replayed = 0, rerun = 0;
     if (exact && frozen) return PI0_ERR_ARG; /* refused by the API: frozen rows are not differentiated */
-    if (exact || (rtc && dump)) FORWARD_ERR(vjp_alloc(s)); /* before any graph is recorded */
+    if (exact) FORWARD_ERR(vjp_alloc(s)); /* before any graph is recorded */
     s->rtc_frozen = frozen;
     s->taping = exact;
     if (rtc || frozen) FORWARD_ERR(op_upload(d, s->b.rtc_prev, it->rtc_prev, HA * sizeof(float)));

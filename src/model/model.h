@@ -88,7 +88,6 @@ typedef struct {
     float *dz;            /* [H, We]  π0: d(action_time_mlp_in output), d(action_in output) */
     float *zero;          /* [We] zeros (the gradient of rows that do not reach v_t)        */
     float *jt_err;        /* [H, A] (∂v_t/∂x_t)ᵀ·e                                         */
-    float *neg;           /* [H, A] a dump's sign flip                                     */
 } pi0_tape;
 
 struct pi0_session {

@@ -38,8 +38,7 @@ pi0_status vjp_alloc(pi0_session *s) {
     int ok = DEV(t->x_out, S * We) && DEV(t->pre_silu, H * We) && DEV(t->dx, S * We) && DEV(t->dh, S * We) &&
              DEV(t->dn, S * We) && DEV(t->dm, S * F) && DEV(t->gu, S * 2 * F) && DEV(t->dgu, S * 2 * F) &&
              DEV(t->datt, S * qd) && DEV(t->dq, S * qd) && DEV(t->dk, S * kd) && DEV(t->dv, S * kd) &&
-             DEV(t->dact, H * 2 * We) && DEV(t->dz, H * We) && DEV(t->zero, We) && DEV(t->jt_err, H * A) &&
-             DEV(t->neg, H * A);
+             DEV(t->dact, H * 2 * We) && DEV(t->dz, H * We) && DEV(t->zero, We) && DEV(t->jt_err, H * A);
     for (int l = 0; ok && l < g->depth; l++) {
         pi0_tape_layer *L = &t->layers[l];
         ok = DEV(L->x_in, S * We) && DEV(L->x_mid, S * We) && DEV(L->h2, S * We) && DEV(L->q, S * qd);
@@ -62,7 +61,7 @@ void vjp_free(pi0_session *s) {
             for (size_t i = 0; i < sizeof p / sizeof *p; i++) be_free(&s->d, p[i]);
         }
     float *p[] = {t->x_out, t->pre_silu, t->dx, t->dh, t->dn, t->dm, t->gu, t->dgu, t->datt, t->dq,
-                  t->dk, t->dv, t->dact, t->dz, t->zero, t->jt_err, t->neg};
+                  t->dk, t->dv, t->dact, t->dz, t->zero, t->jt_err};
     for (size_t i = 0; i < sizeof p / sizeof *p; i++) be_free(&s->d, p[i]);
     free(t->layers);
     free(t);
