@@ -721,9 +721,12 @@ static pi0_status fast_rmsnorm_bwd(const pi0_exec *ex, float *dx, const float *d
         float gx = 0.0f;
 #pragma omp simd reduction(+ : gx)
         for (int i = 0; i < D; i++) gx += dyr[i] * (1.0f + f[i]) * xr[i];
-        const float c = r * r * r * gx / D, a = accumulate ? 1.0f : 0.0f;
+        const float c = r * r * r * gx / D;
 #pragma omp simd
-        for (int i = 0; i < D; i++) dxr[i] = a * dxr[i] + (r * (dyr[i] * (1.0f + f[i])) - xr[i] * c);
+        for (int i = 0; i < D; i++) {
+            const float v = r * (dyr[i] * (1.0f + f[i])) - xr[i] * c;
+            dxr[i] = accumulate ? dxr[i] + v : v; /* not 0·dx: dx may hold anything when overwritten */
+        }
     }
     return PI0_OK;
 }
