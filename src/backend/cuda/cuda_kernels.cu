@@ -232,9 +232,6 @@ __global__ void pack_heads_kernel(__nv_bfloat16 *dst, const float *src, int rows
     dst[idx] = __float2bfloat16_rn(src[(size_t)i * Hkv * G * hd + (size_t)(g * G + hl) * hd + d]);
 }
 
-/* One block per logits row t of s [Hkv·R, ld] (R = M·G rows per kv head, query row i = (t % R) / G):
- * the mask, then a float32 softmax with openpi's finite mask value (as attention_kernel), written
- * as bf16 probabilities for the P·V GEMM. */
 /* Logit j of row sr under the mask row ar (NULL = all allowed), and the row's softmax: the max and
  * 1/sum over the block, so that probability j is expf(masked_logit(j) − mx)·inv. */
 __device__ float masked_logit(const float *sr, const uint8_t *ar, int j) {
@@ -252,6 +249,9 @@ __device__ void masked_softmax_row(const float *sr, const uint8_t *ar, int Nk, f
     *inv_out = 1.0f / block_sum(sum, scratch);
 }
 
+/* One block per logits row t of s [Hkv·R, ld] (R = M·G rows per kv head, query row i = (t % R) / G):
+ * the mask, then a float32 softmax with openpi's finite mask value (as attention_kernel), written
+ * as bf16 probabilities for the P·V GEMM. */
 __global__ void mask_softmax_kernel(__nv_bfloat16 *p, const float *s, int R, int G, int Nk, int ld,
                                     const uint8_t *allowed) {
     __shared__ float scratch[32];
