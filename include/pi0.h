@@ -219,6 +219,8 @@ pi0_rtc pi0_rtc_default(void);
 /* "ZEROS", "ONES", "LINEAR", "EXP" (lerobot's RTCAttentionSchedule); -1 / NULL when unknown. */
 int pi0_rtc_schedule_from_name(const char *name);
 const char *pi0_rtc_schedule_name(int schedule);
+/* "lerobot", "exact": PI0_RTC_JACOBIAN_*; -1 when unknown. */
+int pi0_rtc_jacobian_from_name(const char *name);
 /* lerobot's get_prefix_weights(min(delay, horizon), horizon, total) for a schedule: w[total]. */
 pi0_status pi0_rtc_prefix_weights(int schedule, int delay, int horizon, int total, float *w);
 /* lerobot's guidance weight min(g(τ), max) at Euler step k of n (float32, as torch computes it). */

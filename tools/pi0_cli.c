@@ -386,9 +386,8 @@ int cmd_run(int argc, char **argv) {
             if (v && (rtc.schedule = pi0_rtc_schedule_from_name(v)) < 0)
                 return cli_usage_error("run: --rtc-schedule '%s' is none of ZEROS, ONES, LINEAR, EXP", v);
         } else if (!strcmp(a, "--rtc-jacobian")) {
-            if (v && strcmp(v, "lerobot") && strcmp(v, "exact"))
+            if (v && (rtc.jacobian = pi0_rtc_jacobian_from_name(v)) < 0)
                 return cli_usage_error("run: --rtc-jacobian '%s' is neither lerobot nor exact", v);
-            rtc.jacobian = v && !strcmp(v, "exact") ? PI0_RTC_JACOBIAN_EXACT : PI0_RTC_JACOBIAN_LEROBOT;
         }
         else return cli_usage_error("run: unknown option '%s'", a);
         if (!v) return cli_usage_error("run: option '%s' needs a value", a);

@@ -24,6 +24,12 @@ const char *pi0_rtc_schedule_name(int schedule) {
     return schedule >= 0 && schedule < 4 ? k_schedules[schedule] : NULL;
 }
 
+int pi0_rtc_jacobian_from_name(const char *name) {
+    if (name && !strcmp(name, "lerobot")) return PI0_RTC_JACOBIAN_LEROBOT;
+    if (name && !strcmp(name, "exact")) return PI0_RTC_JACOBIAN_EXACT;
+    return -1;
+}
+
 /* torch.linspace(1, 0, steps)[i] for float32 on the CPU: step = (end − start)/(steps − 1) in
  * float, start + step·i for the first half, end − step·(steps − 1 − i) for the second. */
 static float linspace_1_0(int i, int steps) {

@@ -392,9 +392,10 @@ static pi0_status decode_rtc(const msgpack_object *o, serve_rtc *r, char *err, s
     if (jac) {
         const char *jp;
         size_t jn;
-        if (get_bytes(jac, &jp, &jn) && jn == 7 && !memcmp(jp, "lerobot", 7)) r->req.jacobian = PI0_RTC_JACOBIAN_LEROBOT;
-        else if (get_bytes(jac, &jp, &jn) && jn == 5 && !memcmp(jp, "exact", 5)) r->req.jacobian = PI0_RTC_JACOBIAN_EXACT;
-        else {
+        char name[16] = "";
+        if (get_bytes(jac, &jp, &jn) && jn < sizeof name && !memchr(jp, 0, jn)) memcpy(name, jp, jn), name[jn] = 0;
+        r->req.jacobian = pi0_rtc_jacobian_from_name(name);
+        if (r->req.jacobian < 0) {
             snprintf(err, errlen, "'rtc/jacobian' must be \"lerobot\" or \"exact\"");
             return PI0_ERR_INPUT;
         }
