@@ -227,6 +227,12 @@ static double time_runs(pi0_session *s, const pi0_inputs *in, int runs, double *
     return time_runs_rtc(s, in, NULL, runs, stage_med, first_ms, gpu);
 }
 
+/* One line of bench_rtc's table: a form's denoise time against the plain one. */
+static void rtc_row(const char *form, double ms, double plain_ms) {
+    printf("  %-34s denoise %10.3f ms vs %10.3f plain: %+.3f ms (%+.1f%%)\n", form, ms, plain_ms, ms - plain_ms,
+           100.0 * (ms - plain_ms) / plain_ms);
+}
+
 /* Real-time chunking's cost per chunk: the denoise stage with guidance (lerobot's Jacobian:
  * five elementwise ops per step; the exact VJP: a taped step and a backward pass through the
  * action expert per step) and, for checkpoints trained with RTC, with a frozen prefix,
@@ -245,8 +251,7 @@ static void bench_rtc(pi0_session *s, const pi0_config *c, const pi0_inputs *in,
     time_runs_rtc(s, in, NULL, runs, stage, NULL, gpu);
     const double plain_ms = stage[2];
     time_runs_rtc(s, in, &r, runs, stage, NULL, gpu);
-    printf("  %-34s denoise %10.3f ms vs %10.3f plain: %+.3f ms (%+.1f%%)\n", "guided, lerobot Jacobian", stage[2],
-           plain_ms, stage[2] - plain_ms, 100.0 * (stage[2] - plain_ms) / plain_ms);
+    rtc_row("guided, lerobot Jacobian", stage[2], plain_ms);
     r.jacobian = PI0_RTC_JACOBIAN_EXACT; /* one backward pass through the action expert per step */
     float *probe = malloc((size_t)in->batch * HA * sizeof *probe);
     const pi0_status st = probe ? pi0_session_infer_rtc(s, in, &r, probe) : PI0_ERR_NOMEM;
@@ -255,16 +260,14 @@ static void bench_rtc(pi0_session *s, const pi0_config *c, const pi0_inputs *in,
         printf("  %-34s %s\n", "guided, exact VJP", pi0_session_error(s));
     else {
         time_runs_rtc(s, in, &r, runs, stage, NULL, gpu);
-        printf("  %-34s denoise %10.3f ms vs %10.3f plain: %+.3f ms (%+.1f%%)\n", "guided, exact VJP", stage[2],
-               plain_ms, stage[2] - plain_ms, 100.0 * (stage[2] - plain_ms) / plain_ms);
+        rtc_row("guided, exact VJP", stage[2], plain_ms);
     }
     r.jacobian = PI0_RTC_JACOBIAN_LEROBOT;
     if (c->rtc_training_max_delay > 0) {
         r.mode = PI0_RTC_TRAINED;
         r.inference_delay = c->rtc_training_max_delay;
         time_runs_rtc(s, in, &r, runs, stage, NULL, gpu);
-        printf("  %-34s denoise %10.3f ms vs %10.3f plain: %+.3f ms (%+.1f%%)\n", "trained (frozen prefix)", stage[2],
-               plain_ms, stage[2] - plain_ms, 100.0 * (stage[2] - plain_ms) / plain_ms);
+        rtc_row("trained (frozen prefix)", stage[2], plain_ms);
     }
     free(prev);
 }
