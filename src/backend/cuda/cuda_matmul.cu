@@ -34,15 +34,17 @@ void plan_clear(cuda_gemm_plan *p) {
 }
 
 /* Asks cuBLASLt's heuristic for one algorithm for the plan's descriptors, for outputs aligned to
- * align_y bytes and the activation operand (B) to align_x (a GEMM may read rows of xb from an
- * offset: see cuda_xb_of). */
-cublasStatus_t plan_algo(cuda_session *cs, cuda_gemm_plan *p, unsigned align_y, unsigned align_x = 256) {
+ * align_y bytes, the activation operand (B) to align_x (a GEMM may read rows of xb from an
+ * offset: see cuda_xb_of) and A to align_a (256, the documented default, for prepared weights). */
+cublasStatus_t plan_algo(cuda_session *cs, cuda_gemm_plan *p, unsigned align_y, unsigned align_x = 256,
+                         unsigned align_a = 256) {
     cublasLtMatmulPreference_t pref;
     cublasStatus_t st = cublasLtMatmulPreferenceCreate(&pref);
     if (st != CUBLAS_STATUS_SUCCESS) return st;
-    const uint32_t al = align_y, alx = align_x;
+    const uint32_t al = align_y, alx = align_x, ala = align_a;
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cs->workspace_bytes,
                                          sizeof cs->workspace_bytes);
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &ala, sizeof ala);
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &alx, sizeof alx);
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al, sizeof al);
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al, sizeof al);
@@ -422,7 +424,6 @@ pi0_status att_bwd_plan(const pi0_exec *ex, int which, int R, int Nk, int k0, in
     plan_clear(p);
     const cublasOperation_t ta = which == 0 ? CUBLAS_OP_T : CUBLAS_OP_N, tb = which == 2 ? CUBLAS_OP_T : CUBLAS_OP_N;
     pi0_status st = PI0_OK;
-    cublasLtMatmulPreference_t pref = nullptr;
 #define B_TRY(call) do { cublasStatus_t s_ = (call); if (s_ != CUBLAS_STATUS_SUCCESS) { st = cuda_fail(ex, #call, cublasLtGetStatusString(s_)); goto out; } } while (0)
     B_TRY(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     B_TRY(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
@@ -440,28 +441,12 @@ pi0_status att_bwd_plan(const pi0_exec *ex, int which, int R, int Nk, int k0, in
         B_TRY(cublasLtMatrixLayoutCreate(&p->b, CUDA_R_32F, nk, R, ls));
         B_TRY(cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, hd, nk, hd));
     }
-    {
-        B_TRY(cublasLtMatmulPreferenceCreate(&pref));
-        const uint32_t a32 = al;
-        B_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cs->workspace_bytes,
-                                                   sizeof cs->workspace_bytes));
-        B_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &a32, sizeof a32));
-        B_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &a32, sizeof a32));
-        B_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &a32, sizeof a32));
-        B_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &a32, sizeof a32));
-        cublasLtMatmulHeuristicResult_t best;
-        int n = 0;
-        const cublasStatus_t hs =
-            cublasLtMatmulAlgoGetHeuristic(cs->lt, p->desc, p->a, p->b, p->c, p->c, pref, 1, &best, &n);
-        p->fused = hs == CUBLAS_STATUS_SUCCESS && n > 0; /* here: an algorithm was found */
-        if (p->fused) p->algo = best.algo;
-    }
+    p->fused = plan_algo(cs, p, al, al, al) == CUBLAS_STATUS_SUCCESS; /* here: an algorithm was found */
 #undef B_TRY
     *found = p->fused;
     memcpy(p->key, key, sizeof key);
     p->used = 1;
 out:
-    if (pref) cublasLtMatmulPreferenceDestroy(pref);
     if (st != PI0_OK) plan_clear(p);
     return st;
 }
